@@ -1,0 +1,110 @@
+"""`dub`: dub a video from the command line with Hydra overrides.
+
+    dub input=talk.mp4 langs=[es,pt,fr]      dub it (runs the Prefect flow)
+    dub demo                                  dub a generated demo clip (no outside file)
+    dub status [input=talk.mp4 langs=[es]]   which stages DVC finds up to date
+"""
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+from flows.config import PROJECT_ROOT, check_languages, compose, registered_videos, video_name
+from tasks.stage import BAD_INPUT_EXIT, STAGES, StageError
+
+DEMO_VIDEO = PROJECT_ROOT / "demo" / "astronaut_talk.mp4"
+
+
+def fail(message: str, code: int = BAD_INPUT_EXIT) -> None:
+    print(f"dub: error: {message}", file=sys.stderr)
+    sys.exit(code)
+
+
+def split_overrides(argv: list[str]) -> tuple[str | None, list[str], list[str]]:
+    """Pull out `input=` and `langs=` (flow parameters); the rest stay Hydra overrides."""
+    config = compose(argv)
+    rest = [a for a in argv if not a.split("=", 1)[0].lstrip("+~") in ("input", "langs")]
+    return config.get("input"), [str(lang) for lang in config.get("langs") or []], rest
+
+
+def run(argv: list[str]) -> None:
+    input_path, langs, overrides = split_overrides(argv)
+    if not input_path:
+        fail("no input video: give input=path/to/video.mp4 (or run `dub demo`)")
+    from tasks.media import probe
+
+    config = compose(argv)
+    try:
+        check_languages(config)
+        probe(Path(input_path).expanduser())
+    except StageError as error:
+        fail(str(error))
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "INFO")
+    if config["runtime"].get("prefect_api_url"):
+        os.environ["PREFECT_API_URL"] = config["runtime"]["prefect_api_url"]
+    from prefect.task_runners import ThreadPoolTaskRunner
+
+    from flows.dub import StageFailed, dub
+
+    workers = max(1, int(config["runtime"]["parallel_langs"]))
+    try:
+        outputs = dub.with_options(task_runner=ThreadPoolTaskRunner(max_workers=workers))(
+            input=str(Path(input_path).expanduser().resolve()), langs=langs, overrides=overrides)
+    except StageFailed as error:
+        fail(str(error), BAD_INPUT_EXIT if error.bad_input else 1)
+    except StageError as error:
+        fail(str(error))
+    print()
+    for lang, path in outputs.items():
+        print(f"{lang}: {Path(path).relative_to(PROJECT_ROOT) if Path(path).is_relative_to(PROJECT_ROOT) else path}")
+
+
+def status(argv: list[str]) -> None:
+    """A table: one row per video (and language), one column per stage, DVC's verdict in each cell."""
+    from flows import dvc
+
+    config = compose(argv)
+    videos = [video_name(config["input"])] if config.get("input") else registered_videos()
+    if not videos:
+        fail("nothing registered yet: run `dub input=...` first")
+    langs = [str(lang) for lang in config.get("langs") or []]
+    targets = [dvc.stage_name("evaluate", v, lang) for v in videos for lang in langs]
+    try:
+        stale = dvc.stale(targets)
+    except dvc.DvcError as error:
+        fail(str(error), 1)
+    locked = dvc.locked_stages()
+    print(f"{'video':<24}{'lang':<6}" + "".join(f"{s:<11}" for s in STAGES))
+    for video in videos:
+        for lang in langs:
+            cells = []
+            for stage in STAGES:
+                name = dvc.stage_name(stage, video, lang if stage in dvc.PER_LANGUAGE else None)
+                cells.append("never run" if name not in locked else "stale" if name in stale else "up to date")
+            print(f"{video:<24}{lang:<6}" + "".join(f"{c:<11}" for c in cells))
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        if argv[:1] == ["status"]:
+            status(argv[1:])
+        elif argv[:1] == ["demo"]:
+            from flows.demo import build_demo_video
+
+            run([f"input={build_demo_video(DEMO_VIDEO)}", *argv[1:]])
+        elif argv[:1] in (["-h"], ["--help"], ["help"]):
+            print(__doc__)
+        else:
+            run(argv)
+    except StageError as error:
+        fail(str(error))
+    except Exception as error:  # Hydra's override errors and the like: one line, not a traceback
+        if type(error).__module__.startswith(("hydra", "omegaconf")):
+            fail(str(error).splitlines()[0])
+        raise
+
+
+if __name__ == "__main__":
+    main()

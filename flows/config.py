@@ -1,0 +1,94 @@
+"""Compose conf/ with Hydra and turn it into what DVC reads: params.yaml and videos.yaml."""
+from __future__ import annotations
+
+import filecmp
+import os
+import re
+import shutil
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from tasks.artifacts import atomic_path
+from tasks.stage import PARAMS_FILE, StageError, instantiate
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+CONF_DIR = PROJECT_ROOT / "conf"
+VIDEOS_FILE = "videos.yaml"
+
+
+def compose(overrides: list[str] | tuple[str, ...] = ()) -> dict[str, Any]:
+    """The resolved configuration for these Hydra overrides, as plain data."""
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+    from omegaconf import OmegaConf
+
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base=None):
+        config = hydra_compose(config_name="config", overrides=list(overrides))
+    return OmegaConf.to_container(config, resolve=True)  # type: ignore[return-value]
+
+
+def video_name(path: str | Path) -> str:
+    """A stage-name-safe token for a video: its file stem, lower case, [a-z0-9_] only."""
+    token = re.sub(r"[^a-z0-9_]+", "_", Path(path).stem.lower()).strip("_")
+    return token or "video"
+
+
+def supported_targets(config: dict[str, Any]) -> set[str]:
+    """Languages that both the configured translator and the configured voices can produce."""
+    translator = instantiate(config["mt"])
+    voices = set((config["tts"].get("voices") or {}).keys())
+    return set(translator.targets()) & voices
+
+
+def check_languages(config: dict[str, Any]) -> list[str]:
+    langs = [str(lang) for lang in config.get("langs") or []]
+    if not langs:
+        raise StageError("no target language given: add e.g. langs=[es,pt]")
+    supported = supported_targets(config)
+    unknown = [lang for lang in langs if lang not in supported]
+    if unknown:
+        raise StageError(f"unsupported target language {', '.join(unknown)}: supported are {', '.join(sorted(supported))}")
+    return langs
+
+
+def register_input(source: Path, root: Path = PROJECT_ROOT) -> str:
+    """Place the input under data/input/<video>/ (a hard link where possible) and return <video>."""
+    name = video_name(source)
+    folder = root / "data" / "input" / name
+    target = folder / source.name
+    existing = [p for p in folder.glob("*") if p.is_file()] if folder.exists() else []
+    if existing == [target] and filecmp.cmp(source, target, shallow=False):
+        return name
+    folder.mkdir(parents=True, exist_ok=True)
+    for old in existing:
+        old.unlink()
+    with atomic_path(target) as tmp:
+        tmp.unlink()
+        try:
+            os.link(source, tmp)
+        except OSError:
+            shutil.copy2(source, tmp)
+    return name
+
+
+def registered_videos(root: Path = PROJECT_ROOT) -> list[str]:
+    folder = root / "data" / "input"
+    return sorted(p.name for p in folder.iterdir() if p.is_dir()) if folder.exists() else []
+
+
+def write_yaml(path: Path, data: dict[str, Any]) -> None:
+    text = yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
+    if path.exists() and path.read_text() == text:
+        return
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
+
+
+def write_dvc_inputs(config: dict[str, Any], root: Path = PROJECT_ROOT) -> None:
+    """params.yaml (the composed config) and videos.yaml (every registered input) for dvc.yaml."""
+    write_yaml(root / PARAMS_FILE, config)
+    write_yaml(root / VIDEOS_FILE, {"videos": registered_videos(root)})

@@ -1,0 +1,134 @@
+"""The dubbing flow: ingest → asr → (per language, in parallel) mt → tts → render → evaluate.
+
+Each stage is a Prefect task that asks DVC whether the stage is stale; if it is, the task runs the
+stage's own entry point (`python -m tasks.<stage>`, the very command in dvc.yaml) and then has DVC
+record it in dvc.lock. A stage DVC finds up to date ends in a Completed state named "Cached", so
+the UI shows what was reused. Prefect's result cache is off: DVC is the only judge of staleness.
+"""
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+from prefect import flow, get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+from prefect.states import Completed
+from prefect.task_runners import ThreadPoolTaskRunner
+
+from flows import dvc
+from flows.config import PROJECT_ROOT, check_languages, compose, register_input, write_dvc_inputs
+from tasks.media import probe
+from tasks.stage import BAD_INPUT_EXIT, PER_LANGUAGE, STAGES
+
+RAN, CACHED = "ran", "cached"
+
+
+class StageFailed(RuntimeError):
+    def __init__(self, stage: str, returncode: int, detail: str):
+        super().__init__(f"{stage} failed (exit {returncode}): {detail}")
+        self.bad_input = returncode == BAD_INPUT_EXIT
+
+
+def retry_unless_bad_input(task, task_run, state) -> bool:
+    """Retry crashes and transient failures; a bad input fails the same way every time."""
+    try:
+        state.result()
+    except StageFailed as error:
+        return not error.bad_input
+    except Exception:
+        return True
+    return False
+
+
+def _pump(stream, sink, logger, lines: list[str]) -> None:
+    """Copy a stage's stderr to the terminal as is (progress bars) and its log lines to Prefect."""
+    buffer = ""
+    for chunk in iter(lambda: stream.read(1), ""):
+        sink.write(chunk)
+        if chunk in "\r\n":
+            if chunk == "\n" and buffer.strip():
+                lines.append(buffer)
+                logger.info(buffer)
+            buffer = ""
+            sink.flush()
+        else:
+            buffer += chunk
+    if buffer.strip():
+        lines.append(buffer)
+        logger.info(buffer)
+
+
+def run_entry(stage: str, video: str, lang: str | None, root: Path) -> None:
+    command = [sys.executable, "-m", f"tasks.{stage}", "--video", video] + (["--lang", lang] if lang else [])
+    logger = get_run_logger()
+    logger.info("running %s", " ".join(command[1:]))
+    process = subprocess.Popen(command, cwd=root, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1)
+    lines: list[str] = []
+    pump = threading.Thread(target=_pump, args=(process.stdout, sys.stderr, logger, lines), daemon=True)
+    pump.start()
+    returncode = process.wait()
+    pump.join()
+    if returncode != 0:
+        errors = [line for line in lines if line.startswith("error:")] or lines[-1:] or ["no output"]
+        raise StageFailed(stage, returncode, errors[-1].removeprefix("error: "))
+
+
+@task(task_run_name="{stage}", cache_policy=NO_CACHE, retry_condition_fn=retry_unless_bad_input)
+def run_stage(stage: str, video: str, lang: str | None, stale_at_start: list[str], upstream: list[str],
+              root: str) -> Any:
+    target = dvc.stage_name(stage, video, lang)
+    if RAN in upstream:  # upstream outputs changed during this run: ask DVC again
+        needed = dvc.is_stale(target, Path(root))
+    else:
+        needed = target in stale_at_start
+    if not needed:
+        return Completed(message=f"{target}: DVC says up to date", name="Cached", data=CACHED)
+    run_entry(stage, video, lang, Path(root))
+    dvc.commit(target, Path(root))
+    return RAN
+
+
+def prepare(input: str, langs: list[str], overrides: list[str], root: Path) -> tuple[dict, str]:
+    """Compose the config, check the request and register the input; raise StageError if it is bad."""
+    config = compose([f"input={input}", f"langs=[{','.join(langs)}]", *overrides])
+    check_languages(config)
+    source = Path(input).expanduser().resolve()
+    probe(source)
+    video = register_input(source, root)
+    write_dvc_inputs(config, root)
+    return config, video
+
+
+@flow(name="dub", log_prints=True, task_runner=ThreadPoolTaskRunner(max_workers=4))
+def dub(input: str, langs: list[str], overrides: list[str] | None = None, root: str = str(PROJECT_ROOT)) -> dict[str, str]:
+    """Dub `input` into every language of `langs`; `overrides` are Hydra overrides (e.g. mt=apertium)."""
+    logger = get_run_logger()
+    config, video = prepare(input, langs, list(overrides or []), Path(root))
+    runtime = config["runtime"]
+    stage = run_stage.with_options(retries=runtime["retries"], retry_delay_seconds=runtime["retry_delay_s"])
+    finals = [dvc.stage_name("evaluate", video, lang) for lang in langs]
+    stale_at_start = list(dvc.stale(finals, Path(root)))
+    logger.info("DVC finds %d stale stage(s): %s", len(stale_at_start), ", ".join(stale_at_start) or "none")
+
+    def submit(name: str, lang: str | None, upstream: list):
+        return stage.with_options(task_run_name=dvc.stage_name(name, video, lang)).submit(
+            name, video, lang, stale_at_start, upstream, root)
+
+    ingest = submit("ingest", None, [])
+    asr = submit("asr", None, [ingest])
+    last = {}
+    for lang in langs:
+        previous = asr
+        for name in PER_LANGUAGE:
+            previous = submit(name, lang, [previous])
+        last[lang] = previous
+    results = {lang: future.result() for lang, future in last.items()}
+    outputs = {lang: str(next((Path(root) / "data" / "render" / video / lang).glob(f"{video}.{lang}.*"))) for lang in langs}
+    if runtime.get("push"):
+        dvc.push([dvc.stage_name(s, video, lang) for s in STAGES for lang in (langs if s in PER_LANGUAGE else [None])], Path(root))
+    for lang, path in outputs.items():
+        logger.info("%s: %s (%s)", lang, path, results[lang])
+    return outputs

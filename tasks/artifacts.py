@@ -1,0 +1,203 @@
+"""Typed, versioned stage artifacts and their atomic reading and writing.
+
+Every stage reads and writes its artifacts through this module only, so the on-disk format has
+one owner. Each artifact carries `schema` so an old file is refused instead of misread.
+"""
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator, TypeVar
+
+SCHEMA_VERSION = 1
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Probe:
+    """What ingest learned about the source container."""
+
+    path: str
+    width: int
+    height: int
+    fps: float
+    frames: int
+    duration: float
+    video_codec: str
+    audio_codec: str
+    audio_rate: int
+    audio_channels: int
+
+
+@dataclass(frozen=True)
+class Word:
+    start: float
+    end: float
+    text: str
+    probability: float = 1.0
+
+
+@dataclass(frozen=True)
+class Segment:
+    id: int
+    start: float
+    end: float
+    text: str
+    speaker: str = "S0"
+    words: tuple[Word, ...] = ()
+
+
+@dataclass(frozen=True)
+class Transcript:
+    language: str
+    language_probability: float
+    segments: tuple[Segment, ...]
+    model: str = ""
+
+    @property
+    def text(self) -> str:
+        return " ".join(s.text.strip() for s in self.segments).strip()
+
+
+@dataclass(frozen=True)
+class TranslatedSegment:
+    id: int
+    start: float
+    end: float
+    speaker: str
+    source_text: str
+    text: str
+
+
+@dataclass(frozen=True)
+class Translation:
+    source_language: str
+    target_language: str
+    backend: str
+    segments: tuple[TranslatedSegment, ...]
+
+    @property
+    def text(self) -> str:
+        return " ".join(s.text.strip() for s in self.segments).strip()
+
+
+@dataclass(frozen=True)
+class DubbedSegment:
+    """How one translated segment was voiced and placed on the timeline."""
+
+    id: int
+    start: float
+    end: float
+    slot_end: float
+    voice: str
+    speed: float
+    duration: float
+    overrun: float
+    text: str
+    phonemes: str = ""
+
+
+@dataclass(frozen=True)
+class DubbedSpeech:
+    language: str
+    sample_rate: int
+    segments: tuple[DubbedSegment, ...]
+
+
+@dataclass(frozen=True)
+class Metrics:
+    language: str
+    detected_language: str
+    detected_language_probability: float
+    wer: float
+    reference: str
+    hypothesis: str
+    extra: dict[str, float] = field(default_factory=dict)
+
+
+_TYPES = {cls.__name__: cls for cls in (Probe, Transcript, Translation, DubbedSpeech, Metrics)}
+_NESTED = {
+    ("Transcript", "segments"): Segment,
+    ("Segment", "words"): Word,
+    ("Translation", "segments"): TranslatedSegment,
+    ("DubbedSpeech", "segments"): DubbedSegment,
+}
+
+
+def _build(cls: type[T], data: dict[str, Any]) -> T:
+    kwargs = {}
+    for f in dataclasses.fields(cls):  # type: ignore[arg-type]
+        if f.name not in data:
+            continue
+        value = data[f.name]
+        child = _NESTED.get((cls.__name__, f.name))
+        kwargs[f.name] = tuple(_build(child, v) for v in value) if child else value
+    return cls(**kwargs)
+
+
+class ArtifactError(RuntimeError):
+    """An artifact is missing, of the wrong kind or of an unknown schema version."""
+
+
+def to_json(artifact: Any) -> str:
+    payload = {"schema": SCHEMA_VERSION, "kind": type(artifact).__name__, **dataclasses.asdict(artifact)}
+    return json.dumps(payload, indent=2, ensure_ascii=False)
+
+
+def write(path: Path | str, artifact: Any) -> Path:
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        tmp.write_text(to_json(artifact) + "\n", encoding="utf-8")
+    return path
+
+
+def read(path: Path | str, cls: type[T]) -> T:
+    path = Path(path)
+    if not path.exists():
+        raise ArtifactError(f"missing artifact {path}: run the upstream stage first")
+    data = json.loads(path.read_text(encoding="utf-8"))
+    if data.get("kind") != cls.__name__:
+        raise ArtifactError(f"{path} holds a {data.get('kind')!r}, expected {cls.__name__}")
+    if data.get("schema") != SCHEMA_VERSION:
+        raise ArtifactError(f"{path} has schema {data.get('schema')}, this code reads {SCHEMA_VERSION}: rerun its stage")
+    return _build(cls, data)
+
+
+@contextlib.contextmanager
+def atomic_path(path: Path) -> Iterator[Path]:
+    """Yield a temporary sibling of `path`; rename it onto `path` only if the block succeeds."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix or ".tmp", dir=path.parent)
+    os.close(fd)
+    tmp = Path(name)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+@contextlib.contextmanager
+def atomic_dir(path: Path) -> Iterator[Path]:
+    """Yield an empty temporary folder that replaces `path` whole when the block succeeds.
+
+    A stage writes all its outputs here, so an interrupted run never leaves a half-written
+    output folder for DVC to mistake as finished.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    try:
+        yield tmp
+        if path.exists():
+            shutil.rmtree(path)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)

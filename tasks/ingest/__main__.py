@@ -1,0 +1,16 @@
+from tasks.artifacts import atomic_dir
+from tasks.ingest import ingest
+from tasks.stage import StageContext, log, main, source_video
+
+
+def run(context: StageContext) -> None:
+    source = source_video(context.root, context.video)
+    with atomic_dir(context.out_dir()) as out:
+        description = ingest(source, out, max_channels=context.config.get("max_channels", 2))
+    log.info("%s: %dx%d, %.3f fps, %d frames, %.2f s, audio %s %d Hz x%d", source.name, description.width,
+             description.height, description.fps, description.frames, description.duration,
+             description.audio_codec, description.audio_rate, description.audio_channels)
+
+
+if __name__ == "__main__":
+    main("ingest", run)

@@ -1,0 +1,121 @@
+"""Audio and video I/O shared by the stages: ffmpeg (shipped by imageio-ffmpeg) and PyAV probing."""
+from __future__ import annotations
+
+import subprocess
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from tasks.artifacts import Probe, atomic_path
+from tasks.stage import StageError
+
+SPEECH_RATE = 16_000
+
+
+@lru_cache(maxsize=1)
+def ffmpeg() -> str:
+    import imageio_ffmpeg
+
+    return imageio_ffmpeg.get_ffmpeg_exe()
+
+
+def run_ffmpeg(*args: str) -> None:
+    command = [ffmpeg(), "-hide_banner", "-loglevel", "error", "-nostdin", "-y", *args]
+    result = subprocess.run(command, capture_output=True, text=True)
+    if result.returncode != 0:
+        detail = (result.stderr.strip().splitlines() or ["no message"])[-1]
+        raise RuntimeError(f"ffmpeg failed ({detail}): {' '.join(command)}")
+
+
+def probe(path: Path | str) -> Probe:
+    """Describe a video file, or raise StageError saying in one line why it cannot be dubbed."""
+    import av
+
+    path = Path(path)
+    if not path.exists():
+        raise StageError(f"input not found: {path}")
+    if not path.is_file():
+        raise StageError(f"input is not a file: {path}")
+    try:
+        container = av.open(str(path))
+    except (av.error.FFmpegError, UnicodeDecodeError) as error:
+        raise StageError(f"not a readable video file: {path} ({error.__class__.__name__})") from None
+    with container:
+        if not container.streams.video:
+            raise StageError(f"no video stream in {path}: the input must be a video")
+        if not container.streams.audio:
+            raise StageError(f"no audio track in {path}: there is no speech to dub")
+        video, audio = container.streams.video[0], container.streams.audio[0]
+        if not video.average_rate or not video.width:
+            raise StageError(f"video stream of {path} has no frame rate or size: is the file complete?")
+        fps = float(video.average_rate)
+        frames = _count_frames(container, video)
+        if frames == 0:
+            raise StageError(f"no decodable video frames in {path}")
+        duration = float(video.duration * video.time_base) if video.duration else frames / fps
+        return Probe(
+            path=str(path),
+            width=video.width,
+            height=video.height,
+            fps=fps,
+            frames=frames,
+            duration=round(duration, 6),
+            video_codec=video.codec_context.name,
+            audio_codec=audio.codec_context.name,
+            audio_rate=audio.codec_context.sample_rate or 0,
+            audio_channels=audio.codec_context.channels or 1,
+        )
+
+
+def _count_frames(container, video) -> int:
+    """Count video packets by demuxing (cheap: nothing is decoded), as stream headers can lie."""
+    count = 0
+    container.seek(0)
+    try:
+        for packet in container.demux(video):
+            if packet.size:
+                count += 1
+    except Exception as error:  # a truncated file demuxes part-way, then fails
+        raise StageError(f"video stream is corrupt after {count} frames: {error.__class__.__name__}") from None
+    return count
+
+
+def extract_audio(source: Path, target: Path, rate: int | None, channels: int | None) -> Path:
+    """Decode the first audio track to 16-bit WAV, resampled/remixed where asked."""
+    args = ["-i", str(source), "-map", "0:a:0", "-vn", "-c:a", "pcm_s16le"]
+    if rate:
+        args += ["-ar", str(rate)]
+    if channels:
+        args += ["-ac", str(channels)]
+    with atomic_path(target) as tmp:
+        run_ffmpeg(*args, "-f", "wav", str(tmp))
+    return target
+
+
+def read_wav(path: Path | str) -> tuple[np.ndarray, int]:
+    """Float32 samples shaped (samples, channels) and the sample rate."""
+    import soundfile
+
+    data, rate = soundfile.read(str(path), dtype="float32", always_2d=True)
+    return data, rate
+
+
+def write_wav(path: Path | str, samples: np.ndarray, rate: int) -> Path:
+    import soundfile
+
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        soundfile.write(str(tmp), np.clip(samples, -1.0, 1.0), rate, subtype="PCM_16", format="WAV")
+    return path
+
+
+def resample(samples: np.ndarray, source_rate: int, target_rate: int) -> np.ndarray:
+    if source_rate == target_rate:
+        return samples.astype(np.float32)
+    from math import gcd
+
+    from scipy.signal import resample_poly
+
+    divisor = gcd(source_rate, target_rate)
+    return resample_poly(samples, target_rate // divisor, source_rate // divisor, axis=0).astype(np.float32)

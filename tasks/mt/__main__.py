@@ -1,0 +1,21 @@
+from tasks import artifacts
+from tasks.artifacts import Transcript, atomic_dir
+from tasks.mt import translate_transcript
+from tasks.stage import StageContext, StageError, instantiate, log, main
+
+
+def run(context: StageContext) -> None:
+    transcript = artifacts.read(context.input_dir("asr") / "transcript.json", Transcript)
+    translator = instantiate(context.config)
+    try:
+        translation = translate_transcript(transcript, translator, context.lang)
+    except ValueError as error:  # an unsupported pair: the route table says which exist
+        raise StageError(str(error)) from None
+    with atomic_dir(context.out_dir()) as out:
+        artifacts.write(out / "translation.json", translation)
+    for segment in translation.segments:
+        log.info("[%6.2f-%6.2f] %s -> %s", segment.start, segment.end, segment.source_text, segment.text)
+
+
+if __name__ == "__main__":
+    main("mt", run)

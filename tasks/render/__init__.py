@@ -1,0 +1,49 @@
+"""render: mux the (possibly lip-synced) video with the dubbed audio into the delivery file.
+
+The video stream is copied bit for bit when nothing upstream changed it and its codec already
+fits the container; otherwise it is encoded with the configured codec, frame for frame
+(`-fps_mode passthrough`), so the output keeps the source's resolution, frame count and duration.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from tasks.artifacts import Probe, atomic_path
+from tasks.media import run_ffmpeg
+
+
+@dataclass(frozen=True)
+class RenderSettings:
+    container: str = "mp4"
+    video_codec: str = "libx264"
+    copy_video_codecs: tuple[str, ...] = ("h264",)
+    crf: int = 18
+    preset: str = "medium"
+    pixel_format: str = "yuv420p"
+    prores_profile: int = 3
+    audio_codec: str = "aac"
+    audio_bitrate: str = "192k"
+
+
+def ffmpeg_args(video: Path, audio: Path, probe: Probe, settings: RenderSettings, target: Path) -> list[str]:
+    args = ["-i", str(video), "-t", f"{probe.duration:.6f}", "-i", str(audio), "-map", "0:v:0", "-map", "1:a:0"]
+    if probe.video_codec in settings.copy_video_codecs:
+        args += ["-c:v", "copy"]
+    elif settings.video_codec == "prores_ks":
+        args += ["-c:v", "prores_ks", "-profile:v", str(settings.prores_profile), "-fps_mode", "passthrough"]
+    else:
+        args += ["-c:v", settings.video_codec, "-crf", str(settings.crf), "-preset", settings.preset,
+                 "-pix_fmt", settings.pixel_format, "-fps_mode", "passthrough"]
+    args += ["-c:a", settings.audio_codec]
+    if settings.audio_codec == "aac":
+        args += ["-b:a", settings.audio_bitrate]
+    if settings.container == "mp4":
+        args += ["-movflags", "+faststart"]
+    return [*args, "-f", settings.container, str(target)]
+
+
+def render(video: Path, audio: Path, probe: Probe, settings: RenderSettings, target: Path) -> Path:
+    with atomic_path(target) as tmp:
+        run_ffmpeg(*ffmpeg_args(video, audio, probe, settings, tmp))
+    return target

@@ -1,0 +1,19 @@
+from tasks import artifacts
+from tasks.artifacts import Probe, atomic_dir
+from tasks.render import RenderSettings, render
+from tasks.stage import StageContext, log, main, source_video
+
+
+def run(context: StageContext) -> None:
+    probe = artifacts.read(context.input_dir("ingest") / "probe.json", Probe)
+    config = dict(context.config)
+    config["copy_video_codecs"] = tuple(config.get("copy_video_codecs", ()))
+    settings = RenderSettings(**config)
+    name = f"{context.video}.{context.lang}.{settings.container}"
+    with atomic_dir(context.out_dir()) as out:
+        render(source_video(context.root, context.video), context.input_dir("tts") / "speech.wav", probe, settings, out / name)
+    log.info("wrote %s", context.out_dir() / name)
+
+
+if __name__ == "__main__":
+    main("render", run)

@@ -1,0 +1,100 @@
+"""tts: voice every translated segment, fit it to its original slot, and mix it into the soundtrack.
+
+Timing: a segment starts where the original did and must end before the next one starts (or the
+video ends). Too long at normal speed, it is synthesised faster, up to `max_speed`; still too long,
+it is cut with a short fade and the overrun is reported. The original speech is ducked by `duck_db`
+under the segments; music and effects outside them are kept as they were.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from tasks.artifacts import DubbedSegment, TranslatedSegment
+
+
+@dataclass(frozen=True)
+class Timing:
+    max_speed: float = 1.35
+    fade_s: float = 0.03
+    duck_db: float = -30.0
+    duck_ramp_s: float = 0.08
+    duck_pad_s: float = 0.1
+
+
+def slots(segments: tuple[TranslatedSegment, ...], duration: float) -> list[tuple[float, float]]:
+    """The window each segment may fill: from its own start to the next start (or the end)."""
+    ordered = sorted(segments, key=lambda s: s.start)
+    bounds = []
+    for index, segment in enumerate(ordered):
+        limit = ordered[index + 1].start if index + 1 < len(ordered) else duration
+        bounds.append((segment.start, max(segment.start, min(limit, duration))))
+    return bounds
+
+
+def speed_for(natural_s: float, slot_s: float, max_speed: float) -> float:
+    """The synthesis speed that makes `natural_s` of speech fit `slot_s`, capped at `max_speed`."""
+    if slot_s <= 0 or natural_s <= slot_s:
+        return 1.0
+    return float(min(max_speed, natural_s / slot_s))
+
+
+def fit_to_slot(samples: np.ndarray, rate: int, slot_s: float, fade_s: float) -> tuple[np.ndarray, float]:
+    """Cut `samples` to the slot with a fade-out; return them and the seconds that were cut."""
+    limit = int(round(slot_s * rate))
+    if len(samples) <= limit:
+        return samples, 0.0
+    cut = samples[:limit].copy()
+    fade = min(int(fade_s * rate), len(cut))
+    if fade:
+        cut[-fade:] *= np.linspace(1.0, 0.0, fade, dtype=cut.dtype)
+    return cut, (len(samples) - limit) / rate
+
+
+def duck_envelope(length: int, rate: int, spans: list[tuple[float, float]], timing: Timing) -> np.ndarray:
+    """Gain per sample: 1 outside the spans, `duck_db` inside, with linear ramps at both edges."""
+    floor = 10 ** (timing.duck_db / 20)
+    envelope = np.ones(length, dtype=np.float32)
+    ramp = max(1, int(timing.duck_ramp_s * rate))
+    for start, end in spans:
+        first = max(0, int((start - timing.duck_pad_s) * rate))
+        last = min(length, int((end + timing.duck_pad_s) * rate))
+        if last <= first:
+            continue
+        shape = np.full(last - first, floor, dtype=np.float32)
+        edge = min(ramp, (last - first) // 2)
+        if edge:
+            shape[:edge] = np.linspace(1.0, floor, edge)
+            shape[-edge:] = np.linspace(floor, 1.0, edge)
+        envelope[first:last] = np.minimum(envelope[first:last], shape)
+    return envelope
+
+
+def active_rms(samples: np.ndarray, rate: int, spans: list[tuple[float, float]]) -> float:
+    """RMS of a mono signal inside the spans (where speech is)."""
+    pieces = [samples[int(a * rate):int(b * rate)] for a, b in spans]
+    pieces = [p for p in pieces if len(p)]
+    if not pieces:
+        return 0.0
+    joined = np.concatenate(pieces)
+    return float(np.sqrt(np.mean(np.square(joined), dtype=np.float64)))
+
+
+def mix(soundtrack: np.ndarray, rate: int, dub: np.ndarray, original_spans: list[tuple[float, float]],
+        timing: Timing, dub_spans: list[tuple[float, float]]) -> np.ndarray:
+    """Duck the original under its speech, level the dub to the original speech, add it to every channel."""
+    mono_original = soundtrack.mean(axis=1)
+    target = active_rms(mono_original, rate, original_spans)
+    current = active_rms(dub, rate, dub_spans)
+    gain = target / current if current > 1e-6 and target > 1e-6 else 1.0
+    ducked = soundtrack * duck_envelope(len(soundtrack), rate, original_spans, timing)[:, None]
+    mixed = ducked + (dub * gain)[:, None]
+    peak = float(np.max(np.abs(mixed))) if len(mixed) else 0.0
+    return mixed / peak * 0.98 if peak > 0.98 else mixed
+
+
+def report_row(segment: TranslatedSegment, slot: tuple[float, float], voice: str, speed: float,
+               placed_s: float, overrun: float, phonemes: str) -> DubbedSegment:
+    return DubbedSegment(segment.id, segment.start, round(segment.start + placed_s, 3), round(slot[1], 3),
+                         voice, round(speed, 3), round(placed_s, 3), round(overrun, 3), segment.text, phonemes)

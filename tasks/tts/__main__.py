@@ -1,0 +1,50 @@
+import numpy as np
+from tqdm import tqdm
+
+from tasks import artifacts
+from tasks.artifacts import DubbedSpeech, Probe, Translation, atomic_dir
+from tasks.media import read_wav, resample, write_wav
+from tasks.stage import StageContext, StageError, instantiate, log, main
+from tasks.tts import Timing, fit_to_slot, mix, report_row, slots, speed_for
+
+
+def run(context: StageContext) -> None:
+    translation = artifacts.read(context.input_dir("mt") / "translation.json", Translation)
+    probe = artifacts.read(context.input_dir("ingest") / "probe.json", Probe)
+    soundtrack, rate = read_wav(context.input_dir("ingest") / "soundtrack.wav")
+    voices = context.config.get("voices") or {}
+    if context.lang not in voices:
+        raise StageError(f"no voice configured for {context.lang!r} in conf/tts (have: {', '.join(sorted(voices))})")
+    voice = instantiate(voices, context.lang)
+    timing = Timing(**(context.config.get("timing") or {}))
+    dub = np.zeros(len(soundtrack), dtype=np.float32)
+    rows, dub_spans = [], []
+    ordered = sorted(translation.segments, key=lambda s: s.start)
+    for segment, slot in tqdm(list(zip(ordered, slots(ordered, probe.duration))), desc=f"tts {context.lang}", unit="seg"):
+        if not segment.text:
+            continue
+        slot_s = slot[1] - slot[0]
+        speech = voice.synthesize(segment.text)
+        speed = speed_for(len(speech) / voice.sample_rate, slot_s, timing.max_speed)
+        if speed > 1.0:
+            speech = voice.synthesize(segment.text, speed=speed)
+        speech = resample(speech, voice.sample_rate, rate)
+        speech, overrun = fit_to_slot(speech, rate, slot_s, timing.fade_s)
+        first = int(round(segment.start * rate))
+        placed = speech[: max(0, len(dub) - first)]
+        dub[first:first + len(placed)] += placed
+        dub_spans.append((segment.start, segment.start + len(placed) / rate))
+        rows.append(report_row(segment, slot, voice.name, speed, len(placed) / rate, overrun, voice.phonemes(segment.text)))
+        if overrun:
+            log.warning("segment %d overruns its slot by %.2f s at speed %.2f: cut", segment.id, overrun, speed)
+    original_spans = [(s.start, s.end) for s in ordered]
+    mixed = mix(soundtrack, rate, dub, original_spans, timing, dub_spans)
+    with atomic_dir(context.out_dir()) as out:
+        write_wav(out / "speech.wav", mixed, rate)
+        artifacts.write(out / "segments.json", DubbedSpeech(context.lang, rate, tuple(rows)))
+    log.info("%d segments voiced by %s; max speed %.2f; total overrun %.2f s", len(rows), voice.name,
+             max((r.speed for r in rows), default=1.0), sum(r.overrun for r in rows))
+
+
+if __name__ == "__main__":
+    main("tts", run)

@@ -1,0 +1,67 @@
+"""Shared fixtures: real media from ../shared/media when present, generated media otherwise."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+PROJECT = Path(__file__).resolve().parent.parent
+SHARED_MEDIA = Path(os.environ.get("DUB_SHARED_MEDIA", PROJECT.parent / "shared" / "media"))
+
+
+def shared_media(relative: str) -> Path:
+    path = SHARED_MEDIA / relative
+    if not path.exists():
+        pytest.skip(f"real test media absent: {path} (the shared media folder is not beside this checkout)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def media_dir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("media")
+
+
+def make_clip(path: Path, seconds: float = 2.0, audio: bool = True, size: str = "160x120", rate: int = 25) -> Path:
+    """A small generated test clip: a test pattern, with a tone when `audio`."""
+    from tasks.media import run_ffmpeg
+
+    args = ["-f", "lavfi", "-i", f"testsrc=size={size}:rate={rate}:duration={seconds}"]
+    if audio:
+        args += ["-f", "lavfi", "-i", f"sine=frequency=440:sample_rate=44100:duration={seconds}", "-c:a", "aac"]
+    run_ffmpeg(*args, "-c:v", "libx264", "-pix_fmt", "yuv420p", str(path))
+    return path
+
+
+@pytest.fixture(scope="session")
+def generated_clip(media_dir) -> Path:
+    return make_clip(media_dir / "tone.mp4")
+
+
+@pytest.fixture(scope="session")
+def silent_clip(media_dir) -> Path:
+    return make_clip(media_dir / "no_audio.mp4", audio=False)
+
+
+@pytest.fixture(scope="session")
+def not_a_video(media_dir) -> Path:
+    path = media_dir / "notes.mp4"
+    path.write_text("this is a text file with a video extension\n")
+    return path
+
+
+@pytest.fixture(scope="session")
+def truncated_clip(media_dir, generated_clip) -> Path:
+    path = media_dir / "truncated.mp4"
+    path.write_bytes(generated_clip.read_bytes()[:2000])
+    return path
+
+
+@pytest.fixture
+def tone():
+    def make(seconds: float, rate: int = 16000, frequency: float = 220.0) -> np.ndarray:
+        t = np.arange(int(seconds * rate)) / rate
+        return (0.3 * np.sin(2 * np.pi * frequency * t)).astype(np.float32)
+
+    return make

@@ -1,0 +1,41 @@
+"""Probing and extraction of inputs, including every kind of bad input."""
+from __future__ import annotations
+
+import pytest
+
+from tasks.ingest import ingest
+from tasks.media import probe, read_wav
+from tasks.stage import StageError
+
+
+def test_probe_reads_a_generated_clip(generated_clip):
+    description = probe(generated_clip)
+    assert (description.width, description.height) == (160, 120)
+    assert description.fps == pytest.approx(25.0)
+    assert description.frames == 50
+    assert description.duration == pytest.approx(2.0, abs=0.05)
+
+
+@pytest.mark.parametrize("fixture,message", [
+    ("silent_clip", "no audio track"),
+    ("not_a_video", "not a readable video"),
+    ("truncated_clip", "not a readable video"),
+])
+def test_bad_inputs_raise_one_clear_error(request, fixture, message):
+    with pytest.raises(StageError, match=message):
+        probe(request.getfixturevalue(fixture))
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(StageError, match="input not found"):
+        probe(tmp_path / "nope.mp4")
+
+
+def test_ingest_writes_probe_and_both_audio_tracks(generated_clip, tmp_path):
+    description = ingest(generated_clip, tmp_path)
+    speech, rate = read_wav(tmp_path / "audio.wav")
+    track, track_rate = read_wav(tmp_path / "soundtrack.wav")
+    assert rate == 16000 and speech.shape[1] == 1
+    assert track_rate == 44100 and track.shape[1] == description.audio_channels
+    assert len(speech) / rate == pytest.approx(2.0, abs=0.1)
+    assert (tmp_path / "probe.json").exists()

@@ -1,0 +1,65 @@
+"""Timing fit, ducking and mixing of the tts stage (pure logic, no models)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tasks.artifacts import TranslatedSegment
+from tasks.tts import Timing, active_rms, duck_envelope, fit_to_slot, mix, slots, speed_for
+
+
+def seg(i, start, end, text="x"):
+    return TranslatedSegment(i, start, end, "S0", text, text)
+
+
+@pytest.mark.parametrize("segments,duration,expected", [
+    ([seg(0, 0.5, 2.0)], 5.0, [(0.5, 5.0)]),
+    ([seg(0, 0.5, 2.0), seg(1, 3.0, 4.0)], 5.0, [(0.5, 3.0), (3.0, 5.0)]),
+    ([seg(1, 3.0, 4.0), seg(0, 0.5, 2.0)], 3.5, [(0.5, 3.0), (3.0, 3.5)]),
+    ([seg(0, 6.0, 7.0)], 5.0, [(6.0, 6.0)]),
+])
+def test_slots_end_at_the_next_segment_or_the_video(segments, duration, expected):
+    assert slots(tuple(segments), duration) == expected
+
+
+@pytest.mark.parametrize("natural,slot,cap,expected", [
+    (1.0, 2.0, 1.35, 1.0),
+    (2.0, 2.0, 1.35, 1.0),
+    (2.4, 2.0, 1.35, 1.2),
+    (4.0, 2.0, 1.35, 1.35),
+    (1.0, 0.0, 1.35, 1.0),
+])
+def test_speed_fits_the_slot_within_the_cap(natural, slot, cap, expected):
+    assert speed_for(natural, slot, cap) == pytest.approx(expected)
+
+
+def test_fit_to_slot_cuts_with_a_fade_and_reports_the_overrun(tone):
+    samples = tone(3.0)
+    cut, overrun = fit_to_slot(samples, 16000, 2.0, 0.03)
+    assert len(cut) == 32000
+    assert overrun == pytest.approx(1.0)
+    assert abs(cut[-1]) < 1e-3 < np.max(np.abs(cut[-2000:-600]))
+    same, none = fit_to_slot(samples, 16000, 5.0, 0.03)
+    assert none == 0.0 and same is samples
+
+
+def test_duck_envelope_is_low_inside_speech_and_one_outside():
+    timing = Timing(duck_db=-30, duck_ramp_s=0.05, duck_pad_s=0.0)
+    env = duck_envelope(16000 * 4, 16000, [(1.0, 2.0)], timing)
+    assert env[0] == 1.0 and env[-1] == 1.0
+    assert env[int(1.5 * 16000)] == pytest.approx(10 ** (-30 / 20), rel=1e-4)
+    assert np.all(np.diff(env[15000:17000]) <= 1e-7), "ramp down is monotonic"
+
+
+def test_mix_levels_the_dub_to_the_original_speech_and_ducks_it(tone):
+    rate = 16000
+    original = np.stack([tone(4.0, rate, 200) * 0.5] * 2, axis=1)
+    dub = np.zeros(len(original), dtype=np.float32)
+    dub[rate:2 * rate] = tone(1.0, rate, 300) * 0.05
+    spans = [(1.0, 2.0)]
+    out = mix(original, rate, dub, spans, Timing(duck_db=-40, duck_pad_s=0.0), spans)
+    assert out.shape == original.shape
+    inside = active_rms(out.mean(axis=1), rate, [(1.2, 1.8)])
+    target = active_rms(original.mean(axis=1), rate, spans)
+    assert inside == pytest.approx(target, rel=0.05)
+    np.testing.assert_allclose(out[: rate // 2], original[: rate // 2], atol=1e-6)
