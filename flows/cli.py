@@ -41,6 +41,7 @@ def run(argv: list[str]) -> None:
     except StageError as error:
         fail(str(error))
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "INFO")
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     if config["runtime"].get("prefect_api_url"):
         os.environ["PREFECT_API_URL"] = config["runtime"]["prefect_api_url"]
     from prefect.task_runners import ThreadPoolTaskRunner

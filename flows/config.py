@@ -13,8 +13,10 @@ import yaml
 from tasks.artifacts import atomic_path
 from tasks.stage import PARAMS_FILE, StageError, instantiate
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-CONF_DIR = PROJECT_ROOT / "conf"
+CODE_ROOT = Path(__file__).resolve().parent.parent
+# Where data/, params.yaml and dvc.yaml live: this checkout, or a workspace set by DUB_ROOT.
+PROJECT_ROOT = Path(os.environ.get("DUB_ROOT") or CODE_ROOT).resolve()
+CONF_DIR = PROJECT_ROOT / "conf" if (PROJECT_ROOT / "conf").is_dir() else CODE_ROOT / "conf"
 VIDEOS_FILE = "videos.yaml"
 
 

@@ -43,17 +43,22 @@ def retry_unless_bad_input(task, task_run, state) -> bool:
     return False
 
 
-def _pump(stream, sink, logger, lines: list[str]) -> None:
-    """Copy a stage's stderr to the terminal as is (progress bars) and its log lines to Prefect."""
-    buffer = ""
+def _pump(stream, terminal, logger, lines: list[str]) -> None:
+    """Relay a stage's output: progress-bar redraws (ending in \r) to the terminal only, whole
+    lines to the Prefect logger, which shows them in the terminal and in the UI."""
+    buffer, redrawn = "", False
     for chunk in iter(lambda: stream.read(1), ""):
-        sink.write(chunk)
-        if chunk in "\r\n":
-            if chunk == "\n" and buffer.strip():
+        if chunk == "\r":
+            terminal.write("\r" + buffer)
+            terminal.flush()
+            buffer, redrawn = "", True
+        elif chunk == "\n":
+            if redrawn:
+                terminal.write("\r" + " " * 100 + "\r")
+            if buffer.strip():
                 lines.append(buffer)
                 logger.info(buffer)
-            buffer = ""
-            sink.flush()
+            buffer, redrawn = "", False
         else:
             buffer += chunk
     if buffer.strip():

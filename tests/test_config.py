@@ -34,7 +34,7 @@ def test_option_composes(group, option):
 @pytest.mark.parametrize("experiment", EXPERIMENTS)
 def test_experiment_composes(experiment):
     default = compose([])
-    config = compose([f"+experiment={experiment}"])
+    config = compose([f"experiment={experiment}"])
     assert config != default, f"experiment {experiment} changes nothing"
 
 

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from tasks.artifacts import TranslatedSegment
-from tasks.tts import Timing, active_rms, duck_envelope, fit_to_slot, mix, slots, speed_for
+from tasks.tts import Timing, active_rms, duck_envelope, fit_to_slot, mix, slots, speed_for, synthesize_to_fit
 
 
 def seg(i, start, end, text="x"):
@@ -63,3 +63,30 @@ def test_mix_levels_the_dub_to_the_original_speech_and_ducks_it(tone):
     target = active_rms(original.mean(axis=1), rate, spans)
     assert inside == pytest.approx(target, rel=0.05)
     np.testing.assert_allclose(out[: rate // 2], original[: rate // 2], atol=1e-6)
+
+
+class StretchyVoice:
+    """A test double whose speed control undershoots: length = words * 0.5 s / speed**0.7."""
+
+    name, sample_rate = "stretchy", 1000
+
+    def __init__(self):
+        self.calls = []
+
+    def synthesize(self, text, speed=1.0):
+        self.calls.append(speed)
+        return np.ones(int(len(text.split()) * 500 / speed ** 0.7), dtype=np.float32)
+
+
+@pytest.mark.parametrize("words,slot,cap,fits", [
+    (4, 3.0, 1.5, True),     # fits at normal speed: one call
+    (4, 1.8, 1.5, True),     # needs ~1.16x, which the undershooting control reaches on a retry
+    (8, 2.0, 1.5, False),    # needs 2x: capped at 1.5, reported as overrun by fit_to_slot
+])
+def test_synthesize_to_fit_corrects_the_speed_from_measured_length(words, slot, cap, fits):
+    voice = StretchyVoice()
+    speech, speed = synthesize_to_fit(voice, " ".join(["w"] * words), slot, cap)
+    assert (len(speech) / voice.sample_rate <= slot) == fits
+    assert 1.0 <= speed <= cap
+    if words * 0.5 <= slot:
+        assert voice.calls == [1.0]

@@ -48,9 +48,4 @@ class FasterWhisper:
                     found.append(Segment(index, round(segment.start, 3), round(segment.end, 3),
                                          segment.text.strip(), words=words))
                 bar.update(min(segment.end, info.duration) - bar.n)
-        return Transcript(info.language, round(info.language_probability, 4),
-                          tuple(renumber(found)), model=self.name)
-
-
-def renumber(segments: list[Segment]) -> list[Segment]:
-    return [Segment(i, s.start, s.end, s.text, s.speaker, s.words) for i, s in enumerate(segments)]
+        return Transcript(info.language, round(info.language_probability, 4), tuple(found), model=self.name)

