@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -31,7 +32,7 @@ def dvc(*args: str, root: Path = PROJECT_ROOT) -> str:
     deadline = time.monotonic() + LOCK_WAIT_S
     while True:
         with _MUTEX:
-            result = subprocess.run(["dvc", *args], cwd=root, capture_output=True, text=True)
+            result = subprocess.run([sys.executable, "-m", "dvc", *args], cwd=root, capture_output=True, text=True)
         if result.returncode == 0:
             return result.stdout
         busy = "lock" in result.stderr.lower() and "unable to acquire" in result.stderr.lower()

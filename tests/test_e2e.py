@@ -38,9 +38,9 @@ def workspace(tmp_path_factory) -> Path:
     for name in ("conf", "tasks"):
         shutil.copytree(PROJECT / name, root / name, ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copy(PROJECT / "dvc.yaml", root)
-    subprocess.run(["dvc", "init", "--no-scm", "-q"], cwd=root, check=True)
+    subprocess.run([sys.executable, "-m", "dvc", "init", "--no-scm", "-q"], cwd=root, check=True)
     shutil.copy(PROJECT / ".dvc" / "config", root / ".dvc" / "config")
-    subprocess.run(["dvc", "config", "core.no_scm", "true"], cwd=root, check=True)
+    subprocess.run([sys.executable, "-m", "dvc", "config", "core.no_scm", "true"], cwd=root, check=True)
     return root
 
 
