@@ -47,6 +47,7 @@ def run(argv: list[str]) -> None:
     from prefect.task_runners import ThreadPoolTaskRunner
 
     from flows.dub import StageFailed, dub
+    from flows.dvc import DvcError
 
     workers = max(1, int(config["runtime"]["parallel_langs"]))
     try:
@@ -56,6 +57,8 @@ def run(argv: list[str]) -> None:
         fail(str(error), BAD_INPUT_EXIT if error.bad_input else 1)
     except StageError as error:
         fail(str(error))
+    except DvcError as error:
+        fail(str(error), 1)
     print()
     for lang, path in outputs.items():
         print(f"{lang}: {Path(path).relative_to(PROJECT_ROOT) if Path(path).is_relative_to(PROJECT_ROOT) else path}")
