@@ -10,7 +10,7 @@ import os
 import sys
 from pathlib import Path
 
-from flows.config import PROJECT_ROOT, check_languages, compose, registered_videos, video_name
+from flows.config import PROJECT_ROOT, check_languages, compose, registered_videos, video_name, write_dvc_inputs
 from tasks.stage import BAD_INPUT_EXIT, STAGES, StageError
 
 DEMO_VIDEO = PROJECT_ROOT / "demo" / "astronaut_talk.mp4"
@@ -72,6 +72,7 @@ def status(argv: list[str]) -> None:
     videos = [video_name(config["input"])] if config.get("input") else registered_videos()
     if not videos:
         fail("nothing registered yet: run `dub input=...` first")
+    write_dvc_inputs(config)  # what a run with these overrides would compare against
     langs = [str(lang) for lang in config.get("langs") or []]
     targets = [dvc.stage_name("evaluate", v, lang) for v in videos for lang in langs]
     try:
