@@ -10,9 +10,9 @@ AAC) of the same file, measured in the same run on the same machine.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -60,7 +60,7 @@ def main() -> None:
                 command = [sys.executable, "-m", f"tasks.{stage}", "--video", video] + (["--lang", lang] if lang else [])
                 seconds, memory = timed(command, workspace)
                 rows.append((stage if lang is None else f"{stage} ({lang})", seconds, memory))
-        shutil.rmtree(workspace / "data", ignore_errors=True)
+        quality = {lang: json.loads((workspace / "data" / "evaluate" / video / lang / "report.json").read_text()) for lang in langs}
     total = sum(seconds for _, seconds, _ in rows)
     print(f"video: {args.video.name}, {source.width}x{source.height}, {source.frames} frames, {source.duration:.2f} s; "
           f"langs: {', '.join(langs)}; {os.cpu_count()} cores, {platform.processor() or platform.machine()}")
@@ -70,6 +70,11 @@ def main() -> None:
     print(f"| **total** | {total:.2f} | {total / source.duration:.3f} | {max(m for _, _, m in rows):.0f} |")
     print(f"| ffmpeg re-encode (libx264 + AAC) | {baseline:.2f} | {baseline / source.duration:.3f} | {baseline_mem:.0f} |")
     print(f"\ntotal / ffmpeg re-encode = {total / baseline:.1f}x")
+    print("\n| lang | heard as | WER of re-transcribed dub | max speed-up | overrun (s) |\n|---|---|---:|---:|---:|")
+    for lang, report in quality.items():
+        extra = report["extra"]
+        print(f"| {lang} | {report['detected_language']} ({report['detected_language_probability']:.2f}) | "
+              f"{100 * report['wer']:.1f}% | {extra.get('max_speed', 1):.2f} | {extra.get('overrun_total_s', 0):.2f} |")
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
 VENV=${VENV:-.venv}
 
-APERTIUM_PACKAGES="apertium apertium-eng-spa apertium-fr-es apertium-es-pt"
+APERTIUM_PACKAGES="apertium apertium-eng-spa apertium-fr-es apertium-es-pt apertium-eng-cat apertium-fra-cat"
 if ! dpkg -s $APERTIUM_PACKAGES >/dev/null 2>&1; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "setup: installing Apertium translation data ($APERTIUM_PACKAGES)"
