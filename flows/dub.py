@@ -24,6 +24,7 @@ from tasks.media import probe
 from tasks.stage import BAD_INPUT_EXIT, PER_LANGUAGE, STAGES
 
 RAN, CACHED = "ran", "cached"
+LANGUAGE_CHAIN = [stage for stage in STAGES if stage in PER_LANGUAGE]
 
 
 class StageFailed(RuntimeError):
@@ -127,7 +128,7 @@ def dub(input: str, langs: list[str], overrides: list[str] | None = None, root: 
     last = {}
     for lang in langs:
         previous = asr
-        for name in PER_LANGUAGE:
+        for name in LANGUAGE_CHAIN:
             previous = submit(name, lang, [previous])
         last[lang] = previous
     results = {lang: future.result() for lang, future in last.items()}

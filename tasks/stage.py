@@ -20,7 +20,7 @@ from typing import Any, Callable
 import yaml
 
 STAGES = ("ingest", "asr", "mt", "tts", "render", "evaluate")
-PER_LANGUAGE = ("mt", "tts", "render", "evaluate")
+PER_LANGUAGE = ("mt", "tts", "visemes", "lipsync", "render", "evaluate")
 BAD_INPUT_EXIT = 2
 PARAMS_FILE = "params.yaml"
 
