@@ -4,6 +4,9 @@ Timing: a segment starts where the original did and must end before the next one
 video ends). Too long at normal speed, it is synthesised faster, up to `max_speed`; still too long,
 it is cut with a short fade and the overrun is reported. The original speech is ducked by `duck_db`
 under the segments; music and effects outside them are kept as they were.
+
+Outputs in `data/tts/<video>/<lang>/`: `speech.wav` (the full dubbed soundtrack), `voice.wav` (the
+dubbed voice alone, 16 kHz mono, for visemes) and `segments.json` (how each segment was voiced).
 """
 from __future__ import annotations
 

@@ -3,7 +3,7 @@ from tqdm import tqdm
 
 from tasks import artifacts
 from tasks.artifacts import DubbedSpeech, Probe, Translation, atomic_dir
-from tasks.media import read_wav, resample, write_wav
+from tasks.media import SPEECH_RATE, read_wav, resample, write_wav
 from tasks.stage import StageContext, StageError, instantiate, log, main
 from tasks.tts import Timing, fit_to_slot, mix, report_row, slots, synthesize_to_fit
 
@@ -38,6 +38,7 @@ def run(context: StageContext) -> None:
     mixed = mix(soundtrack, rate, dub, original_spans, timing, dub_spans)
     with atomic_dir(context.out_dir()) as out:
         write_wav(out / "speech.wav", mixed, rate)
+        write_wav(out / "voice.wav", resample(dub, rate, SPEECH_RATE), SPEECH_RATE)  # the dub alone, for visemes
         artifacts.write(out / "segments.json", DubbedSpeech(context.lang, rate, tuple(rows)))
     log.info("%d segments voiced by %s; max speed %.2f; total overrun %.2f s", len(rows), voice.name,
              max((r.speed for r in rows), default=1.0), sum(r.overrun for r in rows))
