@@ -24,7 +24,17 @@ from tasks.media import probe
 from tasks.stage import BAD_INPUT_EXIT, PER_LANGUAGE, STAGES
 
 RAN, CACHED = "ran", "cached"
-LANGUAGE_CHAIN = [stage for stage in STAGES if stage in PER_LANGUAGE]
+# Which stages each stage waits for (the same edges as dvc.yaml's deps). A per-language stage
+# waiting for a per-video one waits for that video's run of it. Order: a topological order.
+DAG: dict[str, tuple[str, ...]] = {
+    "ingest": (),
+    "asr": ("ingest",),
+    "mt": ("asr",),
+    "tts": ("mt",),
+    "render": ("tts",),
+    "evaluate": ("render",),
+}
+assert tuple(DAG) == STAGES, "every stage token has its place in the flow"
 
 
 class StageFailed(RuntimeError):
@@ -123,15 +133,12 @@ def dub(input: str, langs: list[str], overrides: list[str] | None = None, root: 
         return stage.with_options(task_run_name=dvc.stage_name(name, video, lang)).submit(
             name, video, lang, stale_at_start, upstream, root)
 
-    ingest = submit("ingest", None, [])
-    asr = submit("asr", None, [ingest])
-    last = {}
-    for lang in langs:
-        previous = asr
-        for name in LANGUAGE_CHAIN:
-            previous = submit(name, lang, [previous])
-        last[lang] = previous
-    results = {lang: future.result() for lang, future in last.items()}
+    futures: dict[tuple[str, str | None], Any] = {}
+    for name, needs in DAG.items():
+        for lang in langs if name in PER_LANGUAGE else [None]:
+            upstream = [futures[(need, lang if need in PER_LANGUAGE else None)] for need in needs]
+            futures[(name, lang)] = submit(name, lang, upstream)
+    results = {lang: futures[("evaluate", lang)].result() for lang in langs}
     outputs = {lang: str(next((Path(root) / "data" / "render" / video / lang).glob(f"{video}.{lang}.*"))) for lang in langs}
     if runtime.get("push"):
         dvc.push([dvc.stage_name(s, video, lang) for s in STAGES for lang in (langs if s in PER_LANGUAGE else [None])], Path(root))
