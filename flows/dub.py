@@ -29,7 +29,9 @@ RAN, CACHED = "ran", "cached"
 DAG: dict[str, tuple[str, ...]] = {
     "ingest": (),
     "asr": ("ingest",),
-    "mt": ("asr",),
+    "speakers": ("asr",),
+    "face": ("speakers",),
+    "mt": ("speakers",),
     "tts": ("mt",),
     "render": ("tts",),
     "evaluate": ("render",),
@@ -125,8 +127,8 @@ def dub(input: str, langs: list[str], overrides: list[str] | None = None, root: 
     config, video = prepare(input, langs, list(overrides or []), Path(root))
     runtime = config["runtime"]
     stage = run_stage.with_options(retries=runtime["retries"], retry_delay_seconds=runtime["retry_delay_s"])
-    finals = [dvc.stage_name("evaluate", video, lang) for lang in langs]
-    stale_at_start = list(dvc.stale(finals, Path(root)))
+    targets = [dvc.stage_name(s, video, lang) for s in DAG for lang in (langs if s in PER_LANGUAGE else [None])]
+    stale_at_start = list(dvc.stale(targets, Path(root)))
     logger.info("DVC finds %d stale stage(s): %s", len(stale_at_start), ", ".join(stale_at_start) or "none")
 
     def submit(name: str, lang: str | None, upstream: list):
@@ -141,7 +143,7 @@ def dub(input: str, langs: list[str], overrides: list[str] | None = None, root: 
     results = {lang: futures[("evaluate", lang)].result() for lang in langs}
     outputs = {lang: str(next((Path(root) / "data" / "render" / video / lang).glob(f"{video}.{lang}.*"))) for lang in langs}
     if runtime.get("push"):
-        dvc.push([dvc.stage_name(s, video, lang) for s in STAGES for lang in (langs if s in PER_LANGUAGE else [None])], Path(root))
+        dvc.push(targets, Path(root))
     for lang, path in outputs.items():
         logger.info("%s: %s (%s)", lang, path, results[lang])
     return outputs

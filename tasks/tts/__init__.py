@@ -114,6 +114,14 @@ def mix(soundtrack: np.ndarray, rate: int, dub: np.ndarray, original_spans: list
 
 
 def report_row(segment: TranslatedSegment, slot: tuple[float, float], voice: str, speed: float,
-               placed_s: float, overrun: float, phonemes: str) -> DubbedSegment:
+               placed_s: float, overrun: float, phonemes: str, conversion: str = "") -> DubbedSegment:
     return DubbedSegment(segment.id, segment.start, round(segment.start + placed_s, 3), round(slot[1], 3),
-                         voice, round(speed, 3), round(placed_s, 3), round(overrun, 3), segment.text, phonemes)
+                         voice, round(speed, 3), round(placed_s, 3), round(overrun, 3), segment.text, phonemes,
+                         segment.speaker, conversion)
+
+
+def describe(conversion: dict) -> str:
+    """A voice conversion report as one short line: `world f0_from_hz=210 f0_to_hz=118 ...`."""
+    details = " ".join(f"{key}={value:g}" if isinstance(value, float) else f"{key}={value}"
+                       for key, value in conversion.items() if key != "conversion")
+    return f"{conversion.get('conversion', '')} {details}".strip()

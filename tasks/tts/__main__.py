@@ -5,7 +5,9 @@ from tasks import artifacts
 from tasks.artifacts import DubbedSpeech, Probe, Translation, atomic_dir
 from tasks.media import SPEECH_RATE, read_wav, resample, write_wav
 from tasks.stage import StageContext, StageError, instantiate, log, main
-from tasks.tts import Timing, fit_to_slot, mix, report_row, slots, synthesize_to_fit
+from tasks.speakers.schema import read as read_speakers
+from tasks.tts import Timing, describe, fit_to_slot, mix, report_row, slots, synthesize_to_fit
+from tasks.tts.matching import NoMatch, assign_voices, match_loudness
 
 
 def run(context: StageContext) -> None:
@@ -15,7 +17,14 @@ def run(context: StageContext) -> None:
     voices = context.config.get("voices") or {}
     if context.lang not in voices:
         raise StageError(f"no voice configured for {context.lang!r} in conf/tts (have: {', '.join(sorted(voices))})")
-    voice = instantiate(voices, context.lang)
+    default_voice = instantiate(voices, context.lang)
+    speakers = read_speakers(context.input_dir("speakers") / "speakers.json")
+    matching = context.config.get("matching") or {}
+    candidates = {name: instantiate(node) for name, node in ((matching.get("candidates") or {}).get(context.lang) or {}).items()}
+    voice_of = assign_voices(speakers.profiles, candidates, context.lang)
+    converter = instantiate(matching, "converter") if matching.get("converter") else NoMatch()
+    for speaker, voice in voice_of.items():
+        log.info("speaker %s: base voice %s, conversion %s", speaker, voice.name, converter.name)
     timing = Timing(**(context.config.get("timing") or {}))
     dub = np.zeros(len(soundtrack), dtype=np.float32)
     rows, dub_spans = [], []
@@ -24,23 +33,28 @@ def run(context: StageContext) -> None:
         if not segment.text:
             continue
         slot_s = slot[1] - slot[0]
+        voice = voice_of.get(segment.speaker, default_voice)
         speech, speed = synthesize_to_fit(voice, segment.text, slot_s, timing.max_speed)
         speech = resample(speech, voice.sample_rate, rate)
+        speech, conversion = converter.match(speech, rate, speakers.profile(segment.speaker))
         speech, overrun = fit_to_slot(speech, rate, slot_s, timing.fade_s)
         first = int(round(segment.start * rate))
         placed = speech[: max(0, len(dub) - first)]
         dub[first:first + len(placed)] += placed
         dub_spans.append((segment.start, segment.start + len(placed) / rate))
-        rows.append(report_row(segment, slot, voice.name, speed, len(placed) / rate, overrun, voice.phonemes(segment.text)))
+        rows.append(report_row(segment, slot, voice.name, speed, len(placed) / rate, overrun, voice.phonemes(segment.text),
+                               describe(conversion)))
         if overrun:
             log.warning("segment %d overruns its slot by %.2f s at speed %.2f: cut", segment.id, overrun, speed)
     original_spans = [(s.start, s.end) for s in ordered]
     mixed = mix(soundtrack, rate, dub, original_spans, timing, dub_spans)
+    mixed, gain_db = match_loudness(mixed, rate, soundtrack)  # EBU R128: as loud as the source
     with atomic_dir(context.out_dir()) as out:
         write_wav(out / "speech.wav", mixed, rate)
         write_wav(out / "voice.wav", resample(dub, rate, SPEECH_RATE), SPEECH_RATE)  # the dub alone, for visemes
         artifacts.write(out / "segments.json", DubbedSpeech(context.lang, rate, tuple(rows)))
-    log.info("%d segments voiced by %s; max speed %.2f; total overrun %.2f s", len(rows), voice.name,
+    log.info("%d segments voiced (%s); loudness matched with %+.1f dB; max speed %.2f; total overrun %.2f s", len(rows),
+             ", ".join(sorted({r.voice for r in rows})), gain_db,
              max((r.speed for r in rows), default=1.0), sum(r.overrun for r in rows))
 
 

@@ -1,0 +1,150 @@
+"""Measure the face stage on real media: tracks per clip, continuity, speakers, jitter, throughput.
+
+    python scripts/face_report.py [--media ../shared/media] [--clips a.mp4 b.mp4] [--json out.json]
+
+Media is used by path and never copied. Each clip's whole audio is one speech segment (speaker S0);
+the side-by-side composite gets its true speaker turns (its audio alternates between the clips).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from tasks.face.backends import DlibBackend  # noqa: E402
+from tasks.face.geometry import mouth_jitter  # noqa: E402
+from tasks.face.pipeline import FaceOptions, analyze, continuity, read_frames  # noqa: E402
+
+# people on screen for more than a second, counted by eye (see the report for stage_mic_cuts)
+EXPECTED = {"frontal_man_suit": 1, "frontal_man_map": 1, "frontal_woman_flag": 1, "frontal_woman_glasses": 1,
+            "head_turns_woman": 1, "backlit_webcam": 1, "stage_mic_cuts": None}
+
+
+def video_info(path: Path) -> tuple[float, int]:
+    import cv2
+
+    capture = cv2.VideoCapture(str(path))
+    fps, frames = capture.get(cv2.CAP_PROP_FPS), int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
+    capture.release()
+    return fps, frames
+
+
+def audio_of(path: Path, folder: Path) -> tuple[np.ndarray, int]:
+    from tasks.media import extract_audio, read_wav
+
+    target = folder / f"{path.stem}.wav"
+    extract_audio(path, target, 16000, 1)
+    return read_wav(target)
+
+
+def run_clip(path: Path, folder: Path, segments=None, options: FaceOptions | None = None) -> dict:
+    fps, total = video_info(path)
+    audio = audio_of(path, folder)
+    duration = len(audio[0]) / audio[1]
+    segments = segments or [(0, 0.0, duration, "S0")]
+    result = analyze(read_frames(str(path)), DlibBackend(), options or FaceOptions(), fps, total=total,
+                     segments=segments, audio=audio, progress=False)
+    tracks = result.track_ids()
+    report = {"clip": path.stem, "size": f"{result.width}x{result.height}", "frames": result.frames,
+              "fps_analysis": round(result.analysis_fps, 1), "tracks": len(tracks), "cuts": result.cuts,
+              "speakers": result.speakers, "speaker_scores": result.speaker_scores, "segments": result.segments}
+    report["continuity"] = {t: {k: round(float(v), 3) for k, v in continuity(result, t).items()} for t in tracks}
+    jitters = {}
+    for t in tracks:
+        sel = np.flatnonzero(result.track == t)
+        frames = result.frame[sel]
+        runs = np.split(sel, np.flatnonzero(np.diff(frames) != 1) + 1)
+        longest = max(runs, key=len)
+        if len(longest) >= 10:
+            jitters[t] = {k: round(v, 4) for k, v in mouth_jitter(result.landmarks[longest]).items()}
+            raw = mouth_jitter(result.landmarks_raw[longest])
+            jitters[t]["raw_jitter_px"] = round(raw["jitter_px"], 4)
+    report["jitter"] = jitters
+    report["_result"] = result
+    return report
+
+
+def noisy_still(image_path: Path, frames: int = 40, sigma: float = 4.0, seed: int = 0):
+    """A still portrait with sensor-like noise: Gaussian read noise plus shot noise, new every frame."""
+    import cv2
+
+    image = cv2.imread(str(image_path)).astype(np.float32)
+    rng = np.random.default_rng(seed)
+    for i in range(frames):
+        shot = rng.normal(0, 1, image.shape) * np.sqrt(np.maximum(image, 0) / 16.0)
+        noisy = image + rng.normal(0, sigma, image.shape) + shot
+        yield i / 25.0, np.clip(noisy, 0, 255).astype(np.uint8)
+
+
+def still_jitter(image_path: Path, frames: int = 40) -> dict:
+    result = analyze(noisy_still(image_path, frames), DlibBackend(), FaceOptions(min_track_s=0.5), 25.0, progress=False)
+    t = result.track_ids()[0]
+    sel = result.track == t
+    smooth = mouth_jitter(result.landmarks[sel])
+    raw = mouth_jitter(result.landmarks_raw[sel])
+    return {"image": image_path.name, "frames": int(sel.sum()), "iod_px": round(smooth["iod_px"], 1),
+            "displacement_px": round(smooth["displacement_px"], 4), "displacement_iod": round(smooth["displacement_iod"], 5),
+            "raw_displacement_px": round(raw["displacement_px"], 4), "raw_displacement_iod": round(raw["displacement_iod"], 5)}
+
+
+def side_by_side(left: Path, right: Path, target: Path, height: int = 360, seconds: float = 5.0,
+                 fps: int = 25) -> tuple[Path, list[tuple[int, float, float, str]]]:
+    """hstack two clips (scaled to one height); the audio is the left clip's for the first half and
+    the right clip's for the second. Returns the file and its true speaker turns."""
+    from tasks.media import run_ffmpeg
+
+    half = seconds / 2
+    graph = (f"[0:v]scale=-2:{height},fps={fps},trim=0:{seconds},setpts=PTS-STARTPTS[l];"
+             f"[1:v]scale=-2:{height},fps={fps},trim=0:{seconds},setpts=PTS-STARTPTS[r];[l][r]hstack=inputs=2[v];"
+             f"[0:a]aformat=sample_rates=44100:channel_layouts=mono,atrim=0:{half},asetpts=PTS-STARTPTS[a0];"
+             f"[1:a]aformat=sample_rates=44100:channel_layouts=mono,atrim={half}:{seconds},asetpts=PTS-STARTPTS[a1];"
+             f"[a0][a1]concat=n=2:v=0:a=1[a]")
+    run_ffmpeg("-i", str(left), "-i", str(right), "-filter_complex", graph, "-map", "[v]", "-map", "[a]",
+               "-c:v", "libx264", "-preset", "veryfast", "-crf", "20", "-c:a", "aac", "-t", str(seconds), str(target))
+    return target, [(0, 0.0, half, "LEFT"), (1, half, seconds, "RIGHT")]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--media", type=Path, default=Path(__file__).resolve().parent.parent.parent / "shared" / "media")
+    parser.add_argument("--clips", nargs="*")
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args()
+    clips = [args.media / "video" / c for c in args.clips] if args.clips else sorted((args.media / "video").glob("*.mp4"))
+    out: dict = {"clips": [], "still": [], "composite": None}
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        for clip in clips:
+            started = time.perf_counter()
+            report = run_clip(clip, folder)
+            report.pop("_result")
+            report["expected_tracks"] = EXPECTED.get(clip.stem)
+            report["wall_s"] = round(time.perf_counter() - started, 1)
+            out["clips"].append(report)
+            print(json.dumps({k: report[k] for k in ("clip", "size", "fps_analysis", "tracks", "expected_tracks", "cuts",
+                                                     "speakers", "continuity", "jitter")}), flush=True)
+        for name in ("astronaut.png", "obama.jpg"):
+            report = still_jitter(args.media / "photo" / name)
+            out["still"].append(report)
+            print(json.dumps(report), flush=True)
+        video = args.media / "video"
+        composite, turns = side_by_side(video / "frontal_man_suit.mp4", video / "frontal_woman_flag.mp4", folder / "sbs.mp4")
+        report = run_clip(composite, folder, segments=turns)
+        result = report.pop("_result")
+        centres = {t: float(result.box[result.track == t][:, [0, 2]].mean()) for t in result.track_ids()}
+        report["track_side"] = {t: ("left" if c < result.width / 2 else "right") for t, c in centres.items()}
+        out["composite"] = report
+        print(json.dumps({k: report[k] for k in ("tracks", "speakers", "speaker_scores", "track_side", "segments")}))
+    if args.json:
+        args.json.write_text(json.dumps(out, indent=2, default=str))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,170 @@
+"""Face model backends: detection, 68-point landmarks and an identity embedding.
+
+Each backend is the `_target_` of one `conf/face/*.yaml`. Heavy imports happen on first use.
+"""
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from tasks.stage import StageError
+
+
+class FaceBackend(Protocol):
+    name: str
+    embedding_threshold: float  # Euclidean distance under which two embeddings are one person
+
+    def detect(self, image_bgr: np.ndarray) -> np.ndarray:
+        """Faces in a (possibly downscaled) frame: (N, 5) x0, y0, x1, y1, score."""
+
+    def landmarks(self, gray: np.ndarray, frame_bgr: np.ndarray, box: np.ndarray) -> np.ndarray:
+        """68 points (68, 2) of the face in `box`, in full-resolution pixels."""
+
+    def embed(self, frame_rgb: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
+        """A unit-free identity vector for the face with these landmarks."""
+
+
+def face_recognition_models_dir() -> Path:
+    """The folder of weights inside `face-recognition-models` (found without importing it: its
+    `__init__` needs pkg_resources, which recent setuptools no longer ship)."""
+    spec = importlib.util.find_spec("face_recognition_models")
+    if spec is None or not spec.origin:
+        raise StageError("face model package 'face-recognition-models' is not installed: run the README's setup command")
+    return Path(spec.origin).parent / "models"
+
+
+class DlibBackend:
+    """dlib: HOG (or MMOD CNN) detector, the 68-point shape predictor, the ResNet face embedding."""
+
+    def __init__(self, detector: str = "hog", upsample: int = 0, detect_threshold: float = 0.0,
+                 model_dir: str | None = None, embedding_threshold: float = 0.55, chip_padding: float = 0.25):
+        self.name = f"dlib:{detector}"
+        self.detector_kind = detector
+        self.upsample = upsample
+        self.detect_threshold = detect_threshold
+        self.model_dir = Path(model_dir).expanduser() if model_dir else None
+        self.embedding_threshold = embedding_threshold
+        self.chip_padding = chip_padding
+        self._models: dict[str, object] = {}
+
+    def _path(self, name: str) -> str:
+        folder = self.model_dir or face_recognition_models_dir()
+        path = folder / name
+        if not path.exists():
+            raise StageError(f"face model file missing: {path}")
+        return str(path)
+
+    def _model(self, key: str):
+        if key not in self._models:
+            try:
+                import dlib
+            except ImportError:
+                raise StageError("dlib is not installed: install the dlib-bin package") from None
+            if key == "hog":
+                self._models[key] = dlib.get_frontal_face_detector()
+            elif key == "cnn":
+                self._models[key] = dlib.cnn_face_detection_model_v1(self._path("mmod_human_face_detector.dat"))
+            elif key == "shape":
+                self._models[key] = dlib.shape_predictor(self._path("shape_predictor_68_face_landmarks.dat"))
+            elif key == "rec":
+                self._models[key] = dlib.face_recognition_model_v1(self._path("dlib_face_recognition_resnet_model_v1.dat"))
+            else:
+                raise StageError(f"unknown dlib detector {key!r}: use hog or cnn")
+        return self._models[key]
+
+    def detect(self, image_bgr: np.ndarray) -> np.ndarray:
+        import cv2
+
+        if self.detector_kind == "cnn":
+            rgb = cv2.cvtColor(image_bgr, cv2.COLOR_BGR2RGB)
+            found = self._model("cnn")(rgb, self.upsample)
+            rows = [(d.rect.left(), d.rect.top(), d.rect.right(), d.rect.bottom(), d.confidence) for d in found
+                    if d.confidence >= self.detect_threshold]
+        else:
+            gray = image_bgr if image_bgr.ndim == 2 else cv2.cvtColor(image_bgr, cv2.COLOR_BGR2GRAY)
+            rects, scores, _ = self._model("hog").run(gray, self.upsample, self.detect_threshold)
+            rows = [(r.left(), r.top(), r.right(), r.bottom(), s) for r, s in zip(rects, scores)]
+        return np.array(rows, dtype=np.float64).reshape(-1, 5)
+
+    def landmarks(self, gray: np.ndarray, frame_bgr: np.ndarray, box: np.ndarray) -> np.ndarray:
+        import dlib
+
+        rect = dlib.rectangle(*(int(round(v)) for v in box[:4]))
+        shape = self._model("shape")(gray, rect)
+        return np.array([(p.x, p.y) for p in shape.parts()], dtype=np.float64)
+
+    def embed(self, frame_rgb: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
+        import dlib
+
+        x0, y0 = landmarks.min(axis=0)
+        x1, y1 = landmarks.max(axis=0)
+        rect = dlib.rectangle(int(x0), int(y0), int(x1), int(y1))
+        points = dlib.points([dlib.point(int(round(x)), int(round(y))) for x, y in landmarks])
+        shape = dlib.full_object_detection(rect, points)
+        chip = dlib.get_face_chip(frame_rgb, shape, size=150, padding=self.chip_padding)
+        return np.array(self._model("rec").compute_face_descriptor(chip), dtype=np.float32)
+
+
+class InsightFaceBackend:
+    """InsightFace ONNX models from a folder you provide (e.g. the buffalo_l pack): the SCRFD
+    detector (`det_*.onnx`), the 68-point 3D landmark model (`1k3d68.onnx`) and an ArcFace
+    recogniser (`w600k_*.onnx` or `glintr*.onnx`). The pack does not install from a registry."""
+
+    def __init__(self, model_dir: str, det_size: int = 640, detect_threshold: float = 0.5,
+                 embedding_threshold: float = 1.0, providers: tuple[str, ...] = ("CPUExecutionProvider",)):
+        folder = Path(str(model_dir)).expanduser()
+        if not folder.is_dir():
+            raise StageError(f"InsightFace model folder not found: {folder} (set face.backend.model_dir to your model pack)")
+        self.folder = folder
+        self.name = f"insightface:{folder.name}"
+        self.det_size = det_size
+        self.detect_threshold = detect_threshold
+        self.embedding_threshold = embedding_threshold
+        self.providers = list(providers)
+        self._det = self._lmk = self._rec = None
+
+    def _find(self, *patterns: str) -> str:
+        for pattern in patterns:
+            found = sorted(self.folder.glob(pattern))
+            if found:
+                return str(found[0])
+        raise StageError(f"no {' or '.join(patterns)} in the InsightFace folder {self.folder}")
+
+    def _load(self):
+        if self._det is None:
+            try:
+                from insightface.model_zoo import get_model
+            except ImportError:
+                raise StageError("insightface is not installed: pip install --no-deps insightface") from None
+            self._det = get_model(self._find("det_*.onnx", "scrfd*.onnx"), providers=self.providers)
+            self._det.prepare(ctx_id=-1, input_size=(self.det_size, self.det_size), det_thresh=self.detect_threshold)
+            self._lmk = get_model(self._find("1k3d68.onnx"), providers=self.providers)
+            self._lmk.prepare(ctx_id=-1)
+            self._rec = get_model(self._find("w600k_*.onnx", "glintr*.onnx", "*arcface*.onnx"), providers=self.providers)
+            self._rec.prepare(ctx_id=-1)
+
+    def detect(self, image_bgr: np.ndarray) -> np.ndarray:
+        self._load()
+        boxes, _ = self._det.detect(image_bgr, max_num=0, metric="default")
+        return np.asarray(boxes, dtype=np.float64).reshape(-1, 5)
+
+    def landmarks(self, gray: np.ndarray, frame_bgr: np.ndarray, box: np.ndarray) -> np.ndarray:
+        from insightface.app.common import Face
+
+        self._load()
+        face = Face(bbox=np.asarray(box[:4], dtype=np.float32))
+        self._lmk.get(frame_bgr, face)
+        return np.asarray(face["landmark_3d_68"])[:, :2].astype(np.float64)
+
+    def embed(self, frame_rgb: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
+        from insightface.app.common import Face
+
+        self._load()
+        kps = np.array([landmarks[36:42].mean(0), landmarks[42:48].mean(0), landmarks[30], landmarks[48], landmarks[54]],
+                       dtype=np.float32)
+        face = Face(kps=kps)
+        vector = np.asarray(self._rec.get(frame_rgb[..., ::-1].copy(), face), dtype=np.float32)
+        return vector / max(float(np.linalg.norm(vector)), 1e-9)

@@ -1,0 +1,128 @@
+"""Active-speaker association: which face track's mouth moves with which speech.
+
+Per speech segment, the mouth opening of every face on screen is correlated with the speech
+energy envelope (allowing a small audio-visual lag); a speaker's score for a track is the
+duration-weighted mean over that speaker's segments; speakers and tracks are matched one to one.
+A track that never clears `min_score` keeps no speaker: faces that never speak are left alone.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+def speech_envelope(samples: np.ndarray, rate: int, times: np.ndarray, window_s: float = 0.06,
+                    band: tuple[float, float] = (300.0, 3400.0)) -> np.ndarray:
+    """Log energy (dB) of band-passed speech in a window centred on each of `times` (seconds)."""
+    from scipy.signal import butter, sosfiltfilt
+
+    samples = np.asarray(samples, dtype=np.float64).reshape(len(samples), -1).mean(axis=1)
+    if len(samples) > 64:
+        high = min(band[1], rate / 2 * 0.95)
+        sos = butter(4, [band[0], high], btype="bandpass", fs=rate, output="sos")
+        samples = sosfiltfilt(sos, samples)
+    power = np.concatenate([[0.0], np.cumsum(samples ** 2)])
+    half = max(1, int(window_s * rate / 2))
+    centre = np.round(np.asarray(times) * rate).astype(int)
+    lo = np.clip(centre - half, 0, len(samples))
+    hi = np.clip(centre + half, 0, len(samples))
+    energy = (power[hi] - power[lo]) / np.maximum(hi - lo, 1)
+    db = 10 * np.log10(energy + 1e-10)
+    return np.maximum(db, db.max() - 50.0) if len(db) else db
+
+
+def _corr(a: np.ndarray, b: np.ndarray, lag: int) -> float | None:
+    """Pearson correlation of a[t] with b[t + lag] (NaNs skipped); None with too little overlap."""
+    n = len(a)
+    x = a[max(0, -lag): min(n, n - lag)]
+    y = b[max(0, lag): min(n, n + lag)]
+    ok = np.isfinite(x) & np.isfinite(y)
+    if ok.sum() < 8:
+        return None
+    xs, ys = x[ok], y[ok]
+    if xs.std() < 1e-9 or ys.std() < 1e-9:
+        return None
+    return float(np.corrcoef(xs, ys)[0, 1])
+
+
+def lagged_correlation(a: np.ndarray, b: np.ndarray, max_lag: int) -> float:
+    """Best Pearson correlation of a[t] with b[t + lag] over |lag| <= max_lag (NaNs in `a` skipped)."""
+    values = [c for lag in range(-max_lag, max_lag + 1) if (c := _corr(a, b, lag)) is not None]
+    return max(values, default=-1.0)
+
+
+def sync_confidence(a: np.ndarray, b: np.ndarray, max_lag: int, null_lag: int = 25) -> float:
+    """Best correlation within +-max_lag minus the median correlation at lags out to +-null_lag
+    (in the spirit of SyncNet's confidence): chance correlations of a mouth that merely moves, or
+    of noise, score near zero; a mouth that moves with this speech scores high."""
+    best = lagged_correlation(a, b, max_lag)
+    reach = min(null_lag, len(a) // 3)
+    null = [c for lag in range(-reach, reach + 1) if abs(lag) > max_lag and (c := _corr(a, b, lag)) is not None]
+    return best - (float(np.median(null)) if null else 0.0)
+
+
+@dataclass(frozen=True)
+class SegmentScore:
+    segment: int
+    speaker: str
+    track: int
+    coverage: float
+    correlation: float
+
+
+def score_segments(segments: list[tuple[int, float, float, str]], openings: dict[int, np.ndarray],
+                   envelope: np.ndarray, fps: float, max_lag: int = 3, min_coverage: float = 0.3,
+                   pad_s: float = 0.1) -> list[SegmentScore]:
+    """Correlation of every track's mouth opening (NaN where absent) with the envelope, per segment.
+
+    `segments` are (id, start, end, speaker); `openings` maps track -> per-frame opening.
+    """
+    scores = []
+    frames = len(envelope)
+    for seg_id, start, end, speaker in segments:
+        lo = max(0, int(np.floor((start - pad_s) * fps)))
+        hi = min(frames, int(np.ceil((end + pad_s) * fps)) + 1)
+        if hi - lo < 8:
+            continue
+        env = envelope[lo:hi]
+        for track, opening in openings.items():
+            window = opening[lo:hi]
+            coverage = float(np.isfinite(window).mean())
+            if coverage < min_coverage:
+                continue
+            scores.append(SegmentScore(seg_id, speaker, track, coverage, sync_confidence(window, env, max_lag)))
+    return scores
+
+
+def associate(scores: list[SegmentScore], durations: dict[int, float], min_score: float = 0.2
+              ) -> tuple[dict[str, int | None], dict[str, dict[int, float]], dict[int, int | None]]:
+    """Speakers to tracks (one to one) and each segment to its best track.
+
+    Returns (speaker -> track or None, speaker -> {track: score}, segment -> track or None).
+    A speaker's score for a track is its sync confidence averaged over the speaker's segments in
+    which the track is on screen, weighted by duration x coverage (the speech it was seen with).
+    """
+    from tasks.face.tracking import assign
+
+    speakers = sorted({s.speaker for s in scores})
+    tracks = sorted({s.track for s in scores})
+    weights: dict[tuple[str, int], float] = {}
+    table = {sp: {tr: 0.0 for tr in tracks} for sp in speakers}
+    for s in scores:
+        weight = durations.get(s.segment, 1.0) * s.coverage
+        weights[(s.speaker, s.track)] = weights.get((s.speaker, s.track), 0.0) + weight
+        table[s.speaker][s.track] += weight * s.correlation
+    for (sp, tr), weight in weights.items():
+        table[sp][tr] /= max(weight, 1e-9)
+    seg_speaker = {s.segment: s.speaker for s in scores}
+    speaker_track: dict[str, int | None] = {sp: None for sp in speakers}
+    if speakers and tracks:
+        cost = np.array([[-table[sp][tr] for tr in tracks] for sp in speakers])
+        for r, c in assign(cost, -min_score):
+            speaker_track[speakers[r]] = tracks[c]
+    segment_track: dict[int, int | None] = {}
+    for seg in seg_speaker:
+        best = max((s for s in scores if s.segment == seg), key=lambda s: s.correlation, default=None)
+        segment_track[seg] = best.track if best and best.correlation >= min_score else None
+    return speaker_track, {sp: {tr: round(v, 4) for tr, v in row.items()} for sp, row in table.items()}, segment_track

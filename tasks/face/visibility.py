@@ -1,0 +1,115 @@
+"""Mouth visibility: how much of a face's mouth is covered, by what, and where (a mask).
+
+The face's own skin colour is measured on its cheeks and nose bridge in every frame; around the
+mouth (the lips and a margin, never the mouth cavity, which is dark or shows teeth), a pixel whose
+colour is neither that skin nor lip red is "foreign": a microphone, a sleeve, an object. A hand is
+skin coloured, so it is found the other way: the lips lose their redness against the skin
+(`lip_contrast`), judged against the same track's usual contrast after tracking (`hidden_lips`).
+Another tracked face whose box covers the mouth is an occluding person.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from tasks.face.geometry import interocular
+
+MASK_SHAPE = (32, 48)  # rows, columns of the stored mask, stretched over the mouth box
+NONE, OBJECT, SKIN, PERSON = 0, 1, 2, 3
+OCCLUDERS = {NONE: "none", OBJECT: "object", SKIN: "hand_or_skin", PERSON: "person"}
+
+
+def mouth_box(landmarks: np.ndarray, width: int, height: int) -> np.ndarray:
+    """The mouth region (lips, philtrum, upper chin) in source pixels, (x0, y0, x1, y1) ints."""
+    lips = landmarks[48:60]
+    (x0, y0), (x1, y1) = lips.min(axis=0), lips.max(axis=0)
+    w = x1 - x0
+    h = max(y1 - y0, 0.3 * w)
+    box = np.array([x0 - 0.25 * w, y0 - 0.45 * h, x1 + 0.25 * w, y1 + 0.5 * h])
+    box = np.round(box).astype(int)
+    box[[0, 2]] = np.clip(box[[0, 2]], 0, width - 1)
+    box[[1, 3]] = np.clip(box[[1, 3]], 0, height - 1)
+    return box
+
+
+def _patch(ycc: np.ndarray, centre: np.ndarray, radius: float) -> np.ndarray:
+    r = max(2, int(radius))
+    x, y = int(centre[0]), int(centre[1])
+    crop = ycc[max(0, y - r): y + r + 1, max(0, x - r): x + r + 1]
+    return crop.reshape(-1, 3)
+
+
+def skin_reference(ycc: np.ndarray, landmarks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Median and spread (YCrCb) of the cheeks and the nose bridge."""
+    iod = interocular(landmarks)
+    centres = [(landmarks[31] + landmarks[2]) / 2, (landmarks[35] + landmarks[14]) / 2,
+               (landmarks[28] + landmarks[29]) / 2]
+    pixels = np.concatenate([_patch(ycc, c, 0.08 * iod) for c in centres]).astype(np.float64)
+    if len(pixels) == 0:
+        return np.array([128.0, 150.0, 110.0]), np.array([40.0, 8.0, 8.0])
+    median = np.median(pixels, axis=0)
+    spread = 1.4826 * np.median(np.abs(pixels - median), axis=0)
+    return median, spread
+
+
+def mouth_visibility(frame_bgr: np.ndarray, landmarks: np.ndarray, other_boxes: np.ndarray | None = None,
+                     chroma_tol: float = 10.0, lip_red: float = 30.0, dark: float = 0.35, bright: float = 1.9
+                     ) -> tuple[float, np.ndarray, np.ndarray, int, float]:
+    """(score 0..1, mask MASK_SHAPE uint8 (255 = covered), mouth box, occluder code, lip contrast)."""
+    import cv2
+
+    height, width = frame_bgr.shape[:2]
+    box = mouth_box(landmarks, width, height)
+    x0, y0, x1, y1 = box
+    if x1 - x0 < 4 or y1 - y0 < 4:
+        return 0.0, np.full(MASK_SHAPE, 255, np.uint8), box, NONE, 0.0
+    # skin reference from a small neighbourhood of the whole face, in full resolution
+    fx0, fy0 = np.maximum(landmarks.min(axis=0).astype(int) - 2, 0)
+    fx1, fy1 = landmarks.max(axis=0).astype(int) + 3
+    face = cv2.cvtColor(frame_bgr[fy0:fy1, fx0:fx1], cv2.COLOR_BGR2YCrCb)
+    skin, spread = skin_reference(face, landmarks - [fx0, fy0])
+    rows, cols = MASK_SHAPE
+    crop = cv2.resize(frame_bgr[y0:y1, x0:x1], (cols, rows), interpolation=cv2.INTER_AREA)
+    ycc = cv2.cvtColor(crop, cv2.COLOR_BGR2YCrCb).astype(np.float64)
+    scale = np.array([cols / (x1 - x0), rows / (y1 - y0)])
+    local = (landmarks - [x0, y0]) * scale
+    outer = np.zeros(MASK_SHAPE, np.uint8)
+    cv2.fillPoly(outer, [np.round(local[48:60]).astype(np.int32)], 1)
+    cavity = np.zeros(MASK_SHAPE, np.uint8)
+    cv2.fillPoly(cavity, [np.round(local[60:68]).astype(np.int32)], 1)
+    centre = local[48:60].mean(axis=0)
+    grown = np.zeros(MASK_SHAPE, np.uint8)
+    cv2.fillPoly(grown, [np.round(centre + 1.35 * (local[48:60] - centre)).astype(np.int32)], 1)
+    region = (grown > 0) & (cavity == 0)
+    lips = (outer > 0) & (cavity == 0)
+    tol = np.maximum(chroma_tol, 3 * spread[1:])
+    d_cr = ycc[..., 1] - skin[1]
+    d_cb = ycc[..., 2] - skin[2]
+    foreign = (np.abs(d_cb) > tol[1] + 4) | (d_cr < -tol[0]) | (d_cr > lip_red + tol[0]) \
+        | (ycc[..., 0] < dark * skin[0]) | (ycc[..., 0] > bright * max(skin[0], 40.0))
+    foreign &= region
+    foreign = cv2.morphologyEx(foreign.astype(np.uint8), cv2.MORPH_OPEN, np.ones((2, 2), np.uint8)) > 0
+    covered = float(foreign.sum()) / max(int(region.sum()), 1)
+    lip_contrast = float(np.median(d_cr[lips])) if lips.any() else 0.0
+    code = OBJECT if covered > 0.15 else NONE
+    if other_boxes is not None and len(other_boxes):
+        mouth_centre = np.array([(x0 + x1) / 2, (y0 + y1) / 2])
+        for ob in np.asarray(other_boxes).reshape(-1, 4):
+            if ob[0] <= mouth_centre[0] <= ob[2] and ob[1] <= mouth_centre[1] <= ob[3]:
+                code = PERSON
+                covered = max(covered, 0.5)
+    return float(np.clip(1.0 - covered, 0.0, 1.0)), (foreign * 255).astype(np.uint8), box, code, lip_contrast
+
+
+def hidden_lips(lip_contrast: np.ndarray, ratio: float = 0.3, min_typical: float = 4.0) -> np.ndarray:
+    """Frames of one track where the lips lost their redness against the skin (a skin-coloured cover).
+
+    Judged against the track's own typical contrast (its 75th percentile), so pale lips or a
+    colour cast do not count.
+    """
+    lip_contrast = np.asarray(lip_contrast, dtype=np.float64)
+    if len(lip_contrast) == 0:
+        return np.zeros(0, bool)
+    typical = float(np.percentile(lip_contrast, 75))
+    if typical < min_typical:
+        return np.zeros(len(lip_contrast), bool)
+    return lip_contrast < ratio * typical

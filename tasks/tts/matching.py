@@ -1,0 +1,279 @@
+"""Voice matching: pick the closest installed base voice per speaker, then convert its speech toward
+the original speaker (pitch statistics, spectral envelope / formants, level) with WORLD.
+
+Pure scoring and mapping functions first, then the conversion backends (the `_target_` of
+`conf/tts/matching/*.yaml`): `WorldMatcher` (default), `NoMatch`, and `ClonedVoiceMatcher`, a
+placeholder for a neural zero-shot cloning model whose weights come from a configured path.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from tasks.models import ModelNotInstalled
+
+
+# --------------------------------------------------------------------------- choosing a base voice
+
+@dataclass(frozen=True)
+class ChoiceWeights:
+    gender: float = 1.0      # cost of a male/female mismatch (unknown on either side costs nothing)
+    pitch: float = 2.0       # per octave of median-f0 distance
+    timbre: float = 2.0      # per unit of (1 - embedding cosine)
+
+
+def voice_distance(source, candidate, weights: ChoiceWeights = ChoiceWeights()) -> float:
+    """How unlike `candidate` (a VoiceProfile) sounds from `source` (a VoiceProfile); lower is closer."""
+    cost = 0.0
+    if source.gender in ("male", "female") and candidate.gender in ("male", "female") and source.gender != candidate.gender:
+        cost += weights.gender
+    if source.median_f0 > 0 and candidate.median_f0 > 0:
+        cost += weights.pitch * abs(np.log2(source.median_f0 / candidate.median_f0))
+    if len(source.embedding) and len(candidate.embedding):
+        a, b = np.asarray(source.embedding), np.asarray(candidate.embedding)
+        cost += weights.timbre * (1.0 - float(a @ b / max(np.linalg.norm(a) * np.linalg.norm(b), 1e-12)))
+    return float(cost)
+
+
+def choose_voice(profile, candidates: dict, weights: ChoiceWeights = ChoiceWeights()) -> str:
+    """Name of the candidate profile closest to `profile` (ties: first by name)."""
+    if not candidates:
+        raise ValueError("no candidate voices to choose from")
+    return min(sorted(candidates), key=lambda name: voice_distance(profile, candidates[name], weights))
+
+
+# --------------------------------------------------------------------------- pure mappings
+
+def map_f0(f0: np.ndarray, source_mean: float, source_std: float, target_mean: float, target_std: float,
+           std_limits: tuple[float, float] = (0.5, 2.0)) -> np.ndarray:
+    """Log-Gaussian f0 mapping of voiced frames from (source mean/std of log f0) to the target's;
+    unvoiced (0) frames stay 0. The std ratio is clipped to `std_limits`."""
+    f0 = np.asarray(f0, np.float64)
+    out = np.zeros_like(f0)
+    voiced = f0 > 0
+    if not voiced.any():
+        return out
+    ratio = float(np.clip(target_std / source_std, *std_limits)) if source_std > 1e-6 and target_std > 0 else 1.0
+    out[voiced] = np.exp((np.log(f0[voiced]) - source_mean) * ratio + target_mean)
+    return out
+
+
+def warp_envelope(sp: np.ndarray, alpha: float) -> np.ndarray:
+    """Scale the frequency axis of spectral envelopes (frames, bins) by `alpha` (>1 moves formants up)."""
+    bins = sp.shape[1]
+    grid = np.arange(bins, dtype=np.float64)
+    source = np.clip(grid / alpha, 0, bins - 1)
+    return np.stack([np.interp(source, grid, row) for row in sp]) if len(sp) else sp
+
+
+def envelope_on_grid(sp_mean_db: np.ndarray, rate: int, grid_hz) -> np.ndarray:
+    freqs = np.linspace(0, rate / 2, len(sp_mean_db))
+    values = np.interp(np.asarray(grid_hz), freqs, sp_mean_db)
+    return values - values.mean()
+
+
+def best_warp(own_db: np.ndarray, target_db: np.ndarray, rate: int, grid_hz, alphas=np.linspace(0.85, 1.2, 15)) -> float:
+    """The frequency-axis scale whose warped mean envelope (dB per bin) best matches `target_db` on `grid_hz`."""
+    target = np.asarray(target_db) - np.mean(target_db)
+    bins = np.arange(len(own_db), dtype=np.float64)
+    errors = []
+    for alpha in alphas:
+        warped = np.interp(np.clip(bins / alpha, 0, len(own_db) - 1), bins, own_db)
+        errors.append(float(np.mean((envelope_on_grid(warped, rate, grid_hz) - target) ** 2)))
+    return float(alphas[int(np.argmin(errors))])
+
+
+def equalizer_db(own_db: np.ndarray, target_db: np.ndarray, limit_db: float = 6.0, smooth: int = 5) -> np.ndarray:
+    """Per-grid-point gain (dB) that moves the mean envelope `own_db` toward `target_db`, smoothed and clipped."""
+    difference = (np.asarray(target_db) - np.mean(target_db)) - (np.asarray(own_db) - np.mean(own_db))
+    if smooth > 1 and len(difference) >= smooth:
+        kernel = np.ones(smooth) / smooth
+        difference = np.convolve(np.pad(difference, smooth // 2, mode="edge"), kernel, mode="valid")
+    return np.clip(difference, -limit_db, limit_db)
+
+
+# --------------------------------------------------------------------------- conversion backends
+
+class NoMatch:
+    """Leave the base voice as it is (the baseline)."""
+
+    name = "none"
+
+    def match(self, samples: np.ndarray, rate: int, source_profile) -> tuple[np.ndarray, dict]:
+        return np.asarray(samples, np.float32), {"conversion": self.name}
+
+
+class WorldMatcher:
+    """WORLD (pyworld) analysis/resynthesis: f0 mapped to the speaker's log-f0 mean and spread,
+    spectral envelope frequency-warped (formants) and equalised toward the speaker's mean envelope,
+    level set to the speaker's speech level. Works at any rate; analysis at 16 kHz or more."""
+
+    name = "world"
+
+    def __init__(self, pitch: bool = True, formants: bool = True, equalize: bool = True, level: bool = True,
+                 max_eq_db: float = 6.0, analysis_rate: int = 24000, frame_ms: float = 5.0):
+        self.pitch, self.formants, self.equalize, self.level = pitch, formants, equalize, level
+        self.max_eq_db, self.analysis_rate, self.frame_ms = max_eq_db, analysis_rate, frame_ms
+
+    def match(self, samples: np.ndarray, rate: int, source_profile) -> tuple[np.ndarray, dict]:
+        import pyworld
+
+        from tasks.media import resample
+        from tasks.speakers import f0_stats
+
+        samples = np.asarray(samples, np.float32)
+        report: dict = {"conversion": self.name}
+        if len(samples) < rate * 0.1 or source_profile is None or source_profile.median_f0 <= 0:
+            report["conversion"] = "none (no usable profile or speech)"
+            return samples, report
+        work_rate = self.analysis_rate
+        x = resample(samples, rate, work_rate).astype(np.float64)
+        f0, t = pyworld.harvest(x, work_rate, f0_floor=60.0, f0_ceil=500.0, frame_period=self.frame_ms)
+        sp = pyworld.cheaptrick(x, f0, t, work_rate)
+        ap = pyworld.d4c(x, f0, t, work_rate)
+        own = f0_stats(f0)
+        if self.pitch and own["voiced_frames"] >= 5:
+            f0 = map_f0(f0, own["log_mean"], own["log_std"], source_profile.log_f0_mean, source_profile.log_f0_std)
+            report["f0_from_hz"], report["f0_to_hz"] = own["median"], source_profile.median_f0
+        grid = np.asarray(source_profile.envelope_hz, float)
+        target = np.asarray(source_profile.envelope_db, float)
+        voiced = sp[f0 > 0] if np.any(f0 > 0) else sp
+        own_db = 10 * np.log10(np.maximum(voiced, 1e-16)).mean(axis=0)
+        if self.formants and len(grid):
+            alpha = best_warp(own_db, target, work_rate, grid)
+            sp = warp_envelope(sp, alpha)
+            bins = np.arange(len(own_db), dtype=np.float64)
+            own_db = np.interp(np.clip(bins / alpha, 0, len(own_db) - 1), bins, own_db)
+            report["formant_warp"] = round(alpha, 3)
+        if self.equalize and len(grid):
+            gains = equalizer_db(envelope_on_grid(own_db, work_rate, grid), target, self.max_eq_db)
+            freqs = np.linspace(0, work_rate / 2, sp.shape[1])
+            per_bin = np.interp(np.log(np.maximum(freqs, grid[0])), np.log(grid), gains)
+            sp = sp * (10 ** (per_bin / 10))[None, :]
+            report["eq_db_max"] = round(float(np.max(np.abs(gains))), 2)
+        y = pyworld.synthesize(f0, np.ascontiguousarray(sp), np.ascontiguousarray(ap), work_rate, self.frame_ms)
+        y = resample(y.astype(np.float32), work_rate, rate)[: len(samples)]
+        if self.level and source_profile.rms_db:
+            y = set_level(y, rate, samples, source_profile.rms_db)
+            report["level_db"] = source_profile.rms_db
+        return np.clip(y, -1, 1).astype(np.float32), report
+
+
+def set_level(y: np.ndarray, rate: int, reference: np.ndarray, rms_db: float) -> np.ndarray:
+    """Scale `y` so its active-speech RMS is `rms_db` dBFS (frames within 40 dB of its peak frame)."""
+    hop = max(1, int(rate * 0.02))
+    frames = y[: len(y) // hop * hop].reshape(-1, hop) if len(y) >= hop else y.reshape(1, -1)
+    energy = 10 * np.log10(np.mean(frames.astype(np.float64) ** 2, axis=1) + 1e-12)
+    active = frames[energy > energy.max() - 40]
+    current = 10 * np.log10(np.mean(active.astype(np.float64) ** 2) + 1e-12) if len(active) else -120
+    return y * (10 ** ((rms_db - current) / 20))
+
+
+class ClonedVoiceMatcher:
+    """A neural zero-shot voice-cloning / conversion model (e.g. OpenVoice or XTTS style) whose
+    weights live at `model_path`. None ship in a package here, so this is never the default; it
+    fails with a clear message until a path to real weights is configured and a loader is added."""
+
+    name = "neural-clone"
+
+    def __init__(self, model_path: str | None = None):
+        self.model_path = model_path
+
+    def match(self, samples: np.ndarray, rate: int, source_profile) -> tuple[np.ndarray, dict]:
+        if not self.model_path or not Path(self.model_path).expanduser().exists():
+            raise ModelNotInstalled(f"voice-cloning weights not found at {self.model_path!r}: set tts.matching.converter.model_path")
+        raise NotImplementedError("neural voice cloning: load the model at model_path here")
+
+
+# --------------------------------------------------------------------------- loudness
+
+def integrated_loudness(samples: np.ndarray, rate: int) -> float:
+    import pyloudnorm
+
+    data = np.asarray(samples, np.float64)
+    return float(pyloudnorm.Meter(rate).integrated_loudness(data))
+
+
+def match_loudness(output: np.ndarray, rate: int, source: np.ndarray, peak: float = 0.98) -> tuple[np.ndarray, float]:
+    """Gain `output` to the EBU R128 integrated loudness of `source` (a true-peak-free sample-peak
+    limit at `peak`); returns the result and the gain applied in dB."""
+    target, current = integrated_loudness(source, rate), integrated_loudness(output, rate)
+    if not (np.isfinite(target) and np.isfinite(current)):
+        return output, 0.0
+    gain_db = target - current
+    y = output * (10 ** (gain_db / 20))
+    top = float(np.max(np.abs(y))) if y.size else 0.0
+    if top > peak:  # soft-limit the few peaks instead of lowering the whole mix
+        y = np.tanh(y / peak * 1.0) * peak if top < 2 * peak else y * (peak / top)
+    return y.astype(np.float32), float(gain_db)
+
+
+# --------------------------------------------------------------------------- candidate voices
+
+REFERENCE_TEXT = {
+    "en": "The quick brown fox jumps over the lazy dog. We will meet again tomorrow morning at the station.",
+    "es": "El rápido zorro marrón salta sobre el perro perezoso. Nos vemos mañana por la mañana en la estación.",
+    "pt": "A rápida raposa marrom pula sobre o cão preguiçoso. Nos vemos amanhã de manhã na estação.",
+    "fr": "Le renard brun rapide saute par-dessus le chien paresseux. Nous nous reverrons demain matin à la gare.",
+}
+
+
+def candidate_profiles(voices: dict, language: str, encoder=None) -> dict:
+    """A VoiceProfile per installed voice (name -> Voice), measured on a reference sentence in
+    `language` (about 5 s each to synthesise and analyse; cache the result per language)."""
+    from tasks.media import resample
+    from tasks.speakers.backends import voice_profile
+    from tasks.speakers.encoder import RATE, SpeakerEncoder
+
+    encoder = encoder or SpeakerEncoder()
+    text = REFERENCE_TEXT.get(language.split("-")[0], REFERENCE_TEXT["en"])
+    out = {}
+    for name, voice in voices.items():
+        speech = resample(voice.synthesize(text), voice.sample_rate, RATE)
+        out[name] = voice_profile(name, speech, RATE, encoder)
+    return out
+
+
+# --------------------------------------------------------------------------- per-speaker assignment
+
+PROFILE_CACHE_VERSION = 1
+
+
+def _profile_path(language: str, name: str) -> Path:
+    from tasks.models import cache_dir
+
+    return cache_dir() / "voice-profiles" / f"v{PROFILE_CACHE_VERSION}-{language}-{name}.json"
+
+
+def cached_candidate_profiles(voices: dict, language: str) -> dict:
+    """`candidate_profiles`, measured once per voice and language, then read from the model cache."""
+    import dataclasses
+    import json
+
+    from tasks.artifacts import atomic_path
+    from tasks.speakers.schema import VoiceProfile
+
+    found, missing = {}, {}
+    for name, voice in voices.items():
+        path = _profile_path(language, name)
+        if path.exists():
+            data = json.loads(path.read_text())
+            found[name] = VoiceProfile(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
+        else:
+            missing[name] = voice
+    if missing:
+        for name, profile in candidate_profiles(missing, language).items():
+            with atomic_path(_profile_path(language, name)) as tmp:
+                tmp.write_text(json.dumps(dataclasses.asdict(profile)))
+            found[name] = profile
+    return found
+
+
+def assign_voices(profiles, candidates: dict, language: str) -> dict:
+    """speaker -> the candidate Voice that sounds most like them (empty without candidates)."""
+    if not candidates or not profiles:
+        return {}
+    measured = cached_candidate_profiles(candidates, language)
+    return {profile.speaker: candidates[choose_voice(profile, measured)] for profile in profiles}

@@ -1,0 +1,284 @@
+"""Unit tests of the face stage's pure logic: pose, tracking, shot cuts, smoothing, jitter, speakers."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tasks.face import geometry as geo
+from tasks.face.smoothing import one_euro, smooth_landmarks
+from tasks.face.speaking import associate, lagged_correlation, score_segments, speech_envelope
+from tasks.face.tracking import (CutDetector, Fragment, assign, detect_cuts, histogram_distance, match_detections,
+                                 merge_identities, spans)
+
+
+def synthetic_face(centre=(320.0, 240.0), iod=80.0, mouth_open=0.1) -> np.ndarray:
+    """A plausible frontal 68-point layout (only the geometry the logic uses needs to be right)."""
+    cx, cy = centre
+    s = iod / 60.0
+    pts = np.zeros((68, 2))
+    pts[0:17] = np.c_[np.linspace(-70, 70, 17), 20 + 50 * np.sin(np.linspace(0, np.pi, 17))]
+    pts[17:27] = np.c_[np.linspace(-50, 50, 10), np.full(10, -55)]
+    pts[27:31] = np.c_[np.zeros(4), np.linspace(-42, 0, 4)]
+    pts[31:36] = np.c_[np.linspace(-15, 15, 5), np.full(5, 9)]
+    for start, x in ((36, -30), (42, 30)):
+        angle = np.linspace(0, 2 * np.pi, 7)[:6]
+        pts[start:start + 6] = np.c_[x - 14 * np.cos(angle), -40 - 5 * np.sin(angle)]
+    angle = np.linspace(0, 2 * np.pi, 13)[:12]
+    pts[48:60] = np.c_[-25 * np.cos(angle), 35 - 10 * np.sin(angle)]
+    gap = mouth_open * 60.0
+    inner = np.array([[-18, 35], [-8, 35 - gap / 2], [0, 35 - gap / 2], [8, 35 - gap / 2], [18, 35],
+                      [8, 35 + gap / 2], [0, 35 + gap / 2], [-8, 35 + gap / 2]], dtype=float)
+    pts[60:68] = inner
+    return pts * s + [cx, cy]
+
+
+# ---------------------------------------------------------------- pose
+@pytest.mark.parametrize("yaw,pitch,roll", [(0, 0, 0), (25, 0, 0), (-30, 10, 0), (0, -15, 5), (15, 12, -20), (-40, -5, 10)])
+def test_head_pose_recovers_known_rotation(yaw, pitch, roll):
+    camera = geo.camera_matrix(640, 480)
+    rotation = geo.rotation_matrix(yaw, pitch, roll)
+    translation = np.array([5.0, -10.0, 600.0])
+    landmarks = np.zeros((68, 2))
+    landmarks[geo.POSE_POINTS] = geo.project(geo.MODEL_POINTS, rotation, translation, camera)
+    angles, rvec, tvec = geo.head_pose(landmarks, camera)
+    assert np.allclose(angles, [yaw, pitch, roll], atol=0.5)
+    assert np.allclose(tvec, translation, rtol=0.02)
+    # the previous frame's pose as a guess gives the same answer
+    again, _, _ = geo.head_pose(landmarks, camera, guess=(rvec, tvec))
+    assert np.allclose(again, angles, atol=0.1)
+
+
+@pytest.mark.parametrize("yaw,pitch,roll", [(10, 20, 30), (-35, 5, -12), (0, 0, 90)])
+def test_euler_round_trip(yaw, pitch, roll):
+    assert np.allclose(geo.euler_angles(geo.rotation_matrix(yaw, pitch, roll)), [yaw, pitch, roll], atol=1e-9)
+
+
+def test_pose_is_robust_to_landmark_noise():
+    camera = geo.camera_matrix(640, 480)
+    landmarks = np.zeros((68, 2))
+    landmarks[geo.POSE_POINTS] = geo.project(geo.MODEL_POINTS, geo.rotation_matrix(20, -5, 3), np.array([0, 0, 500.0]), camera)
+    rng = np.random.default_rng(1)
+    angles = [geo.head_pose(landmarks + rng.normal(0, 0.7, landmarks.shape), camera)[0] for _ in range(20)]
+    assert np.abs(np.mean(angles, axis=0) - [20, -5, 3]).max() < 3.0
+
+
+# ---------------------------------------------------------------- geometry
+def test_similarity_recovers_transform_and_moves_boxes():
+    rng = np.random.default_rng(0)
+    source = rng.uniform(0, 100, (13, 2))
+    angle = np.radians(12)
+    rotation = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+    target = 1.3 * source @ rotation.T + [40, -7]
+    scale, r, t = geo.similarity(source, target)
+    assert scale == pytest.approx(1.3) and np.allclose(r, rotation) and np.allclose(t, [40, -7])
+    box = geo.move_box(np.array([0, 0, 10, 20.0]), (2.0, np.eye(2), np.array([5.0, 5.0])))
+    assert np.allclose(box, [5, 5, 25, 45])
+
+
+def test_mouth_opening_and_interocular():
+    assert geo.interocular(synthetic_face(iod=80)) == pytest.approx(80, rel=1e-6)
+    closed, open_ = geo.mouth_opening(synthetic_face(mouth_open=0.0)), geo.mouth_opening(synthetic_face(mouth_open=0.3))
+    assert closed == pytest.approx(0.0, abs=1e-9) and open_ > 0.2
+
+
+def test_iou_matrix():
+    iou = geo.box_iou(np.array([[0, 0, 10, 10], [20, 20, 30, 30]]), np.array([[0, 0, 10, 10], [5, 0, 15, 10], [100, 100, 110, 110]]))
+    assert np.allclose(iou, [[1, 1 / 3, 0], [0, 0, 0]])
+
+
+# ---------------------------------------------------------------- jitter and smoothing
+def test_jitter_ignores_head_motion_and_measures_noise():
+    base = synthetic_face(iod=100)
+    frames = []
+    rng = np.random.default_rng(0)
+    for t in range(60):  # the head glides and turns in the image plane; the mouth jitters 0.5 px
+        angle = np.radians(0.3 * t)
+        rot = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+        moved = (base - base.mean(0)) @ rot.T * (1 + 0.002 * t) + base.mean(0) + [2.0 * t, 0.5 * t]
+        moved[48:68] += rng.normal(0, 0.5, (20, 2))
+        frames.append(moved)
+    still = mouth_jitter_of(frames, noise=False)
+    noisy = geo.mouth_jitter(np.array(frames))
+    assert still["jitter_px"] < 0.05
+    # white noise of sigma 0.5 px per axis: frame-to-frame displacement ~ 0.5 * sqrt(2) * sqrt(2)
+    assert noisy["jitter_px"] == pytest.approx(1.0, rel=0.25)
+    assert noisy["displacement_px"] == pytest.approx(1.0, rel=0.25)
+
+
+def mouth_jitter_of(frames, noise):
+    base = synthetic_face(iod=100)
+    clean = []
+    for t in range(len(frames)):
+        angle = np.radians(0.3 * t)
+        rot = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+        clean.append((base - base.mean(0)) @ rot.T * (1 + 0.002 * t) + base.mean(0) + [2.0 * t, 0.5 * t])
+    return geo.mouth_jitter(np.array(clean))
+
+
+def test_smoothing_removes_jitter_but_keeps_a_fast_closure():
+    rate = 25.0
+    rng = np.random.default_rng(3)
+    opening = np.r_[np.full(20, 0.3), np.linspace(0.3, 0.0, 3), np.full(20, 0.0)]  # closes in 3 frames
+    clean = np.array([synthetic_face(iod=100, mouth_open=o) for o in opening])
+    noisy = clean + rng.normal(0, 0.6, clean.shape)
+    smooth = smooth_landmarks(noisy, rate)
+    err_noisy = np.abs(noisy - clean)[:, 48:68].mean()
+    err_smooth = np.abs(smooth - clean)[:, 48:68].mean()
+    assert err_smooth < 0.7 * err_noisy
+    # the closure is kept: the smoothed mouth is shut within a frame of the true closure
+    open_smooth = np.array([geo.mouth_opening(f) for f in smooth])
+    assert open_smooth[24] < 0.05 and open_smooth[18] > 0.25
+
+
+def test_one_euro_passes_constants_and_follows_steps():
+    constant = np.full((30, 2), 5.0)
+    assert np.allclose(one_euro(constant, 25, 1.0, 0.0), 5.0)
+    step = np.r_[np.zeros(10), np.ones(20)]
+    out = one_euro(step, 25, 1.0, 50.0)
+    assert out[-1] > 0.95
+
+
+# ---------------------------------------------------------------- tracking
+def test_assignment_prefers_global_optimum_and_rejects_costly_pairs():
+    cost = np.array([[0.1, 0.2], [0.15, 0.9]])
+    assert sorted(assign(cost, 0.5)) == [(0, 1), (1, 0)]
+    assert assign(np.array([[0.8]]), 0.5) == []
+    assert assign(np.zeros((0, 3)), 0.5) == []
+
+
+def test_match_detections_by_overlap():
+    tracks = np.array([[0, 0, 100, 100], [200, 0, 300, 100]], dtype=float)
+    detections = np.array([[205, 5, 305, 105], [500, 500, 600, 600], [3, 2, 98, 103]], dtype=float)
+    assert sorted(match_detections(tracks, detections)) == [(0, 2), (1, 0)]
+
+
+def test_identities_merge_across_gaps_but_never_when_together():
+    rng = np.random.default_rng(0)
+    person_a, person_b = rng.normal(0, 0.1, 128), rng.normal(0, 0.1, 128)
+    def emb(p):
+        return [p + rng.normal(0, 0.01, 128) for _ in range(3)]
+    fragments = [
+        Fragment(0, list(range(0, 50)), emb(person_a), 10),
+        Fragment(1, list(range(0, 50)), emb(person_b), 10),       # on screen with A
+        Fragment(2, list(range(80, 120)), emb(person_a), 10),     # A again after a cut
+        Fragment(3, list(range(130, 140)), emb(person_b), 10),    # B again after being away
+    ]
+    ids = merge_identities(fragments, max_distance=0.5)
+    assert ids[0] == ids[2] and ids[1] == ids[3] and ids[0] != ids[1]
+    # two fragments of the same person at the same time stay apart (never one face twice)
+    twins = [Fragment(0, list(range(10)), emb(person_a), 5), Fragment(1, list(range(10)), emb(person_a), 5)]
+    assert len(set(merge_identities(twins, 0.5).values())) == 2
+
+
+def test_spans():
+    assert spans([5, 1, 2, 3, 7, 8]) == [(1, 3), (5, 5), (7, 8)]
+    assert spans([1, 3], max_gap=2) == [(1, 3)]
+
+
+@pytest.mark.parametrize("cut_at", [10, 25])
+def test_cut_detector_finds_a_cut_not_a_gradual_change(cut_at):
+    rng = np.random.default_rng(0)
+    a, b = rng.dirichlet(np.ones(64)), rng.dirichlet(np.ones(64))
+    hist = [a * (1 - 0.01 * i) + 0.01 * i * rng.dirichlet(np.ones(64)) if i < cut_at else b for i in range(40)]
+    hist = [h / h.sum() for h in hist]
+    assert detect_cuts(hist) == [cut_at]
+    fade = [(1 - i / 39) * a + (i / 39) * b for i in range(40)]
+    assert detect_cuts(fade) == []
+    assert histogram_distance(a, a) == pytest.approx(0.0, abs=1e-6)
+
+
+def test_cut_detector_on_real_pixels():
+    from tasks.face.tracking import frame_histogram
+
+    rng = np.random.default_rng(0)
+    dark = rng.integers(0, 60, (90, 160, 3), dtype=np.uint8)
+    bright = rng.integers(150, 255, (90, 160, 3), dtype=np.uint8)
+    detector = CutDetector()
+    flags = [detector.update(frame_histogram(f))[0] for f in [dark] * 5 + [bright] * 5]
+    assert flags == [False] * 5 + [True] + [False] * 4
+
+
+# ---------------------------------------------------------------- speakers
+def test_speech_envelope_follows_bursts():
+    rate = 16000
+    t = np.arange(2 * rate) / rate
+    samples = np.where((t > 0.5) & (t < 1.0), np.sin(2 * np.pi * 800 * t), 0.001 * np.sin(2 * np.pi * 800 * t))
+    env = speech_envelope(samples, rate, np.array([0.25, 0.75, 1.5]))
+    assert env[1] > env[0] + 30 and env[1] > env[2] + 30
+
+
+def test_lagged_correlation_finds_shifted_signal():
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=200)
+    b = np.roll(a, 2)
+    assert lagged_correlation(a, b, 3) > 0.95
+    assert lagged_correlation(a, b, 0) < 0.3
+
+
+def make_scene(frames=200, fps=25.0, seed=0):
+    """Two faces; speaker A's speech drives face 0's mouth, B's drives face 2's; face 1 never speaks."""
+    rng = np.random.default_rng(seed)
+    env = np.zeros(frames)
+    segments = [(0, 0.0, 2.0, "A"), (1, 2.0, 4.0, "B"), (2, 4.0, 6.0, "A"), (3, 6.0, 8.0, "B")]
+    openings = {k: np.abs(rng.normal(0, 0.01, frames)) for k in (0, 1, 2)}
+    for _, start, end, speaker in segments:
+        lo, hi = int(start * fps), int(end * fps)
+        syllables = np.abs(np.sin(np.linspace(0, 9 * np.pi, hi - lo))) + rng.normal(0, 0.1, hi - lo)
+        env[lo:hi] = syllables
+        face = 0 if speaker == "A" else 2
+        openings[face][lo:hi] += 0.3 * np.clip(syllables, 0, None)
+        other = 2 if face == 0 else 0
+        openings[other][lo:hi] += 0.3 * np.abs(np.sin(np.linspace(0, 5 * np.pi, hi - lo) + 1.0))  # mouths move anyway
+    openings[1] += 0.05 * rng.random(frames)
+    openings[2][:10] = np.nan  # face 2 arrives late
+    return segments, openings, env
+
+
+def test_association_maps_each_speaker_to_its_face_and_leaves_silent_faces_alone():
+    segments, openings, env = make_scene()
+    scores = score_segments(segments, openings, env, 25.0)
+    speakers, table, per_segment = associate(scores, {s[0]: s[2] - s[1] for s in segments})
+    assert speakers == {"A": 0, "B": 2}
+    assert per_segment == {0: 0, 1: 2, 2: 0, 3: 2}
+    assert table["A"][0] > table["A"][1] and table["B"][2] > table["B"][1]
+
+
+def test_association_needs_a_face_that_moves_with_the_speech():
+    segments, openings, env = make_scene()
+    silent = {1: openings[1]}  # only the face that never speaks is on screen
+    scores = score_segments(segments, silent, env, 25.0)
+    speakers, _, per_segment = associate(scores, {s[0]: s[2] - s[1] for s in segments})
+    assert speakers == {"A": None, "B": None}
+    assert set(per_segment.values()) == {None}
+
+
+def test_absent_track_is_not_a_candidate():
+    segments, openings, env = make_scene()
+    gone = openings[0].copy()
+    gone[:] = np.nan
+    scores = score_segments(segments, {0: gone}, env, 25.0)
+    assert scores == []
+
+
+def test_insightface_backend_without_its_folder_is_a_one_line_stage_error(tmp_path):
+    from tasks.face.__main__ import build_backend
+    from tasks.stage import StageError
+
+    config = {"backend": {"_target_": "tasks.face.backends.InsightFaceBackend", "model_dir": str(tmp_path / "absent")}}
+    with pytest.raises(StageError, match="InsightFace model folder not found"):
+        build_backend(config)
+
+
+def test_face_configs_name_known_options():
+    import dataclasses
+
+    import yaml
+
+    from tasks.face.pipeline import FaceOptions
+    from tests.conftest import PROJECT
+
+    known = {f.name for f in dataclasses.fields(FaceOptions)}
+    for path in sorted((PROJECT / "conf" / "face").glob("*.yaml")):
+        config = yaml.safe_load(path.read_text())
+        assert set(config["tracking"]) <= known, path.name
+        assert config["backend"]["_target_"].startswith("tasks.face.backends.")

@@ -1,0 +1,88 @@
+"""Face stage on real media (../shared/media): skipped cleanly where that folder is absent."""
+from __future__ import annotations
+
+import importlib.util
+
+import numpy as np
+import pytest
+import yaml
+
+from tests.conftest import PROJECT, shared_media
+
+pytestmark = pytest.mark.slow
+
+
+def report_module():
+    spec = importlib.util.spec_from_file_location("face_report", PROJECT / "scripts" / "face_report.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_stage_writes_typed_artifacts(tmp_path):
+    from tasks.artifacts import Segment
+    from tasks.speakers.schema import SpeakerTurn, Speakers
+    from tasks.speakers.schema import write as write_speakers
+    from tasks.face.__main__ import run
+    from tasks.face.schema import read_faces, read_tracks
+    from tasks.ingest import ingest
+    from tasks.stage import StageContext
+
+    clip = shared_media("video/frontal_woman_glasses.mp4")
+    (tmp_path / "data" / "input" / "clip").mkdir(parents=True)
+    (tmp_path / "data" / "input" / "clip" / clip.name).symlink_to(clip)
+    ingest(clip, tmp_path / "data" / "ingest" / "clip")
+    write_speakers(tmp_path / "data" / "speakers" / "clip" / "speakers.json",
+                   Speakers("test", 1, (SpeakerTurn(0.0, 4.8, "S0"),), (), (Segment(0, 0.0, 4.8, "speech", "S0"),)))
+    config = yaml.safe_load((PROJECT / "conf" / "face" / "dlib.yaml").read_text())
+    config["progress"] = False
+    run(StageContext("face", "clip", None, tmp_path, {"face": config}))
+    out = tmp_path / "data" / "face" / "clip"
+    tracks = read_tracks(out / "tracks.json")
+    faces = read_faces(out / "faces.npz")
+    assert [t.id for t in tracks.tracks] == [0]
+    assert tracks.speakers == {"S0": 0} and tracks.tracks[0].speaker == "S0"
+    assert tracks.tracks[0].spans == ((0, tracks.frames - 1),)
+    assert faces["landmarks"].shape == (tracks.frames, 68, 2) and faces["mouth_mask"].shape[1:] == (32, 48)
+    assert np.abs(faces["pose"][:, :2]).mean() < 20  # a frontal face
+    assert (out / "debug.mp4").stat().st_size > 10_000 and (out / "contact_sheet.png").stat().st_size > 1_000
+
+
+def test_stage_mic_cuts_keeps_the_performer_across_cuts(tmp_path):
+    module = report_module()
+    report = module.run_clip(shared_media("video/stage_mic_cuts.mp4"), tmp_path)
+    result = report["_result"]
+    assert len(result.cuts) >= 3
+    shot = np.searchsorted(result.cuts, np.arange(result.frames), side="right")
+    performer = max(result.track_ids(), key=lambda t: (result.track == t).sum())
+    shots = set(shot[result.frame[result.track == performer]].tolist())
+    assert len(shots) >= 2, "the performer's identity must survive the cuts"
+
+
+def test_composite_maps_each_speaker_to_its_own_face(tmp_path):
+    module = report_module()
+    video = shared_media("video")
+    composite, turns = module.side_by_side(video / "frontal_man_suit.mp4", video / "frontal_woman_flag.mp4",
+                                           tmp_path / "sbs.mp4")
+    report = module.run_clip(composite, tmp_path, segments=turns)
+    result = report["_result"]
+    assert len(result.track_ids()) == 2
+    side = {t: "LEFT" if result.box[result.track == t][:, [0, 2]].mean() < result.width / 2 else "RIGHT"
+            for t in result.track_ids()}
+    assert {speaker: side[t] for speaker, t in result.speakers.items()} == {"LEFT": "LEFT", "RIGHT": "RIGHT"}
+
+
+def test_still_portrait_mouth_jitter_below_one_percent():
+    module = report_module()
+    report = module.still_jitter(shared_media("photo/obama.jpg"), frames=30)
+    assert report["displacement_iod"] < 0.01, report
+
+
+@pytest.mark.parametrize("clip", ["frontal_man_suit.mp4", "head_turns_woman.mp4"])
+def test_single_speaker_clips_one_continuous_speaking_track(tmp_path, clip):
+    module = report_module()
+    report = module.run_clip(shared_media(f"video/{clip}"), tmp_path)
+    result = report["_result"]
+    assert result.track_ids() == [0]
+    assert report["continuity"][0]["coverage_of_clip"] > 0.97
+    assert result.speakers == {"S0": 0}

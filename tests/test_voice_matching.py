@@ -1,0 +1,105 @@
+"""Voice choice and WORLD conversion: pure scoring/mapping tables plus a synthetic-signal check."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tasks.speakers.schema import VoiceProfile
+from tasks.tts.matching import (NoMatch, WorldMatcher, best_warp, choose_voice, equalizer_db, map_f0,
+                                match_loudness, integrated_loudness, voice_distance, warp_envelope)
+
+
+def profile(f0, gender, emb=(1.0, 0.0), name="x", **kw):
+    return VoiceProfile(name, 3.0, tuple(emb), f0, f0 * 0.8, f0 * 1.25, float(np.log(f0)), 0.15, gender, **kw)
+
+
+CANDIDATES = {"deep": profile(95, "male", (0.0, 1.0)), "mid": profile(130, "male", (0.7, 0.7)),
+              "high": profile(230, "female", (1.0, 0.0))}
+
+
+@pytest.mark.parametrize("source, expected", [
+    (profile(100, "male", (0.0, 1.0)), "deep"),
+    (profile(125, "male", (0.6, 0.8)), "mid"),
+    (profile(220, "female", (0.9, 0.1)), "high"),
+    (profile(160, "unknown", (1.0, 0.0)), "high"),   # no gender: pitch and timbre decide
+])
+def test_choose_voice(source, expected):
+    assert choose_voice(source, CANDIDATES) == expected
+
+
+def test_gender_mismatch_costs():
+    assert voice_distance(profile(150, "male"), profile(150, "female")) > voice_distance(profile(150, "male"), profile(150, "male"))
+
+
+@pytest.mark.parametrize("f0, src, dst, expected_median", [
+    ([100, 110, 90, 0], (np.log(100), 0.1), (np.log(200), 0.1), 200.0),   # an octave up
+    ([0, 0, 0], (5.0, 0.1), (5.0, 0.1), 0.0),                              # unvoiced stays unvoiced
+])
+def test_map_f0(f0, src, dst, expected_median):
+    out = map_f0(np.array(f0, float), *src, *dst)
+    voiced = out[out > 0]
+    assert (out[np.array(f0) == 0] == 0).all()
+    assert (np.median(voiced) if voiced.size else 0.0) == pytest.approx(expected_median, rel=0.01)
+
+
+def test_warp_envelope_moves_peak_up():
+    sp = np.zeros((1, 101)) + 1e-4
+    sp[0, 40] = 1.0
+    assert int(np.argmax(warp_envelope(sp, 1.2)[0])) == 48
+
+
+def test_best_warp_recovers_scale():
+    bins = np.arange(257, dtype=float)
+    own = -((bins - 60) / 15) ** 2
+    target_bins = np.interp(np.clip(bins / 1.1, 0, 256), bins, own)
+    grid = np.geomspace(100, 7000, 32)
+    target = np.interp(grid, np.linspace(0, 8000, 257), target_bins)
+    assert best_warp(own, target - target.mean(), 16000, grid) == pytest.approx(1.1, abs=0.03)
+
+
+@pytest.mark.parametrize("own, target, limit, expected", [
+    ([0, 0, 0, 0, 0], [1, 1, 1, 1, 1], 6, [0, 0, 0, 0, 0]),   # only the shape matters
+    ([0, 0, 0, 0, 0], [-20, 0, 0, 0, 20], 6, None),
+])
+def test_equalizer(own, target, limit, expected):
+    gains = equalizer_db(np.array(own, float), np.array(target, float), limit, smooth=1)
+    assert np.abs(gains).max() <= limit
+    if expected is not None:
+        assert gains == pytest.approx(expected)
+
+
+def _vowel(rate, f0, seconds=1.5):
+    t = np.arange(int(rate * seconds)) / rate
+    vibrato = f0 * (1 + 0.05 * np.sin(2 * np.pi * 3 * t))
+    phase = 2 * np.pi * np.cumsum(vibrato) / rate
+    y = sum(np.sin(k * phase) / k for k in range(1, 20))
+    return (0.1 * y).astype(np.float32)
+
+
+def test_world_matcher_moves_pitch_and_level():
+    pytest.importorskip("pyworld")
+    from tasks.speakers.backends import voice_profile
+
+    rate = 16000
+    target = voice_profile("S0", _vowel(rate, 200) * 2, rate, None)
+    out, report = WorldMatcher().match(_vowel(rate, 110), rate, target)
+    got = voice_profile("out", out, rate, None)
+    assert got.median_f0 == pytest.approx(target.median_f0, rel=0.08)
+    assert got.rms_db == pytest.approx(target.rms_db, abs=1.5)
+    assert report["conversion"] == "world" and len(out) == int(rate * 1.5)
+
+
+def test_no_match_is_identity():
+    x = np.linspace(-0.1, 0.1, 100).astype(np.float32)
+    y, report = NoMatch().match(x, 16000, None)
+    assert (y == x).all() and report["conversion"] == "none"
+
+
+def test_match_loudness_within_one_lu():
+    rate = 16000
+    rng = np.random.default_rng(0)
+    source = (0.2 * rng.standard_normal(rate * 3)).astype(np.float32)
+    output = (0.02 * rng.standard_normal(rate * 3)).astype(np.float32)
+    fixed, gain = match_loudness(output, rate, source)
+    assert gain > 10
+    assert abs(integrated_loudness(fixed, rate) - integrated_loudness(source, rate)) < 1.0
