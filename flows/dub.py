@@ -33,6 +33,7 @@ DAG: dict[str, tuple[str, ...]] = {
     "face": ("speakers",),
     "mt": ("speakers",),
     "tts": ("mt",),
+    "visemes": ("tts", "face"),
     "render": ("tts",),
     "evaluate": ("render",),
 }

@@ -1,0 +1,150 @@
+"""`python -m tasks.visemes --video V --lang L`: data/tts/V/L/{voice.wav,segments.json} +
+data/ingest/V/probe.json (+ data/face/V/faces.npz when present) -> data/visemes/V/L/{visemes.json,visemes.png}."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from tasks import artifacts
+from tasks.artifacts import DubbedSpeech, Probe, Translation, atomic_dir
+from tasks.stage import StageContext, StageError, instantiate, log, main, source_video
+from tasks.visemes import schema
+from tasks.visemes.calibration import apply, calibrate
+from tasks.visemes.coarticulation import Dominance, TimedPhone
+from tasks.visemes.align import ENVELOPE_RATE, envelope
+from tasks.visemes.curves import Loudness, check, compute_curves
+from tasks.visemes.smoothing import Smoothing
+from tasks.visemes.tables import TABLES_DIR, load_table
+
+DEFAULT_CONFIG = Path(__file__).resolve().parents[2] / "conf" / "visemes" / "default.yaml"
+
+
+def stage_config(context: StageContext) -> dict:
+    config = context.config
+    if not config:
+        log.warning("no `visemes` group in params.yaml (compose with +visemes=default): using %s", DEFAULT_CONFIG)
+        config = yaml.safe_load(DEFAULT_CONFIG.read_text())
+    return config
+
+
+def tables_dir(context: StageContext, config: dict) -> Path:
+    folder = Path(config.get("tables") or TABLES_DIR)
+    if not folder.is_absolute():
+        folder = Path(context.root) / folder
+    return folder if (folder / "visemes.yaml").exists() else TABLES_DIR
+
+
+def speakers_of(context: StageContext, segments) -> dict[int, str]:
+    """Segment id -> speaker: from translation.json, else from the dubbed segments when they carry it."""
+    found: dict[int, str] = {}
+    path = context.input_dir("mt") / "translation.json"
+    if path.exists():
+        try:
+            found = {s.id: s.speaker for s in artifacts.read(path, Translation).segments}
+        except artifacts.ArtifactError as error:
+            log.warning("speakers unknown (%s): one speaker", error)
+    for segment in segments:
+        if getattr(segment, "speaker", None) and segment.id not in found:
+            found[segment.id] = segment.speaker
+    return found
+
+
+def face_tracks(path: Path) -> dict[str, int]:
+    """speaker -> face track id from the face stage's tracks.json (`speakers` mapping), if any."""
+    if not path.exists():
+        return {}
+    try:
+        mapping = json.loads(path.read_text(encoding="utf-8")).get("speakers") or {}
+        return {str(k): int(v) for k, v in mapping.items() if v is not None}
+    except (ValueError, TypeError, AttributeError) as error:
+        log.warning("cannot read speaker tracks from %s (%s): one calibration for all speakers", path, error)
+        return {}
+
+
+def build(phones: list[TimedPhone], speakers: list[str], table, probe: Probe, config: dict, calibration_for,
+          loudness: tuple[np.ndarray, float] | None = None) -> tuple[list, dict]:
+    """Curves of every speaker; each speaker's mouth rests while the others speak."""
+    loudness_model = Loudness(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in (config.get("loudness") or {}).items()})
+    dominance = Dominance(**(config.get("dominance") or {}))
+    smoothing = Smoothing(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in (config.get("smoothing") or {}).items()})
+    threshold = float((config.get("checks") or {}).get("closure_threshold", 0.1))
+    names = sorted(set(speakers)) or ["S0"]
+    out, results = [], {}
+    for name in names:
+        own = [p for p, s in zip(phones, speakers) if s == name]
+        curves = compute_curves(own, table, probe.fps, probe.frames, dominance, smoothing, loudness, loudness_model)
+        checks = check(curves, table, threshold, smoothing.min_pause_s, smoothing.max_step)
+        calibration = calibration_for(name)
+        out.append((name, curves, calibration, checks))
+        results[name] = checks
+    return out, results
+
+
+def run(context: StageContext) -> None:
+    config = stage_config(context)
+    tts_dir = context.input_dir("tts")
+    voice_wav, segments_json = tts_dir / "voice.wav", tts_dir / "segments.json"
+    if not voice_wav.exists():
+        raise StageError(f"{voice_wav} is missing: rerun tts (it writes the dubbed voice alone for this stage)")
+    dubbed = artifacts.read(segments_json, DubbedSpeech)
+    probe = artifacts.read(context.input_dir("ingest") / "probe.json", Probe)
+    try:
+        table = load_table(context.lang, tables_dir(context, config))
+    except KeyError as error:
+        raise StageError(str(error.args[0])) from None
+    aligner = instantiate(config, "aligner")
+    alignment = aligner.align(voice_wav, dubbed.segments, table, speakers_of(context, dubbed.segments))
+    if table.unknown:
+        log.warning("IPA symbols without a viseme in the %s table (skipped): %s", table.language, " ".join(sorted(table.unknown)))
+    log.info("%d phones aligned by %s", len(alignment.phones), alignment.method)
+
+    faces = context.input_dir("face") / "faces.npz"
+    tracks = face_tracks(context.input_dir("face") / "tracks.json")
+    calibration_cfg = config.get("calibration") or {}
+    cache: dict = {}
+
+    def calibration_for(name: str):
+        track = tracks.get(name)
+        if track not in cache:
+            if calibration_cfg.get("enabled", True):
+                try:
+                    video = source_video(context.root, context.video)
+                except StageError:
+                    video = None
+                cache[track] = calibrate(faces if faces.exists() else None, video, int(calibration_cfg.get("max_frames", 60)), track)
+            else:
+                cache[track] = calibrate(None, None)
+        return cache[track]
+
+    from tasks.media import read_wav
+
+    samples, rate = read_wav(voice_wav)
+    samples = samples.mean(axis=1)
+    loudness = (envelope(samples, rate), ENVELOPE_RATE)
+    results, checks = build(alignment.phones, alignment.speakers, table, probe, config, calibration_for, loudness)
+    for name, result in checks.items():
+        log.info("speaker %s: %d/%d bilabials closed, %d/%d long pauses closed, max jump %.2f",
+                 name, result["bilabials_closed"], result["bilabials"], result["long_pauses_closed"], result["long_pauses"], result["max_jump"])
+    phones = tuple(schema.PhoneInterval(round(p.start, 4), round(p.end, 4), p.symbol, p.viseme, s)
+                   for p, s in zip(alignment.phones, alignment.speakers))
+    speakers = tuple(
+        schema.SpeakerCurves(name, calibration, {k: np.round(v, 4).tolist() for k, v in curves.params.items()},
+                             {k: np.round(v, 4).tolist() for k, v in apply(curves.params, calibration).items()},
+                             curves.labels, result)
+        for name, curves, calibration, result in results)
+    artifact = schema.Visemes(context.lang, probe.fps, probe.frames, alignment.method, list(table.params), phones, speakers)
+    with atomic_dir(context.out_dir()) as out:
+        schema.write(out / "visemes.json", artifact)
+        if config.get("plot", True):
+            from tasks.visemes.plot import plot
+
+            plot(out / "visemes.png", samples, rate, probe.fps, [(n, c.params) for n, c, _, _ in results],
+                 list(phones), title=f"{context.video} {context.lang}: {alignment.method}")
+        (out / "checks.json").write_text(json.dumps(checks, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main("visemes", run)

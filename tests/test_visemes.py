@@ -1,0 +1,469 @@
+"""Unit tests of the visemes stage: tables, coarticulation, smoothing, alignment helpers, the entry."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import yaml
+
+from tasks.visemes import schema
+from tasks.visemes.align import (Alignment, best_offset, durations_to_phones, envelope, snap_stops, spread,
+                                 trim_to_voice, ENVELOPE_RATE)
+from tasks.visemes.calibration import NEUTRAL, calibrate, landmarks_from_npz, mouth_measures, ranges_from_landmarks
+from tasks.visemes.coarticulation import Dominance, TimedPhone, blend, dominance, fill_silence
+from tasks.visemes.curves import check, compute_curves
+from tasks.visemes.smoothing import lower_envelope, slew_limit, upper_envelope
+from tasks.visemes.tables import SILENCE, TABLES_DIR, languages, load_classes, load_table
+
+LANGS = ["es", "pt", "fr", "en"]
+SENTENCES = {
+    "es": "Hola, me llamo Pablo y vivo en Barcelona. Quiero agua fría, gracias. ¿Dónde está el tren? Mi mamá bebe poco.",
+    "pt": "Olá, meu nome é João e eu moro em São Paulo. O cachorro do meu avô come pão com manteiga. Ninguém sabe.",
+    "fr": "Bonjour, je m'appelle Pierre et j'habite à Paris. Le chien de mon grand-père mange du pain avec du beurre.",
+    "en": "Hello, my name is John and I live in Boston. The quick brown fox jumps over the lazy dog. Measure the vision.",
+}
+
+
+def espeak(text: str, lang: str) -> str:
+    voices = pytest.importorskip("tasks.tts.voices")
+    pytest.importorskip("piper")
+    return "".join(voices.espeak_phonemes(text, load_table(lang).espeak_voice))
+
+
+# --------------------------------------------------------------------------- tables
+
+def test_every_supported_language_has_a_table():
+    assert set(LANGS) <= set(languages())
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_table_maps_bilabials_to_closure_and_vowels_to_open_shapes(lang):
+    table = load_table(lang)
+    for symbol in "pbm":
+        assert table.viseme(symbol) == "PP"
+    assert table.closures == ("PP",)
+    assert table.target("PP")["gap"] == 0.0
+    assert table.target(table.viseme("a"))["gap"] > 0.6
+    assert table.target(table.viseme("u"))["round"] > 0.8
+    assert table.target(table.viseme("i"))["width"] > 0.8
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_table_covers_every_phoneme_espeak_produces(lang):
+    table = load_table(lang)
+    table.unknown.clear()
+    phones = table.tokenize(espeak(SENTENCES[lang], lang))
+    assert not table.unknown, f"{lang}: no viseme for {sorted(table.unknown)}"
+    assert len([p for p in phones if p.viseme != SILENCE]) > 40
+
+
+def test_language_table_overrides_common(tmp_path):
+    for name in ("visemes.yaml", "common.yaml"):
+        (tmp_path / name).write_text((TABLES_DIR / name).read_text())
+    (tmp_path / "xx.yaml").write_text(yaml.safe_dump({"language": "xx", "espeak_voice": "xx", "inherit": "common",
+                                                      "map": {"PP": ["w"]}}))
+    load_table.cache_clear()
+    table = load_table("xx", tmp_path)
+    assert table.viseme("w") == "PP" and table.viseme("p") == "PP"
+    (tmp_path / "yy.yaml").write_text(yaml.safe_dump({"language": "yy", "map": {"NOPE": ["p"]}}))
+    with pytest.raises(ValueError, match="unknown viseme class"):
+        load_table("yy", tmp_path)
+    with pytest.raises(KeyError):
+        load_table("zz", tmp_path)
+
+
+def test_regional_tag_uses_base_language():
+    assert load_table("pt-BR").language == "pt"
+
+
+@pytest.mark.parametrize("ipa, expected", [
+    ("pˈaβlo", ["PP", "AA", "FF", "LL", "O"]),
+    ("bɔ̃ʒˈuʁ", ["PP", "O", "SH", "U", "KK"]),  # nasal tilde dropped, stress skipped
+    ("mˈɑːɹʃ", ["PP", "AA", "RR", "SH"]),
+    ("a, b.", ["AA", SILENCE, "PP", SILENCE]),
+])
+def test_tokenize(ipa, expected):
+    lang = "fr" if "ʁ" in ipa else "en" if "ɹ" in ipa else "es"
+    assert [p.viseme for p in load_table(lang).tokenize(ipa)] == expected
+
+
+def test_tokenize_weights_stress_and_length_and_words():
+    table = load_table("en")
+    plain, stressed, long = table.tokenize("ɑ")[0], table.tokenize("ˈɑ")[0], table.tokenize("ɑː")[0]
+    assert stressed.stressed and stressed.weight > plain.weight
+    assert long.weight > plain.weight and long.symbol == "ɑː"
+    assert [p.word for p in table.tokenize("ab cd")] == [0, 0, 1, 1]
+
+
+def test_classes_have_every_parameter_in_range():
+    params, classes, _ = load_classes()
+    assert params == ("jaw", "width", "round", "gap")
+    for cls in classes.values():
+        assert all(0.0 <= cls.target[p] <= 1.0 for p in params)
+        assert all(cls.dominance[p] > 0 for p in params)
+
+
+# --------------------------------------------------------------------------- coarticulation
+
+def test_dominance_has_a_plateau_and_anticipates_more_than_it_carries_over():
+    model = Dominance(anticipation_s=0.08, carryover_s=0.04)
+    t = np.array([0.9, 1.0, 1.05, 1.1, 1.2])
+    d = dominance(t, 1.0, 1.1, 2.0, model)
+    assert d[1] == d[2] == d[3] == 2.0
+    assert d[0] > d[4]  # 0.1 s before > 0.1 s after
+    assert dominance(np.array([0.9]), 1.0, 1.1, 1.0, model, rate=2.0)[0] < d[0] / 2
+
+
+def test_fill_silence_tiles_the_timeline():
+    phones = [TimedPhone(0.2, 0.3, "a", "AA"), TimedPhone(0.5, 0.6, "m", "PP")]
+    tiled = fill_silence(phones, 1.0)
+    assert [p.viseme for p in tiled] == [SILENCE, "AA", SILENCE, "PP", SILENCE]
+    assert tiled[0].start == 0 and tiled[-1].end == 1.0
+    assert all(a.end == pytest.approx(b.start) for a, b in zip(tiled, tiled[1:]))
+
+
+def test_blend_reaches_targets_in_long_phones():
+    table = load_table("es")
+    phones = fill_silence([TimedPhone(0.2, 0.8, "a", "AA")], 1.2)
+    t = np.arange(0, 1.2, 0.005)
+    curves = blend(phones, table, t)
+    mid = np.searchsorted(t, 0.5)
+    assert curves["gap"][mid] == pytest.approx(table.target("AA")["gap"], abs=0.02)
+    assert curves["gap"][-1] == pytest.approx(0.0, abs=0.02)
+
+
+def test_coarticulation_anticipates_rounding():
+    """/s/ before /u/ is rounder than /s/ before /i/, and rounding starts before the vowel."""
+    table = load_table("es")
+    t = np.arange(0, 1.0, 0.005)
+
+    def rounding(vowel: str, viseme: str) -> np.ndarray:
+        phones = fill_silence([TimedPhone(0.3, 0.4, "s", "SS"), TimedPhone(0.4, 0.55, vowel, viseme)], 1.0)
+        return blend(phones, table, t)["round"]
+
+    at_s = np.searchsorted(t, 0.35)
+    assert rounding("u", "U")[at_s] > rounding("i", "I")[at_s] + 0.1
+    before = np.searchsorted(t, 0.39)
+    assert rounding("u", "U")[before] > table.target("SS")["round"] + 0.1
+
+
+# --------------------------------------------------------------------------- smoothing
+
+@pytest.mark.parametrize("seed", range(5))
+@pytest.mark.parametrize("step", [0.1, 0.3, 0.5])
+def test_slew_limit_bounds_every_step_and_keeps_minima(seed, step):
+    x = np.random.default_rng(seed).random(200)
+    x[[20, 90, 150]] = 0.0
+    low = lower_envelope(x, step)
+    assert np.max(np.abs(np.diff(low))) <= step + 1e-12
+    assert np.all(low <= x + 1e-12)
+    assert np.all(low[[20, 90, 150]] == 0.0)
+    mid = slew_limit(x, step, keep_minima=False)
+    assert np.max(np.abs(np.diff(mid))) <= step + 1e-12
+    assert np.all(upper_envelope(x, step) >= x - 1e-12)
+
+
+def test_slew_limit_leaves_smooth_curves_alone():
+    x = 0.5 + 0.3 * np.sin(np.linspace(0, 6, 300))
+    assert np.allclose(lower_envelope(x, 0.1), x)
+
+
+def _sentence(phones: list[tuple[str, str, float]], start: float = 0.2) -> list[TimedPhone]:
+    out, t = [], start
+    for symbol, viseme, length in phones:
+        out.append(TimedPhone(t, t + length, symbol, viseme))
+        t += length
+    return out
+
+
+@pytest.mark.parametrize("fps", [24, 25, 29.97, 30, 60])
+@pytest.mark.parametrize("length", [0.015, 0.03, 0.06])
+def test_short_bilabial_still_closes(fps, length):
+    table = load_table("es")
+    phones = _sentence([("a", "AA", 0.12), ("p", "PP", length), ("a", "AA", 0.12)])
+    curves = compute_curves(phones, table, fps, int(1.0 * fps))
+    result = check(curves, table)
+    assert result["bilabials_closed"] == 1, curves.params["gap"]
+    assert result["max_jump"] <= 0.5 + 1e-9
+
+
+def test_long_pause_closes_the_mouth_and_short_pause_does_not_snap():
+    table = load_table("es")
+    open_vowel = [("a", "AA", 0.2)]
+    long_pause = _sentence(open_vowel) + _sentence(open_vowel, start=0.2 + 0.2 + 0.4)
+    curves = compute_curves(long_pause, table, 25, 40)
+    result = check(curves, table)
+    assert result["long_pauses"] >= 1 and result["long_pauses_closed"] == result["long_pauses"]
+    short_pause = _sentence(open_vowel) + _sentence(open_vowel, start=0.2 + 0.2 + 0.08)
+    gap = compute_curves(short_pause, table, 25, 40).params["gap"]
+    times = np.arange(40) / 25
+    in_pause = (times > 0.4) & (times < 0.48)
+    assert gap[in_pause].min() > 0.15  # the mouth stays partly open over an 80 ms break
+
+
+def test_release_after_closure_is_fast():
+    table = load_table("es")
+    phones = _sentence([("m", "PP", 0.08), ("a", "AA", 0.25)])
+    curves = compute_curves(phones, table, 25, 25)
+    gap, labels = curves.params["gap"], curves.labels
+    closed = int(np.argmin(gap[:8]))
+    assert gap[closed] == 0.0
+    assert gap[closed + 3] > 0.6  # open within 120 ms of the closure
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_synthetic_sentence_meets_the_acceptance_checks(lang):
+    """IPA from espeak, phones spread at a fast speaking rate (~14 phones/s), 25 fps."""
+    table = load_table(lang)
+    phones = table.tokenize(espeak(SENTENCES[lang], lang))
+    weights = np.array([p.weight for p in phones])
+    seconds = len(phones) / 14.0
+    edges = 0.3 + seconds * np.concatenate([[0], np.cumsum(weights) / weights.sum()])
+    timed = [TimedPhone(edges[i], edges[i + 1], p.symbol, p.viseme) for i, p in enumerate(phones)]
+    frames = int((seconds + 0.6) * 25)
+    result = check(compute_curves(timed, table, 25, frames), table)
+    assert result["bilabials"] >= 3
+    assert result["ok"], result
+
+
+# --------------------------------------------------------------------------- alignment helpers
+
+def test_spread_shares_the_word_by_weight():
+    table = load_table("es")
+    out = spread(table.tokenize("ˈama"), 1.0, 1.5)
+    assert out[0].start == 1.0 and out[-1].end == pytest.approx(1.5)
+    durations = [p.end - p.start for p in out]
+    assert durations[0] > durations[2] > durations[1]  # stressed a > plain a > m
+    assert spread([], 0, 1) == [] and spread(table.tokenize("a"), 1.0, 1.0) == []
+
+
+def test_envelope_and_trim_to_voice():
+    rate = 16000
+    audio = np.zeros(rate)
+    audio[int(0.4 * rate):int(0.6 * rate)] = 0.5 * np.sin(np.arange(int(0.2 * rate)) * 0.3)
+    env = envelope(audio, rate)
+    assert len(env) == int(ENVELOPE_RATE)
+    start, end = trim_to_voice(0.1, 0.9, env, 0.05)
+    assert 0.3 <= start <= 0.4 and 0.6 <= end <= 0.66
+
+
+def test_snap_stops_moves_a_bilabial_onto_the_energy_dip():
+    env = np.ones(200)
+    env[int(0.53 * ENVELOPE_RATE)] = 0.01
+    phones = [TimedPhone(0.40, 0.50, "a", "AA", "w"), TimedPhone(0.50, 0.54, "p", "PP", "w"), TimedPhone(0.54, 0.70, "a", "AA", "w")]
+    out = snap_stops(phones, env)
+    assert out[1].center == pytest.approx(0.53, abs=0.006)
+    assert out[0].end == out[1].start and out[1].end == out[2].start
+
+
+def test_durations_to_phones():
+    table = load_table("es")
+    chunk = "ˈama, pa"
+    frames = np.array([10, 4, 3, 2, 3, 6, 2, 2, 3, 8])  # pad + 8 chars + end pad
+    phones = durations_to_phones(chunk, frames, table, offset_s=1.0, frame_s=0.025)
+    assert [p.viseme for p in phones] == ["AA", "PP", "AA", SILENCE, "PP", "AA"]
+    assert phones[0].start == pytest.approx(1.0 + 10 * 0.025)  # the stress mark's time goes to the vowel
+    assert phones[2].end == pytest.approx(1.0 + 22 * 0.025)
+    assert phones[3].end == pytest.approx(1.0 + 30 * 0.025)  # the space after the comma joins the pause
+
+
+def test_best_offset_recovers_a_shift():
+    env = np.full(400, 1e-3)
+    env[int(0.56 * ENVELOPE_RATE):int(0.9 * ENVELOPE_RATE)] = 0.3
+    # relative to a segment starting at 0.5 s: speech predicted from 0.55 s, heard from 0.56 s
+    phones = [TimedPhone(0.0, 0.05, "_", SILENCE), TimedPhone(0.05, 0.39, "a", "AA")]
+    assert best_offset(phones, env, 0.5, 0.08) == pytest.approx(0.01, abs=0.006)
+
+
+# --------------------------------------------------------------------------- calibration and schema
+
+def _face(gap: float, width: float = 0.8) -> np.ndarray:
+    lm = np.zeros((68, 2))
+    lm[36:42] = [0.0, 0.0]
+    lm[42:48] = [1.0, 0.0]  # inter-ocular distance 1
+    lm[33] = [0.5, 0.6]
+    lm[8] = [0.5, 1.8]
+    lm[48], lm[54] = [0.5 - width / 2, 1.2], [0.5 + width / 2, 1.2]
+    for top, bottom in ((61, 67), (62, 66), (63, 65)):
+        lm[top] = [0.5, 1.2 - gap / 2]
+        lm[bottom] = [0.5, 1.2 + gap / 2]
+    return lm
+
+
+def test_mouth_measures_and_ranges():
+    faces = np.stack([_face(g) for g in np.linspace(0.0, 0.2, 50)])
+    measures = mouth_measures(faces)
+    assert measures["gap"][-1] == pytest.approx(0.2)
+    assert measures["width"][0] == pytest.approx(0.8) and measures["jaw"][0] == pytest.approx(1.2)
+    ranges = ranges_from_landmarks(faces)
+    assert ranges["gap"][0] == pytest.approx(0.01, abs=1e-3) and ranges["gap"][1] == pytest.approx(0.19, abs=1e-3)
+    small = ranges_from_landmarks(np.stack([_face(g) for g in np.linspace(0.0, 0.05, 50)]))
+    assert small["gap"][1] < ranges["gap"][1]  # a speaker who barely opens keeps a small range
+
+
+def test_calibration_sources(tmp_path):
+    path = tmp_path / "faces.npz"
+    np.savez(path, landmarks=np.stack([_face(g) for g in np.linspace(0.0, 0.3, 20)]))
+    assert landmarks_from_npz(path).shape == (20, 68, 2)
+    assert calibrate(path, None).source == "faces.npz"
+    neutral = calibrate(None, None)
+    assert neutral.source == "neutral" and neutral.ranges == NEUTRAL
+
+
+def test_schema_round_trip(tmp_path):
+    cal = schema.Calibration("neutral", {"gap": [0.0, 0.3]}, 0)
+    sp = schema.SpeakerCurves("S0", cal, {"gap": [0.0, 0.5]}, {"gap": [0.0, 0.15]}, ["sil", "AA"], {"ok": True})
+    art = schema.Visemes("es", 25.0, 2, "test", ["gap"], (schema.PhoneInterval(0.0, 0.1, "a", "AA"),), (sp,))
+    schema.write(tmp_path / "v.json", art)
+    assert schema.read(tmp_path / "v.json") == art
+    data = json.loads((tmp_path / "v.json").read_text())
+    data["schema"] = 99
+    (tmp_path / "v.json").write_text(json.dumps(data))
+    with pytest.raises(Exception, match="schema 99"):
+        schema.read(tmp_path / "v.json")
+
+
+# --------------------------------------------------------------------------- the stage entry
+
+class FakeAligner:
+    """Phones from the segments' own IPA spread over each segment (no models): for the entry test."""
+
+    def __init__(self, **_):
+        pass
+
+    def align(self, audio, segments, table, speaker_of):
+        phones, speakers = [], []
+        for s in segments:
+            timed = spread(table.tokenize(s.phonemes), s.start, s.start + s.duration)
+            phones += timed
+            speakers += [speaker_of.get(s.id, "S0")] * len(timed)
+        return Alignment(phones, speakers, "fake")
+
+
+def test_stage_writes_visemes_json_and_png(tmp_path, tone):
+    from tasks import artifacts
+    from tasks.artifacts import DubbedSegment, DubbedSpeech, Probe
+    from tasks.media import write_wav
+    from tasks.visemes.__main__ import run
+    from tasks.stage import StageContext
+
+    config = yaml.safe_load((TABLES_DIR.parent / "default.yaml").read_text())
+    config["aligner"] = {"_target_": "tests.test_visemes.FakeAligner"}
+    config["calibration"] = {"enabled": False}
+    tts = tmp_path / "data" / "tts" / "clip" / "es"
+    tts.mkdir(parents=True)
+    write_wav(tts / "voice.wav", tone(3.0), 16000)
+    segments = (DubbedSegment(0, 0.2, 1.4, 1.5, "v", 1.0, 1.2, 0.0, "mi mamá", "mi mamˈa"),
+                DubbedSegment(1, 2.0, 2.8, 3.0, "v", 1.0, 0.8, 0.0, "bebe", "bˈeβe"))
+    artifacts.write(tts / "segments.json", DubbedSpeech("es", 44100, segments))
+    artifacts.write(tmp_path / "data" / "ingest" / "clip" / "probe.json",
+                    Probe("x.mp4", 64, 64, 25.0, 75, 3.0, "h264", "aac", 44100, 1))
+    run(StageContext("visemes", "clip", "es", tmp_path, {"visemes": config}))
+    out = tmp_path / "data" / "visemes" / "clip" / "es"
+    result = schema.read(out / "visemes.json")
+    assert (out / "visemes.png").stat().st_size > 1000
+    assert result.frames == 75 and result.fps == 25.0 and len(result.speakers) == 1
+    speaker = result.speakers[0]
+    assert set(speaker.params) == {"jaw", "width", "round", "gap"}
+    assert all(len(v) == 75 for v in speaker.params.values()) and len(speaker.labels) == 75
+    assert speaker.calibration.source == "neutral"
+    assert speaker.checks["bilabials"] == 4 and speaker.checks["ok"]
+
+
+def test_fill_silence_merges_adjacent_pauses():
+    phones = [TimedPhone(0.2, 0.3, "a", "AA"), TimedPhone(0.3, 0.5, ",", SILENCE), TimedPhone(0.7, 0.8, "a", "AA")]
+    tiled = fill_silence(phones, 1.0)
+    assert [(p.viseme, round(p.end - p.start, 3)) for p in tiled] == [(SILENCE, 0.2), ("AA", 0.1), (SILENCE, 0.4), ("AA", 0.1), (SILENCE, 0.2)]
+
+
+def test_long_space_becomes_a_pause_and_silent_tails_split():
+    from tasks.visemes.align import split_silent_tails
+
+    table = load_table("es")
+    phones = durations_to_phones("as es", np.array([5, 3, 3, 20, 3, 3, 5]), table, 0.0, 0.025)
+    assert [p.viseme for p in phones] == ["AA", "SS", SILENCE, "E", "SS"]
+    env = np.full(200, 0.5)
+    env[int(0.5 * ENVELOPE_RATE):int(0.8 * ENVELOPE_RATE)] = 0.0
+    out = split_silent_tails([TimedPhone(0.3, 0.8, "s", "SS")], env, 0.1)
+    assert [(p.viseme, round(p.start, 2), round(p.end, 2)) for p in out] == [("SS", 0.3, 0.5), (SILENCE, 0.5, 0.8)]
+
+
+def test_bilabials_seal_early_and_release_fast():
+    pp = load_table("es").classes["PP"]
+    assert pp.rate[1] > pp.rate[0] >= 1.0
+    model = Dominance()
+    before = dominance(np.array([0.96]), 1.0, 1.1, 1.0, model, pp.rate)[0]
+    after = dominance(np.array([1.14]), 1.0, 1.1, 1.0, model, pp.rate)[0]
+    assert before > after
+
+
+def test_no_speech_gives_a_resting_mouth():
+    table = load_table("en")
+    curves = compute_curves([], table, 25, 50)
+    assert np.all(curves.params["gap"] == 0.0) and set(curves.labels) == {SILENCE}
+    assert check(curves, table)["ok"]
+
+
+def test_stage_gives_each_speaker_a_track_that_rests_while_others_speak(tmp_path, tone):
+    from tasks import artifacts
+    from tasks.artifacts import DubbedSegment, DubbedSpeech, Probe, TranslatedSegment, Translation
+    from tasks.media import write_wav
+    from tasks.stage import StageContext
+    from tasks.visemes.__main__ import run
+
+    config = yaml.safe_load((TABLES_DIR.parent / "default.yaml").read_text())
+    config.update(aligner={"_target_": "tests.test_visemes.FakeAligner"}, calibration={"enabled": False}, plot=False)
+    data = tmp_path / "data"
+    write_wav(data / "tts" / "clip" / "pt" / "voice.wav", tone(3.0), 16000)
+    segments = (DubbedSegment(0, 0.2, 1.2, 1.3, "v", 1.0, 1.0, 0.0, "a mamãe", "a mamˈɐ̃j"),
+                DubbedSegment(1, 1.8, 2.8, 3.0, "v", 1.0, 1.0, 0.0, "o papai", "ʊ papˈaj"))
+    artifacts.write(data / "tts" / "clip" / "pt" / "segments.json", DubbedSpeech("pt", 44100, segments))
+    artifacts.write(data / "mt" / "clip" / "pt" / "translation.json", Translation("en", "pt", "x", (
+        TranslatedSegment(0, 0.2, 1.2, "S0", "", "a mamãe"), TranslatedSegment(1, 1.8, 2.8, "S1", "", "o papai"))))
+    artifacts.write(data / "ingest" / "clip" / "probe.json", Probe("x.mp4", 64, 64, 25.0, 75, 3.0, "h264", "aac", 44100, 1))
+    run(StageContext("visemes", "clip", "pt", tmp_path, {"visemes": config}))
+    result = schema.read(data / "visemes" / "clip" / "pt" / "visemes.json")
+    assert not (data / "visemes" / "clip" / "pt" / "visemes.png").exists()
+    tracks = {s.speaker: s for s in result.speakers}
+    assert set(tracks) == {"S0", "S1"}
+    first, second = slice(int(0.3 * 25), int(1.1 * 25)), slice(int(1.9 * 25), int(2.7 * 25))
+    assert max(tracks["S0"].params["gap"][second]) == 0.0 and max(tracks["S1"].params["gap"][first]) == 0.0
+    assert max(tracks["S0"].params["gap"][first]) > 0.3 and max(tracks["S1"].params["gap"][second]) > 0.3
+    assert {p.speaker for p in result.phones} == {"S0", "S1"}
+
+
+def test_calibration_per_face_track(tmp_path):
+    path = tmp_path / "faces.npz"
+    wide = [_face(g) for g in np.linspace(0.0, 0.4, 20)]
+    narrow = [_face(g) for g in np.linspace(0.0, 0.05, 20)]
+    np.savez(path, landmarks=np.stack(wide + narrow), track=np.array([0] * 20 + [1] * 20))
+    zero, one = calibrate(path, None, track=0), calibrate(path, None, track=1)
+    assert zero.source == "faces.npz:track0" and one.source == "faces.npz:track1"
+    assert zero.ranges["gap"][1] > 0.3 > 0.06 > one.ranges["gap"][1]
+    assert calibrate(path, None).frames_measured == 40
+
+
+def test_face_tracks_mapping(tmp_path):
+    from tasks.visemes.__main__ import face_tracks
+
+    (tmp_path / "tracks.json").write_text(json.dumps({"speakers": {"S0": 1, "S1": None}}))
+    assert face_tracks(tmp_path / "tracks.json") == {"S0": 1}
+    assert face_tracks(tmp_path / "missing.json") == {}
+
+
+def test_auto_aligner_falls_back_to_asr_when_the_replay_does_not_fit(tmp_path, tone, monkeypatch):
+    from tasks.artifacts import DubbedSegment
+    from tasks.media import write_wav
+    from tasks.visemes.align import AutoAligner, KokoroAligner
+
+    wav = write_wav(tmp_path / "voice.wav", tone(2.0), 16000)
+    segment = DubbedSegment(0, 0.2, 1.2, 1.3, "kokoro-jf_alpha-es", 1.0, 1.0, 0.0, "a", "a")
+    table = load_table("es")
+    aligner = AutoAligner()
+    monkeypatch.setattr(aligner.asr, "align", lambda *a: Alignment([], [], "asr"))
+    monkeypatch.setattr(KokoroAligner, "segment_phones", lambda self, s, t: [TimedPhone(0.0, 0.98, "a", "AA")])
+    assert aligner.align(wav, [segment], table, {}).method == "kokoro-durations"
+    monkeypatch.setattr(KokoroAligner, "segment_phones", lambda self, s, t: [TimedPhone(0.0, 1.4, "a", "AA")])  # 40 % longer
+    assert aligner.align(wav, [segment], table, {}).method == "asr"
+    assert not KokoroAligner.handles([DubbedSegment(0, 0, 1, 1, "piper-joe-us", 1.0, 1.0, 0.0, "a")])
