@@ -7,6 +7,7 @@ the UI shows what was reused. Prefect's result cache is off: DVC is the only jud
 """
 from __future__ import annotations
 
+import io
 import subprocess
 import sys
 import threading
@@ -84,9 +85,11 @@ def run_entry(stage: str, video: str, lang: str | None, root: Path) -> None:
     command = [sys.executable, "-m", f"tasks.{stage}", "--video", video] + (["--lang", lang] if lang else [])
     logger = get_run_logger()
     logger.info("running %s", " ".join(command[1:]))
-    process = subprocess.Popen(command, cwd=root, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1)
+    process = subprocess.Popen(command, cwd=root, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    # newline="" keeps the progress bars' carriage returns (text mode would turn them into newlines)
+    output = io.TextIOWrapper(process.stdout, encoding="utf-8", errors="replace", newline="")
     lines: list[str] = []
-    pump = threading.Thread(target=_pump, args=(process.stdout, sys.stderr, logger, lines), daemon=True)
+    pump = threading.Thread(target=_pump, args=(output, sys.stderr, logger, lines), daemon=True)
     pump.start()
     returncode = process.wait()
     pump.join()
