@@ -78,3 +78,17 @@ def test_atomic_dir_leaves_nothing_when_interrupted(tmp_path):
             raise KeyboardInterrupt
     assert not target.exists()
     assert list((tmp_path / "stage").iterdir()) == []
+
+
+@pytest.mark.parametrize("ends,original,within,drift", [
+    ([1.0, 3.1], {0: 1.0, 1: 3.0}, 1.0, 0.05),
+    ([1.5, 3.0], {0: 1.0, 1: 3.0}, 0.5, 0.25),
+])
+def test_timing_report_measures_end_drift(ends, original, within, drift):
+    from tasks.artifacts import DubbedSegment, DubbedSpeech
+    from tasks.evaluate import timing_report
+
+    rows = tuple(DubbedSegment(i, 0.0, end, end + 1, "v", 1.0, end, 0.0, "t") for i, end in enumerate(ends))
+    report = timing_report(DubbedSpeech("es", 16000, rows), original)
+    assert report["ends_within_300ms"] == within
+    assert report["mean_end_drift_s"] == pytest.approx(drift)

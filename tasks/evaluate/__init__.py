@@ -29,12 +29,16 @@ def word_error_rate(reference: str, hypothesis: str) -> float:
     return float(jiwer.wer(reference, hypothesis))
 
 
-def timing_report(speech: DubbedSpeech) -> dict[str, float]:
+def timing_report(speech: DubbedSpeech, original_ends: dict[int, float] | None = None) -> dict[str, float]:
+    """Speed-ups, cuts, and how far each dubbed segment ends from where the original one did."""
     rows = speech.segments
     if not rows:
         return {"segments": 0.0}
     overruns = [r.overrun for r in rows]
-    return {
+    drift = [abs(r.end - original_ends[r.id]) for r in rows if original_ends and r.id in original_ends]
+    ends = {"ends_within_300ms": round(sum(d <= 0.3 for d in drift) / len(drift), 3),
+            "mean_end_drift_s": round(sum(drift) / len(drift), 3)} if drift else {}
+    return {**ends,
         "segments": float(len(rows)),
         "mean_speed": round(sum(r.speed for r in rows) / len(rows), 3),
         "max_speed": round(max(r.speed for r in rows), 3),

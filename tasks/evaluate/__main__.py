@@ -24,7 +24,7 @@ def run(context: StageContext) -> None:
         wer=round(word_error_rate(translation.text, heard.text), 4),
         reference=translation.text,
         hypothesis=heard.text,
-        extra=timing_report(speech),
+        extra=timing_report(speech, {s.id: s.end for s in translation.segments}),
     )
     with atomic_path(out / "metrics.json") as tmp:
         summary = {"wer": metrics.wer, "language_ok": float(heard.language == context.lang), **metrics.extra}
