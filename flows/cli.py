@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from flows.config import PROJECT_ROOT, check_languages, compose, registered_videos, video_name, write_dvc_inputs
-from tasks.stage import BAD_INPUT_EXIT, STAGES, StageError
+from tasks.stage import BAD_INPUT_EXIT, PER_LANGUAGE, STAGES, StageError
 
 DEMO_VIDEO = PROJECT_ROOT / "demo" / "astronaut_talk.mp4"
 
@@ -85,7 +85,7 @@ def status(argv: list[str]) -> None:
         for lang in langs:
             cells = []
             for stage in STAGES:
-                name = dvc.stage_name(stage, video, lang if stage in dvc.PER_LANGUAGE else None)
+                name = dvc.stage_name(stage, video, lang if stage in PER_LANGUAGE else None)
                 cells.append("never run" if name not in locked else "stale" if name in stale else "up to date")
             print(f"{video:<24}{lang:<6}" + "".join(f"{c:<11}" for c in cells))
 

@@ -13,7 +13,6 @@ import time
 from pathlib import Path
 
 from flows.config import PROJECT_ROOT
-from tasks.stage import PER_LANGUAGE  # noqa: F401  (re-exported for the status table)
 
 _MUTEX = threading.Lock()
 LOCK_WAIT_S = 120

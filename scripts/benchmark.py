@@ -64,7 +64,7 @@ def main() -> None:
     total = sum(seconds for _, seconds, _ in rows)
     print(f"video: {args.video.name}, {source.width}x{source.height}, {source.frames} frames, {source.duration:.2f} s; "
           f"langs: {', '.join(langs)}; {os.cpu_count()} cores, {platform.processor() or platform.machine()}")
-    print(f"| stage | seconds | s per s of video | peak memory (MiB) |\n|---|---:|---:|---:|")
+    print("| stage | seconds | s per s of video | peak memory (MiB) |\n|---|---:|---:|---:|")
     for name, seconds, memory in rows:
         print(f"| {name} | {seconds:.2f} | {seconds / source.duration:.3f} | {memory:.0f} |")
     print(f"| **total** | {total:.2f} | {total / source.duration:.3f} | {max(m for _, _, m in rows):.0f} |")

@@ -11,6 +11,8 @@ import json
 import os
 import shutil
 import tempfile
+import types
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, TypeVar
@@ -123,52 +125,62 @@ class Metrics:
     extra: dict[str, float] = field(default_factory=dict)
 
 
-_TYPES = {cls.__name__: cls for cls in (Probe, Transcript, Translation, DubbedSpeech, Metrics)}
-_NESTED = {
-    ("Transcript", "segments"): Segment,
-    ("Segment", "words"): Word,
-    ("Translation", "segments"): TranslatedSegment,
-    ("DubbedSpeech", "segments"): DubbedSegment,
-}
+def _coerce(hint: Any, value: Any) -> Any:
+    """Turn decoded JSON back into the annotated type: nested dataclasses, tuples, dicts, optionals."""
+    if value is None:
+        return None
+    if dataclasses.is_dataclass(hint):
+        return build(hint, value)
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin is tuple:
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(_coerce(args[0], item) for item in value)
+        return tuple(_coerce(arg, item) for arg, item in zip(args, value)) if args else tuple(value)
+    if origin is dict and args:
+        return {key: _coerce(args[1], item) for key, item in value.items()}
+    if origin in (typing.Union, types.UnionType):
+        options = [arg for arg in args if arg is not type(None)]
+        return _coerce(options[0], value) if len(options) == 1 else value
+    return value
 
 
-def _build(cls: type[T], data: dict[str, Any]) -> T:
-    kwargs = {}
-    for f in dataclasses.fields(cls):  # type: ignore[arg-type]
-        if f.name not in data:
-            continue
-        value = data[f.name]
-        child = _NESTED.get((cls.__name__, f.name))
-        kwargs[f.name] = tuple(_build(child, v) for v in value) if child else value
-    return cls(**kwargs)
+def build(cls: type[T], data: dict[str, Any]) -> T:
+    """A dataclass (and the dataclasses inside it) from its `dataclasses.asdict` form."""
+    hints = typing.get_type_hints(cls)
+    return cls(**{f.name: _coerce(hints[f.name], data[f.name])
+                  for f in dataclasses.fields(cls) if f.name in data})  # type: ignore[arg-type]
 
 
 class ArtifactError(RuntimeError):
     """An artifact is missing, of the wrong kind or of an unknown schema version."""
 
 
-def to_json(artifact: Any) -> str:
-    payload = {"schema": SCHEMA_VERSION, "kind": type(artifact).__name__, **dataclasses.asdict(artifact)}
+def to_json(artifact: Any, schema: int = SCHEMA_VERSION, compact: bool = False) -> str:
+    payload = {"schema": schema, "kind": type(artifact).__name__, **dataclasses.asdict(artifact)}
+    if compact:
+        return json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
     return json.dumps(payload, indent=2, ensure_ascii=False)
 
 
-def write(path: Path | str, artifact: Any) -> Path:
+def write(path: Path | str, artifact: Any, schema: int = SCHEMA_VERSION, compact: bool = False) -> Path:
+    """Write a dataclass artifact as JSON, tagged with its kind and schema version, atomically."""
     path = Path(path)
     with atomic_path(path) as tmp:
-        tmp.write_text(to_json(artifact) + "\n", encoding="utf-8")
+        tmp.write_text(to_json(artifact, schema, compact) + "\n", encoding="utf-8")
     return path
 
 
-def read(path: Path | str, cls: type[T]) -> T:
+def read(path: Path | str, cls: type[T], schema: int = SCHEMA_VERSION) -> T:
+    """Read an artifact written by `write`, refusing another kind or another schema version."""
     path = Path(path)
     if not path.exists():
         raise ArtifactError(f"missing artifact {path}: run the upstream stage first")
     data = json.loads(path.read_text(encoding="utf-8"))
     if data.get("kind") != cls.__name__:
         raise ArtifactError(f"{path} holds a {data.get('kind')!r}, expected {cls.__name__}")
-    if data.get("schema") != SCHEMA_VERSION:
-        raise ArtifactError(f"{path} has schema {data.get('schema')}, this code reads {SCHEMA_VERSION}: rerun its stage")
-    return _build(cls, data)
+    if data.get("schema") != schema:
+        raise ArtifactError(f"{path} has schema {data.get('schema')}, this code reads {schema}: rerun its stage")
+    return build(cls, data)
 
 
 @contextlib.contextmanager

@@ -11,14 +11,12 @@ per frame (F,): times (seconds), shot (index of the shot the frame belongs to); 
 """
 from __future__ import annotations
 
-import dataclasses
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
+from tasks import artifacts
 from tasks.artifacts import ArtifactError, atomic_path
 
 FACE_SCHEMA = 1
@@ -70,27 +68,11 @@ class FaceTracks:
 
 
 def write_tracks(path: Path, tracks: FaceTracks) -> Path:
-    payload = {"schema": FACE_SCHEMA, "kind": "FaceTracks", **dataclasses.asdict(tracks)}
-    with atomic_path(Path(path)) as tmp:
-        tmp.write_text(json.dumps(payload, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    return Path(path)
+    return artifacts.write(path, tracks, FACE_SCHEMA)
 
 
 def read_tracks(path: Path | str) -> FaceTracks:
-    path = Path(path)
-    if not path.exists():
-        raise ArtifactError(f"missing artifact {path}: run the face stage first")
-    data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
-    if data.get("kind") != "FaceTracks":
-        raise ArtifactError(f"{path} holds a {data.get('kind')!r}, expected FaceTracks")
-    if data.get("schema") != FACE_SCHEMA:
-        raise ArtifactError(f"{path} has schema {data.get('schema')}, this code reads {FACE_SCHEMA}: rerun the face stage")
-    tracks = tuple(FaceTrack(**{**t, "spans": tuple(tuple(s) for s in t["spans"]), "mean_pose": tuple(t["mean_pose"]),
-                                "embedding": tuple(t["embedding"])}) for t in data["tracks"])
-    segments = tuple(SegmentFace(**s) for s in data.get("segments", ()))
-    fields = {f.name for f in dataclasses.fields(FaceTracks)}
-    rest = {k: v for k, v in data.items() if k in fields and k not in ("tracks", "segments", "cuts")}
-    return FaceTracks(tracks=tracks, segments=segments, cuts=tuple(data["cuts"]), **rest)
+    return artifacts.read(path, FaceTracks, FACE_SCHEMA)
 
 
 def write_faces(path: Path, arrays: dict[str, np.ndarray]) -> Path:
