@@ -10,6 +10,7 @@ import os
 import sys
 from pathlib import Path
 
+from flows.dag import upstream_closure
 from flows.config import PROJECT_ROOT, check_languages, compose, registered_videos, video_name, write_dvc_inputs
 from tasks.stage import BAD_INPUT_EXIT, PER_LANGUAGE, STAGES, StageError
 
@@ -83,10 +84,17 @@ def status(argv: list[str]) -> None:
     print(f"{'video':<24}{'lang':<6}" + "".join(f"{s:<11}" for s in STAGES))
     for video in videos:
         for lang in langs:
+            def name(stage: str) -> str:
+                return dvc.stage_name(stage, video, lang if stage in PER_LANGUAGE else None)
+
             cells = []
             for stage in STAGES:
-                name = dvc.stage_name(stage, video, lang if stage in PER_LANGUAGE else None)
-                cells.append("never run" if name not in locked else "stale" if name in stale else "up to date")
+                if name(stage) not in locked:
+                    cells.append("never run")
+                elif any(name(s) in stale or name(s) not in locked for s in upstream_closure(stage)):
+                    cells.append("stale")
+                else:
+                    cells.append("up to date")
             print(f"{video:<24}{lang:<6}" + "".join(f"{c:<11}" for c in cells))
 
 

@@ -20,25 +20,12 @@ from prefect.states import Completed
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows import dvc
+from flows.dag import DAG
 from flows.config import PROJECT_ROOT, check_languages, compose, register_input, write_dvc_inputs
 from tasks.media import probe
 from tasks.stage import BAD_INPUT_EXIT, PER_LANGUAGE, STAGES
 
 RAN, CACHED = "ran", "cached"
-# Which stages each stage waits for (the same edges as dvc.yaml's deps). A per-language stage
-# waiting for a per-video one waits for that video's run of it. Order: a topological order.
-DAG: dict[str, tuple[str, ...]] = {
-    "ingest": (),
-    "asr": ("ingest",),
-    "speakers": ("asr",),
-    "face": ("speakers",),
-    "mt": ("speakers",),
-    "tts": ("mt",),
-    "visemes": ("tts", "face"),
-    "render": ("tts",),
-    "evaluate": ("render",),
-}
-assert tuple(DAG) == STAGES, "every stage token has its place in the flow"
 
 
 class StageFailed(RuntimeError):

@@ -28,7 +28,7 @@ LANGS = ["pt", "es"]
 
 def downstream(stage: str) -> set[str]:
     """`stage` and every stage that depends on it, by the flow's DAG."""
-    from flows.dub import DAG
+    from flows.dag import DAG
 
     found = {stage}
     for name, needs in DAG.items():
