@@ -23,7 +23,7 @@ from flows import dvc
 from flows.dag import DAG
 from flows.config import PROJECT_ROOT, check_languages, compose, register_input, write_dvc_inputs
 from tasks.media import probe
-from tasks.stage import BAD_INPUT_EXIT, PER_LANGUAGE, STAGES
+from tasks.stage import BAD_INPUT_EXIT, PER_LANGUAGE
 
 RAN, CACHED = "ran", "cached"
 
