@@ -1,10 +1,38 @@
 import json
 
 from tasks import artifacts
-from tasks.artifacts import DubbedSpeech, Metrics, Translation, atomic_path
+from tasks.artifacts import DubbedSpeech, Metrics, Transcript, Translation, atomic_path
 from tasks.evaluate import timing_report, word_error_rate
 from tasks.media import SPEECH_RATE, extract_audio
-from tasks.stage import StageContext, instantiate, log, main
+from tasks.stage import StageContext, instantiate, log, main, source_video
+
+
+SYNC_FIGURES = ("closure_rate", "closure_excess", "aperture_contrast", "sync_confidence", "sync_offset_ms")
+
+
+def lip_sync_figures(context: StageContext, rendered, heard, source_language: str) -> dict[str, float]:
+    """Lip sync of the dubbed video against its dubbed audio, and of the source against its own
+    audio (what the real person achieves), measured the same way, independently of the synthesizer."""
+    from tasks.evaluate.lipsync import measure
+
+    transcript = artifacts.read(context.input_dir("asr") / "transcript.json", Transcript)
+    runs = {
+        "lipsync": measure(rendered, None, context.lang, words=words_of(heard)),
+        "source_lipsync": measure(source_video(context.root, context.video), None, source_language,
+                                  words=words_of(transcript)),
+    }
+    figures = {}
+    for prefix, scores in runs.items():
+        values = scores.as_dict()
+        figures.update({f"{prefix}_{name}": values[name] for name in SYNC_FIGURES if values.get(name) is not None})
+    log.info("lip sync, dubbed vs source: closure excess %s vs %s, aperture contrast %s vs %s",
+             figures.get("lipsync_closure_excess"), figures.get("source_lipsync_closure_excess"),
+             figures.get("lipsync_aperture_contrast"), figures.get("source_lipsync_aperture_contrast"))
+    return figures
+
+
+def words_of(transcript) -> list[tuple[float, float, str]]:
+    return [(w.start, w.end, w.text) for segment in transcript.segments for w in segment.words]
 
 
 def run(context: StageContext) -> None:
@@ -17,6 +45,9 @@ def run(context: StageContext) -> None:
     recognizer = instantiate(context.config, "recognizer")
     heard = recognizer.transcribe(audio)
     audio.unlink()
+    extra = timing_report(speech, {s.id: s.end for s in translation.segments})
+    if context.config.get("lipsync", True):
+        extra.update(lip_sync_figures(context, rendered[0], heard, translation.source_language))
     metrics = Metrics(
         language=context.lang,
         detected_language=heard.language,
@@ -24,7 +55,7 @@ def run(context: StageContext) -> None:
         wer=round(word_error_rate(translation.text, heard.text), 4),
         reference=translation.text,
         hypothesis=heard.text,
-        extra=timing_report(speech, {s.id: s.end for s in translation.segments}),
+        extra=extra,
     )
     with atomic_path(out / "metrics.json") as tmp:
         summary = {"wer": metrics.wer, "language_ok": float(heard.language == context.lang), **metrics.extra}

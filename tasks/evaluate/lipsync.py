@@ -1,0 +1,475 @@
+"""Lip-sync measured independently of the synthesizer (issue 6).
+
+Phone times come from the audio alone (Whisper word timings + espeak-ng phones per word, see
+`tasks.visemes.align.AsrAligner`); the mouth comes from 68-point landmarks re-detected on the video
+(inner-lip gap, points 62-64 against 68-66 in 1-based numbering, over the inter-ocular distance:
+`tasks.face.geometry.mouth_opening`). Three numbers:
+
+* bilabial closure rate: share of p/b/m phones (the table's closure classes) during which the lips
+  actually close, on at least one frame within +-1 frame of the phone. A frame is "closed" when its
+  gap is in the bottom `closed_fraction` of this speaker's range (5th..95th percentile of the gap
+  over the clip) and under `max_closed_gap` inter-ocular distances. It comes with its chance level
+  (`closure_chance`: the same rate with the phones moved to unrelated times, by circular shifts of
+  1 s or more), because a speaker who pauses a lot scores well by chance; `closure_excess` is
+  rate - chance.
+* open-vowel aperture contrast: mean opening on open vowels (AA, E, O) minus mean opening on
+  bilabials, over the speaker's range (95th - 5th percentile). Each phone's opening is the mean of
+  the opening interpolated between frames over the phone (a continuous mean, so a phone edge
+  crossing a frame instant does not jump it). About 0 when the mouth does not follow the phones,
+  negative when it is out of phase, up to about 1.
+* envelope-sync confidence (LSE-C-like): the best Pearson correlation of the mouth opening with the
+  speech energy envelope (band-passed log energy, `tasks.face.speaking.speech_envelope`) within
+  +-200 ms, minus the median correlation over all lags within +-1 s; with the lag of that best
+  correlation as the audio-visual offset (`sync_offset_ms` > 0: the mouth moves after the sound).
+  Correlations are on a 100 Hz grid, averaged over 2 s windows every 0.5 s (as SyncNet averages
+  over short windows).
+
+Validation (scripts/lipsync_validate.py, 7 real clips, own audio vs delayed 0.5 s vs another
+clip's): closure excess and aperture contrast separate own audio on the 5 clips with a visible
+mouth; the envelope confidence is weak (4/7): trust it only beside the other two.
+
+Pure functions take arrays; `mouth_track`, `phones_for_audio`, `score` and `measure` do the I/O.
+Heavy imports (cv2, dlib, faster-whisper, espeak) happen inside functions.
+"""
+from __future__ import annotations
+
+import dataclasses
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+SYNC_RATE = 100.0          # Hz: the grid the mouth and the envelope are correlated on (10 ms lags)
+OPEN_VISEMES = ("AA", "E", "O")  # vowel classes whose target lip gap is >= 0.5 of the range
+
+
+# --------------------------------------------------------------------------- results
+
+@dataclass
+class MouthTrack:
+    """Per-frame mouth opening of one face (NaN where it is not found)."""
+
+    fps: float
+    opening: np.ndarray        # (F,) inner-lip gap / inter-ocular distance
+    track: int = 0
+    iod_px: float = 0.0        # median inter-ocular distance
+    visibility: float = 1.0    # mean mouth visibility of the face stage (0..1: occluders, hands, mics)
+    seconds: float = 0.0       # time the face analysis took
+
+    @property
+    def frames(self) -> int:
+        return len(self.opening)
+
+    @property
+    def coverage(self) -> float:
+        return float(np.isfinite(self.opening).mean()) if len(self.opening) else 0.0
+
+
+@dataclass(frozen=True)
+class LipSyncScores:
+    closure_rate: float | None       # share of bilabials with a lip closure within +-1 frame
+    closure_chance: float | None     # the same with the phones at unrelated times
+    closure_excess: float | None     # closure_rate - closure_chance: what sync adds over chance
+    closures: int                    # bilabial phones counted
+    aperture_contrast: float | None  # (open vowels - bilabials) / speaker's range
+    open_vowels: int                 # open-vowel phones counted
+    sync_confidence: float | None    # best corr within +-200 ms minus median over +-1 s
+    sync_offset_ms: float | None     # lag of the best correlation; > 0: mouth after sound
+    sync_correlation: float | None   # the best correlation itself
+    face_coverage: float             # share of frames with the face found
+    phones: int
+    words: int
+    seconds: float = 0.0             # wall time of this measurement (ASR + scoring; + face if run)
+    extra: dict = field(default_factory=dict)
+
+    def as_dict(self) -> dict:
+        """Plain JSON-ready values: floats rounded to 4 places, NaN as None."""
+        return _plain(dataclasses.asdict(self))
+
+
+def _plain(value):
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, (float, np.floating)):
+        return round(float(value), 4) if np.isfinite(value) else None
+    if isinstance(value, np.integer):
+        return int(value)
+    return value
+
+
+# --------------------------------------------------------------------------- pure helpers
+
+def phone_frames(start: float, end: float, fps: float, frames: int, tolerance: int = 0) -> tuple[int, int]:
+    """Inclusive frame range [lo, hi] of a phone: the frames whose instants (k / fps) fall inside
+    [start, end] (the nearest frame for a phone between two frames), widened by `tolerance` frames
+    each side and clipped to the clip. hi < lo when the phone lies outside the clip."""
+    lo = int(np.ceil(start * fps - 1e-3))  # 1e-3 frame: a phone edge on a frame instant includes it
+    hi = int(np.floor(end * fps + 1e-3))
+    if hi < lo:
+        lo = hi = int(round(0.5 * (start + end) * fps))
+    lo, hi = lo - tolerance, hi + tolerance
+    return max(lo, 0), min(hi, frames - 1)
+
+
+def speaker_range(opening: np.ndarray, low: float = 5.0, high: float = 95.0) -> tuple[float, float]:
+    """The speaker's range of mouth opening: (5th, 95th) percentile of the frames with a face."""
+    values = np.asarray(opening, dtype=np.float64)
+    values = values[np.isfinite(values)]
+    if not values.size:
+        return float("nan"), float("nan")
+    return float(np.percentile(values, low)), float(np.percentile(values, high))
+
+
+def closed_threshold(opening: np.ndarray, closed_fraction: float = 0.2, max_closed_gap: float = 0.08) -> float:
+    """Gap (inter-ocular units) at or under which a frame counts as lips closed: the bottom
+    `closed_fraction` of the speaker's range, never above `max_closed_gap`."""
+    lo, hi = speaker_range(opening)
+    if not np.isfinite(lo):
+        return float("nan")
+    return float(min(lo + closed_fraction * (hi - lo), max_closed_gap))
+
+
+def closure_rate(opening: np.ndarray, fps: float, intervals: Sequence[tuple[float, float]], threshold: float,
+                 tolerance: int = 1) -> tuple[float | None, int]:
+    """Share of `intervals` (seconds) in which the gap reaches `threshold` on at least one frame
+    within +-`tolerance` frames. Phones with no face frame in their window are not counted.
+    Returns (rate or None when nothing was counted, phones counted)."""
+    opening = np.asarray(opening, dtype=np.float64)
+    hits = counted = 0
+    for start, end in intervals:
+        lo, hi = phone_frames(start, end, fps, len(opening), tolerance)
+        if hi < lo:
+            continue
+        window = opening[lo:hi + 1]
+        window = window[np.isfinite(window)]
+        if not window.size:
+            continue
+        counted += 1
+        hits += int(window.min() <= threshold)
+    return (hits / counted if counted else None), counted
+
+
+def closure_chance(opening: np.ndarray, fps: float, intervals: Sequence[tuple[float, float]], threshold: float,
+                   tolerance: int = 1, min_shift_s: float = 1.0) -> float | None:
+    """The closure rate the same phones would get at unrelated times: the mean rate over circular
+    shifts of all phone times by every whole frame from `min_shift_s` to duration - `min_shift_s`."""
+    duration = len(opening) / fps
+    shifts = np.arange(int(np.ceil(min_shift_s * fps)), int(np.floor((duration - min_shift_s) * fps)) + 1) / fps
+    if not len(intervals) or not len(shifts):
+        return None
+    rates = []
+    for shift in shifts:
+        moved = [((s + shift) % duration, (s + shift) % duration + (e - s)) for s, e in intervals]
+        rate, n = closure_rate(opening, fps, moved, threshold, tolerance)
+        if rate is not None:
+            rates.append(rate)
+    return float(np.mean(rates)) if rates else None
+
+
+def phone_opening(opening: np.ndarray, fps: float, start: float, end: float, step_s: float = 0.01) -> float | None:
+    """Mean of the mouth opening, linearly interpolated between frames, over [start, end] (a
+    continuous mean: a phone a few ms earlier or later changes it a little, not by a whole frame);
+    None where the frames around the phone have no face."""
+    opening = np.asarray(opening, dtype=np.float64)
+    ok = np.isfinite(opening)
+    if ok.sum() < 2 or end < 0 or start > (len(opening) - 1) / fps:
+        return None
+    times = np.linspace(start, end, max(2, int(np.ceil((end - start) / step_s)) + 1))
+    nearest = np.clip(np.round(times * fps).astype(int), 0, len(opening) - 1)
+    times = times[ok[nearest]]
+    if not times.size:
+        return None
+    frame_t = np.arange(len(opening)) / fps
+    return float(np.interp(times, frame_t[ok], opening[ok]).mean())
+
+
+def aperture_contrast(opening: np.ndarray, fps: float, open_intervals: Sequence[tuple[float, float]],
+                      closure_intervals: Sequence[tuple[float, float]], min_range: float = 1e-3
+                      ) -> tuple[float | None, int]:
+    """(mean opening on open vowels - mean opening on bilabials) / (95th - 5th percentile of the
+    opening). Returns (contrast or None, open vowels counted)."""
+    lo, hi = speaker_range(opening)
+    opens = [v for s, e in open_intervals if (v := phone_opening(opening, fps, s, e)) is not None]
+    closes = [v for s, e in closure_intervals if (v := phone_opening(opening, fps, s, e)) is not None]
+    if not opens or not closes or not np.isfinite(lo) or hi - lo < min_range:
+        return None, len(opens)
+    return float((np.mean(opens) - np.mean(closes)) / (hi - lo)), len(opens)
+
+
+def resample_frames(values: np.ndarray, fps: float, rate: float = SYNC_RATE, duration: float | None = None) -> np.ndarray:
+    """Per-frame values (frame k at k / fps) on a `rate` Hz grid by linear interpolation; grid
+    points whose nearest frame is NaN stay NaN."""
+    values = np.asarray(values, dtype=np.float64)
+    duration = len(values) / fps if duration is None else duration
+    grid = np.arange(int(round(duration * rate))) / rate
+    frame_t = np.arange(len(values)) / fps
+    ok = np.isfinite(values)
+    if ok.sum() < 2:
+        return np.full(len(grid), np.nan)
+    out = np.interp(grid, frame_t[ok], values[ok])
+    nearest = np.clip(np.round(grid * fps).astype(int), 0, len(values) - 1)
+    out[~ok[nearest]] = np.nan
+    return out
+
+
+def highpass(values: np.ndarray, rate: float, window_s: float) -> np.ndarray:
+    """Subtract a centred moving average of `window_s` seconds (NaN-aware); 0 or less: unchanged."""
+    values = np.asarray(values, dtype=np.float64)
+    if window_s <= 0:
+        return values
+    width = max(3, int(round(window_s * rate)) | 1)
+    ok = np.isfinite(values)
+    filled = np.where(ok, values, 0.0)
+    kernel = np.ones(width)
+    total = np.convolve(filled, kernel, mode="same")
+    count = np.convolve(ok.astype(float), kernel, mode="same")
+    return np.where(ok, values - total / np.maximum(count, 1), np.nan)
+
+
+def _pearson(x: np.ndarray, y: np.ndarray, min_overlap: int) -> float | None:
+    ok = np.isfinite(x) & np.isfinite(y)
+    if ok.sum() < min_overlap:
+        return None
+    xs, ys = x[ok] - x[ok].mean(), y[ok] - y[ok].mean()
+    denominator = np.sqrt((xs ** 2).sum() * (ys ** 2).sum())
+    if denominator < 1e-12 * len(xs):
+        return None
+    return float((xs * ys).sum() / denominator)
+
+
+def correlation_curve(mouth: np.ndarray, env: np.ndarray, lags: np.ndarray, rate: float = SYNC_RATE,
+                      window_s: float = 2.0, hop_s: float = 0.5, min_overlap: int = 20) -> np.ndarray:
+    """Correlation of mouth[t] with env[t - lag] for each lag (grid steps), averaged over windows of
+    `window_s` every `hop_s` (as SyncNet averages its distances over short windows; the whole clip
+    as one window when it is shorter than that or `window_s` <= 0). NaN where nothing overlaps."""
+    mouth = np.asarray(mouth, dtype=np.float64)
+    env = np.asarray(env, dtype=np.float64)
+    n = min(len(mouth), len(env))
+    size = int(round(window_s * rate)) if window_s > 0 else n
+    if size >= n:
+        starts, size = [0], n
+    else:
+        step = max(1, int(round(hop_s * rate)))
+        starts = list(range(0, n - size + 1, step))
+    curve = np.full(len(lags), np.nan)
+    for i, lag in enumerate(lags):
+        values = []
+        for a in starts:
+            lo, hi = max(a, lag, 0), min(a + size, n + lag, n)  # t in [lo, hi): t and t - lag inside
+            if hi - lo < min_overlap:
+                continue
+            c = _pearson(mouth[lo:hi], env[lo - lag:hi - lag], min_overlap)
+            if c is not None:
+                values.append(c)
+        if values:
+            curve[i] = float(np.mean(values))
+    return curve
+
+
+def sync_offset(mouth: np.ndarray, env: np.ndarray, rate: float = SYNC_RATE, max_offset_s: float = 0.2,
+                null_s: float = 1.0, window_s: float = 2.0, hop_s: float = 0.5
+                ) -> tuple[float | None, float | None, float | None]:
+    """LSE-C-like confidence of two signals on one grid: (best correlation within +-max_offset_s
+    minus the median over all lags within +-null_s, offset of the best in ms, best correlation).
+    Offset > 0: `mouth` follows `env` (mouth[t] ~ env[t - offset]). Correlations are averaged over
+    `window_s` windows (see `correlation_curve`)."""
+    reach = int(round(null_s * rate))
+    near = int(round(max_offset_s * rate))
+    lags = np.arange(-reach, reach + 1)
+    curve = correlation_curve(mouth, env, lags, rate, window_s, hop_s)
+    inside = np.abs(lags) <= near
+    if not np.isfinite(curve[inside]).any():
+        return None, None, None
+    candidates = np.where(inside & np.isfinite(curve), curve, -np.inf)
+    best = float(candidates.max())
+    ties = np.flatnonzero(candidates >= best - 1e-12)
+    best_lag = int(lags[ties[np.argmin(np.abs(lags[ties]))]])
+    return best - float(np.nanmedian(curve)), 1000.0 * best_lag / rate, best
+
+
+def shift_audio(samples: np.ndarray, rate: int, seconds: float) -> np.ndarray:
+    """The audio delayed by `seconds` (advanced when negative), same length, silence filled in."""
+    samples = np.asarray(samples)
+    n = int(round(abs(seconds) * rate))
+    out = np.zeros_like(samples)
+    if n >= len(samples):
+        return out
+    if seconds >= 0:
+        out[n:] = samples[:len(samples) - n]
+    else:
+        out[:len(samples) - n] = samples[n:]
+    return out
+
+
+def fit_length(samples: np.ndarray, length: int) -> np.ndarray:
+    """Trim or zero-pad to `length` samples."""
+    samples = np.asarray(samples)
+    if len(samples) >= length:
+        return samples[:length].copy()
+    pad = np.zeros((length - len(samples),) + samples.shape[1:], dtype=samples.dtype)
+    return np.concatenate([samples, pad])
+
+
+def score_arrays(opening: np.ndarray, fps: float, envelope: np.ndarray | None, phones: Sequence,
+                 closure_visemes: Sequence[str] = ("PP",), open_visemes: Sequence[str] = OPEN_VISEMES,
+                 tolerance: int = 1, closed_fraction: float = 0.2, max_closed_gap: float = 0.08,
+                 max_offset_s: float = 0.2, null_s: float = 1.0, highpass_s: float = 0.0,
+                 window_s: float = 2.0, hop_s: float = 0.5, rate: float = SYNC_RATE) -> dict:
+    """All three measures from arrays: per-frame opening, the envelope on the `rate` grid (or None)
+    and timed phones (objects with start, end, viseme)."""
+    opening = np.asarray(opening, dtype=np.float64)
+    closures = [(p.start, p.end) for p in phones if p.viseme in closure_visemes]
+    opens = [(p.start, p.end) for p in phones if p.viseme in open_visemes]
+    threshold = closed_threshold(opening, closed_fraction, max_closed_gap)
+    rate_c, n_c = closure_rate(opening, fps, closures, threshold, tolerance)
+    chance = closure_chance(opening, fps, closures, threshold, tolerance)
+    contrast, n_o = aperture_contrast(opening, fps, opens, closures)
+    conf = offset = best = None
+    if envelope is not None:
+        mouth = resample_frames(opening, fps, rate, duration=len(envelope) / rate)
+        env = np.asarray(envelope, dtype=np.float64)
+        conf, offset, best = sync_offset(highpass(mouth, rate, highpass_s), highpass(env, rate, highpass_s),
+                                         rate, max_offset_s, null_s, window_s, hop_s)
+    lo, hi = speaker_range(opening)
+    excess = None if rate_c is None or chance is None else rate_c - chance
+    return {"closure_rate": rate_c, "closure_chance": chance, "closure_excess": excess, "closures": n_c, "aperture_contrast": contrast,
+            "open_vowels": n_o, "sync_confidence": conf, "sync_offset_ms": offset, "sync_correlation": best,
+            "extra": {"closed_threshold": threshold, "opening_p5": lo, "opening_p95": hi}}
+
+
+# --------------------------------------------------------------------------- I/O
+
+def uniform_frames(values: np.ndarray, times: np.ndarray, fps: float) -> tuple[float, np.ndarray]:
+    """Per-frame values at presentation `times` (variable frame rate: some files drop or repeat
+    frames) onto a constant-rate grid k / rate, each grid point holding the frame on screen then.
+    The rate is the typical frame interval's (1 / median step), else `fps`."""
+    values = np.asarray(values, dtype=np.float64)
+    steps = np.diff(times)
+    steps = steps[steps > 0]
+    rate = float(1.0 / np.median(steps)) if steps.size else float(fps)
+    if abs(rate - fps) < 0.01 * fps:  # the container's nominal rate, where it agrees
+        rate = float(fps)
+    if steps.size and np.allclose(np.diff(times), 1.0 / rate, atol=0.25 / rate) and abs(times[0]) < 0.5 / rate:
+        return rate, values  # already constant-rate
+    count = int(np.floor(times[-1] * rate + 1e-6)) + 1
+    grid = np.arange(count) / rate
+    index = np.clip(np.searchsorted(times, grid + 0.25 / rate, side="right") - 1, 0, len(values) - 1)
+    return rate, values[index]
+
+
+def video_fps(path: Path | str) -> tuple[float, int]:
+    import cv2
+
+    capture = cv2.VideoCapture(str(path))
+    if not capture.isOpened():
+        raise RuntimeError(f"OpenCV cannot open {path}")
+    fps, frames = capture.get(cv2.CAP_PROP_FPS), int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
+    capture.release()
+    return float(fps), frames
+
+
+def mouth_track(video_path: Path | str, track: int | None = None, backend=None, options=None,
+                smoothed: bool = False) -> MouthTrack:
+    """Re-detect the faces of a video (the face stage's `analyze`, dlib by default) and return the
+    per-frame mouth opening of face track `track`, or of the largest track (frames on screen x
+    median inter-ocular distance). `smoothed`: use the stage's smoothed landmarks, not the raw ones."""
+    from tasks.face import geometry as geo
+    from tasks.face.backends import DlibBackend
+    from tasks.face.pipeline import FaceOptions, analyze, read_frames
+
+    started = time.perf_counter()
+    fps, total = video_fps(video_path)
+    result = analyze(read_frames(str(video_path)), backend or DlibBackend(), options or FaceOptions(), fps,
+                     total=total or None, progress=False)
+    ids = result.track_ids()
+    if not ids:
+        return MouthTrack(fps, np.full(result.frames, np.nan), -1, 0.0, 0.0, time.perf_counter() - started)
+    landmarks = result.landmarks if smoothed else result.landmarks_raw
+
+    def size(t: int) -> float:
+        sel = result.track == t
+        return float(sel.sum()) * float(np.median([geo.interocular(l) for l in landmarks[sel][::5]]))
+
+    chosen = max(ids, key=size) if track is None else int(track)
+    if chosen not in ids:
+        raise ValueError(f"no face track {chosen} in {video_path} (tracks: {ids})")
+    sel = np.flatnonzero(result.track == chosen)
+    opening = np.full(result.frames, np.nan)
+    opening[result.frame[sel]] = [geo.mouth_opening(landmarks[i].astype(np.float64)) for i in sel]
+    iod = float(np.median([geo.interocular(landmarks[i].astype(np.float64)) for i in sel]))
+    uniform_fps, opening = uniform_frames(opening, np.asarray(result.times, dtype=np.float64), fps)
+    visibility = float(np.mean(result.visibility[sel]))
+    return MouthTrack(uniform_fps, opening, chosen, iod, visibility, time.perf_counter() - started)
+
+
+def load_audio(path: Path | str, rate: int = 16_000) -> np.ndarray:
+    """Mono float32 samples at `rate` of any file with audio (a video's own track, a wav...)."""
+    from tasks.media import extract_audio, read_wav
+
+    with tempfile.TemporaryDirectory(prefix="lipsync-") as tmp:
+        wav = extract_audio(Path(path), Path(tmp) / "audio.wav", rate, 1)
+        samples, got = read_wav(wav)
+    if got != rate:
+        raise RuntimeError(f"decoded audio at {got} Hz, expected {rate}")
+    return samples.mean(axis=1).astype(np.float32)
+
+
+def phones_for_audio(samples: np.ndarray, rate: int, language: str, aligner=None, table=None,
+                     words: list[tuple[float, float, str]] | None = None) -> tuple[list, int]:
+    """Timed phones of speech from the audio alone: Whisper words + espeak phones (AsrAligner).
+    `words` ((start, end, text) from a transcript of this same audio) skips the ASR run.
+    Returns (phones without silences, words)."""
+    from tasks.media import write_wav
+    from tasks.visemes.align import AsrAligner
+    from tasks.visemes.tables import SILENCE, load_table
+
+    aligner = aligner or AsrAligner()
+    table = table or load_table(language)
+    with tempfile.TemporaryDirectory(prefix="lipsync-") as tmp:
+        wav = write_wav(Path(tmp) / "speech.wav", np.asarray(samples, dtype=np.float32).reshape(-1, 1), rate)
+        words = aligner.words(wav, language) if words is None else list(words)
+        phones = aligner.align_audio(wav, table, words)
+    return [p for p in phones if p.viseme != SILENCE], len(words)
+
+
+def score(mouth: MouthTrack, samples: np.ndarray, rate: int, language: str, aligner=None, table=None,
+          words: list[tuple[float, float, str]] | None = None, **options) -> LipSyncScores:
+    """The three measures for a mouth track against mono audio (same timeline as the video)."""
+    from tasks.face.speaking import speech_envelope
+    from tasks.visemes.tables import load_table
+
+    started = time.perf_counter()
+    table = table or load_table(language)
+    phones, n_words = phones_for_audio(samples, rate, language, aligner, table, words)
+    sync_rate = options.get("rate", SYNC_RATE)
+    duration = mouth.frames / mouth.fps
+    grid = np.arange(int(round(duration * sync_rate))) / sync_rate
+    envelope = speech_envelope(np.asarray(samples, dtype=np.float64), rate, grid)
+    values = score_arrays(mouth.opening, mouth.fps, envelope, phones, closure_visemes=table.closures, **options)
+    values["extra"].update({"track": mouth.track, "iod_px": round(mouth.iod_px, 1), "fps": mouth.fps,
+                            "mouth_visibility": round(mouth.visibility, 3),
+                            "frames": mouth.frames, "face_seconds": round(mouth.seconds, 2)})
+    return LipSyncScores(face_coverage=mouth.coverage, phones=len(phones), words=n_words,
+                         seconds=time.perf_counter() - started, **values)
+
+
+def measure(video_path: Path | str, audio_path: Path | str | None = None, language: str = "en", *,
+            track: int | None = None, mouth: MouthTrack | None = None, aligner=None, backend=None,
+            words: list[tuple[float, float, str]] | None = None, **options) -> LipSyncScores:
+    """Lip sync of a video against audio: `audio_path` (any file ffmpeg decodes) or, when None, the
+    video's own audio track, which must start with the video. `language`: the speech's language
+    (ISO 639-1; it picks the Whisper language and the viseme table). `track`: a face track id of
+    this video (default: the largest face). `mouth`: a `mouth_track` already computed for it.
+    `words`: (start, end, text) word timings of this audio from an ASR run already made (the
+    evaluate stage's re-transcription), to skip a second one; `aligner`: an AsrAligner to reuse.
+    `options` go to `score_arrays` (tolerance, closed_fraction, max_offset_s, null_s, ...)."""
+    started = time.perf_counter()
+    mouth = mouth or mouth_track(video_path, track=track, backend=backend)
+    samples = load_audio(audio_path if audio_path is not None else video_path)
+    result = score(mouth, samples, 16_000, language, aligner=aligner, words=words, **options)
+    return dataclasses.replace(result, seconds=time.perf_counter() - started)

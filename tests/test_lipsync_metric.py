@@ -1,0 +1,273 @@
+"""The lip-sync measures (issue 6) on synthetic signals whose answer is known."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+
+from tasks.evaluate import lipsync as ls
+
+FPS = 25.0
+
+
+@dataclass
+class P:  # a timed phone
+    start: float
+    end: float
+    viseme: str
+
+
+def smooth_noise(seconds: float, rate: float, seed: int, cutoff_s: float = 0.08) -> np.ndarray:
+    """A speech-envelope-like random signal: white noise smoothed over ~`cutoff_s`."""
+    rng = np.random.default_rng(seed)
+    n = int(seconds * rate)
+    width = max(3, int(cutoff_s * rate))
+    return np.convolve(rng.standard_normal(n + width), np.hanning(width), mode="same")[:n]
+
+
+def delayed(signal: np.ndarray, rate: float, seconds: float) -> np.ndarray:
+    """signal[t - seconds] (edges padded with the edge value)."""
+    t = np.arange(len(signal)) / rate
+    return np.interp(t - seconds, t, signal)
+
+
+# ---------------------------------------------------------------- phone frames
+
+@pytest.mark.parametrize("start, end, tolerance, expected", [
+    (0.40, 0.52, 0, (10, 13)),     # frames at 0.40, 0.44, 0.48, 0.52
+    (0.41, 0.435, 0, (11, 11)),    # between two frames (0.40, 0.44): the one nearest its centre
+    (0.40, 0.52, 1, (9, 14)),
+    (0.00, 0.03, 1, (0, 1)),       # clipped at the start
+    (3.95, 4.10, 1, (98, 99)),     # clipped at the end of a 100-frame clip
+])
+def test_phone_frames(start, end, tolerance, expected):
+    lo, hi = ls.phone_frames(start, end, FPS, 100, tolerance)
+    assert (lo, hi) == expected
+
+
+# ---------------------------------------------------------------- closure rate
+
+def gap_with_closures(frames: int, closed: list[int], open_value: float = 0.3) -> np.ndarray:
+    gap = np.full(frames, open_value) + 0.02 * np.sin(np.arange(frames))
+    gap[closed] = 0.0
+    return gap
+
+
+CLOSED_FRAMES = [10, 30, 50, 70]
+
+
+@pytest.mark.parametrize("shift_frames, tolerance, expected", [
+    (0, 1, 1.0),    # phones on the closures
+    (1, 1, 1.0),    # one frame late: inside the +-1 frame tolerance
+    (-1, 1, 1.0),
+    (2, 1, 0.0),    # two frames off: missed
+    (1, 0, 0.0),    # no tolerance: one frame off is a miss
+    (8, 1, 0.0),    # far away
+])
+def test_closure_rate_aligned_vs_misaligned(shift_frames, tolerance, expected):
+    gap = gap_with_closures(100, CLOSED_FRAMES)
+    intervals = [((f + shift_frames) / FPS - 0.01, (f + shift_frames) / FPS + 0.01) for f in CLOSED_FRAMES]
+    rate, counted = ls.closure_rate(gap, FPS, intervals, threshold=0.05, tolerance=tolerance)
+    assert counted == 4
+    assert rate == pytest.approx(expected)
+
+
+def test_closure_rate_skips_phones_without_face_and_half_hits():
+    gap = gap_with_closures(100, [10, 30])
+    gap[60:80] = np.nan
+    intervals = [(10 / FPS, 10 / FPS), (20 / FPS, 20 / FPS), (30 / FPS, 30 / FPS), (40 / FPS, 40 / FPS), (70 / FPS, 70 / FPS)]
+    rate, counted = ls.closure_rate(gap, FPS, intervals, threshold=0.05)
+    assert counted == 4 and rate == pytest.approx(0.5)
+    assert ls.closure_rate(gap, FPS, [], threshold=0.05) == (None, 0)
+
+
+@pytest.mark.parametrize("closed_every, expected", [(50, 3 / 50), (10, 3 / 10), (5, 3 / 5)])
+def test_closure_chance_is_the_closed_share_of_windows(closed_every, expected):
+    # one closed frame every `closed_every` frames: a 3-frame window (+-1) catches one with p = 3 / closed_every
+    gap = np.full(500, 0.3)
+    gap[::closed_every] = 0.0
+    intervals = [(1.0, 1.0), (5.0, 5.0), (9.0, 9.0)]
+    assert ls.closure_chance(gap, FPS, intervals, 0.05) == pytest.approx(expected, abs=0.04)
+
+
+def test_closed_threshold_is_relative_to_the_speaker_and_capped():
+    rng = np.random.default_rng(0)
+    speaking = rng.uniform(0.0, 0.4, 1000)
+    assert ls.closed_threshold(speaking, 0.2, max_closed_gap=1.0) == pytest.approx(0.02 + 0.2 * 0.36, abs=0.01)
+    always_open = rng.uniform(0.3, 0.5, 1000)  # a mouth that never closes has no closed frames
+    assert ls.closed_threshold(always_open, 0.2, max_closed_gap=0.08) == 0.08
+    assert np.isnan(ls.closed_threshold(np.full(10, np.nan)))
+
+
+# ---------------------------------------------------------------- aperture contrast
+
+def vowel_consonant_clip(frames: int = 200):
+    """Alternating 0.2 s bilabial / 0.2 s open vowel; the mouth follows with opening 0 / 0.4."""
+    phones, opening = [], np.zeros(frames)
+    for k, t in enumerate(np.arange(0, frames / FPS, 0.2)):
+        viseme = "PP" if k % 2 == 0 else "AA"
+        phones.append(P(t, t + 0.2 - 1e-6, viseme))
+        lo, hi = int(round(t * FPS)), int(round((t + 0.2) * FPS))
+        opening[lo:hi] = 0.0 if viseme == "PP" else 0.4
+    return phones, opening
+
+
+@pytest.mark.parametrize("shift_s, low, high", [
+    # in phase: open vowels 0.4 above the closures, range 0.4 -> 1, less the edges of each phone,
+    # where the opening interpolated between frames is half way (0.77)
+    (0.0, 0.7, 0.85),
+    (0.2, -0.85, -0.7),    # phones half a cycle off: contrast reversed
+    (0.1, -0.25, 0.25),    # quarter cycle off: about no contrast (frames split unevenly)
+])
+def test_aperture_contrast(shift_s, low, high):
+    phones, opening = vowel_consonant_clip()
+    opens = [(p.start + shift_s, p.end + shift_s) for p in phones if p.viseme == "AA"]
+    closes = [(p.start + shift_s, p.end + shift_s) for p in phones if p.viseme == "PP"]
+    contrast, counted = ls.aperture_contrast(opening, FPS, opens, closes)
+    assert counted > 10
+    assert low <= contrast <= high
+
+
+def test_aperture_contrast_needs_both_classes_and_a_moving_mouth():
+    phones, opening = vowel_consonant_clip()
+    opens = [(p.start, p.end) for p in phones if p.viseme == "AA"]
+    assert ls.aperture_contrast(opening, FPS, opens, [])[0] is None
+    assert ls.aperture_contrast(np.full(200, 0.2), FPS, opens, [(0.0, 0.2)])[0] is None
+
+
+# ---------------------------------------------------------------- envelope correlation
+
+@pytest.mark.parametrize("delay_ms", [80, -120, 0, 150, 200])
+def test_sync_offset_recovers_a_known_delay(delay_ms):
+    rate = ls.SYNC_RATE
+    env = smooth_noise(8.0, rate, seed=1)
+    mouth = delayed(env, rate, delay_ms / 1000.0)
+    confidence, offset, best = ls.sync_offset(mouth, env, rate)
+    assert offset == pytest.approx(delay_ms, abs=1e-6)
+    assert best > 0.95
+    assert confidence > 0.7
+
+
+@pytest.mark.parametrize("delay_ms", [80, -40])
+def test_sync_offset_from_video_frames(delay_ms):
+    """A mouth seen at 25 fps, the envelope delayed by `delay_ms`: the offset within one grid step."""
+    rate = ls.SYNC_RATE
+    env = smooth_noise(8.0, rate, seed=2, cutoff_s=0.15)
+    mouth_hi = delayed(env, rate, delay_ms / 1000.0)
+    frames = mouth_hi[::4]  # 100 Hz -> 25 fps
+    mouth = ls.resample_frames(frames, 25.0, rate, duration=len(env) / rate)
+    _, offset, best = ls.sync_offset(mouth, env, rate)
+    assert offset == pytest.approx(delay_ms, abs=10)
+    assert best > 0.9
+
+
+@pytest.mark.parametrize("case", ["unrelated", "shifted_500ms"])
+def test_sync_confidence_is_low_without_sync(case):
+    rate = ls.SYNC_RATE
+    env = smooth_noise(8.0, rate, seed=3)
+    mouth = smooth_noise(8.0, rate, seed=4) if case == "unrelated" else delayed(env, rate, 0.5)
+    synced = ls.sync_offset(delayed(env, rate, 0.04), env, rate)[0]
+    confidence, offset, _ = ls.sync_offset(mouth, env, rate)
+    assert confidence < 0.25
+    assert synced - confidence > 0.5
+
+
+def test_sync_offset_skips_missing_face_and_flat_signals():
+    rate = ls.SYNC_RATE
+    env = smooth_noise(6.0, rate, seed=5)
+    mouth = delayed(env, rate, 0.06)
+    mouth[100:250] = np.nan
+    assert ls.sync_offset(mouth, env, rate)[1] == pytest.approx(60)
+    assert ls.sync_offset(np.full(600, np.nan), env, rate) == (None, None, None)
+    assert ls.sync_offset(np.ones(600), env, rate) == (None, None, None)
+
+
+def test_highpass_removes_slow_drift_only():
+    rate = ls.SYNC_RATE
+    fast = smooth_noise(6.0, rate, seed=6)
+    drift = np.linspace(0, 50, len(fast))
+    out = ls.highpass(fast + drift, rate, 1.0)
+    inner = slice(100, -100)
+    assert np.corrcoef(out[inner], fast[inner])[0, 1] > 0.9
+    assert np.array_equal(ls.highpass(fast, rate, 0.0), fast)
+
+
+# ---------------------------------------------------------------- audio variants and frame grids
+
+def test_shift_and_fit_length():
+    x = np.arange(1, 11, dtype=np.float32)
+    assert ls.shift_audio(x, 10, 0.3).tolist() == [0, 0, 0, 1, 2, 3, 4, 5, 6, 7]
+    assert ls.shift_audio(x, 10, -0.2).tolist() == [3, 4, 5, 6, 7, 8, 9, 10, 0, 0]
+    assert ls.shift_audio(x, 10, 2.0).tolist() == [0] * 10
+    assert ls.fit_length(x, 4).tolist() == [1, 2, 3, 4]
+    assert ls.fit_length(x, 12).tolist() == list(range(1, 11)) + [0, 0]
+
+
+def test_uniform_frames_fills_dropped_frames_and_keeps_constant_rate():
+    times = np.array([0.0, 2, 3, 4, 6, 7, 8]) / 30.0  # 30 fps with frames 1 and 5 dropped
+    values = np.arange(7.0)
+    rate, grid = ls.uniform_frames(values, times, 30.0)
+    assert rate == pytest.approx(30.0)
+    assert grid.tolist() == [0, 0, 1, 2, 3, 3, 4, 5, 6]
+    rate, same = ls.uniform_frames(values, np.arange(7) / 25.0, 25.0)
+    assert rate == pytest.approx(25.0) and np.array_equal(same, values)
+
+
+# ---------------------------------------------------------------- all three together
+
+@pytest.mark.parametrize("phone_shift_s, synced", [(0.0, True), (0.5, False), (-0.5, False)])
+def test_score_arrays_separates_synced_from_shifted(phone_shift_s, synced):
+    """A talking mouth built from its phones (closed on bilabials, open on open vowels, driven by
+    the energy envelope): the phones and envelope on time score high, shifted by 0.5 s low."""
+    rng = np.random.default_rng(7)
+    rate, seconds = ls.SYNC_RATE, 8.0
+    phones, t = [], 0.2
+    while t < seconds - 0.5:
+        length = rng.uniform(0.08, 0.22)
+        phones.append(P(t, t + length, rng.choice(["PP", "AA", "DD", "E", "O", "SS"])))
+        t += length + rng.uniform(0.0, 0.15)
+    grid = np.arange(int(seconds * rate)) / rate
+    target = np.full(len(grid), 0.1)  # pauses: lips apart
+    for p in phones:
+        target[(grid >= p.start) & (grid < p.end)] = {"PP": 0.0, "AA": 0.4, "E": 0.3, "O": 0.3}.get(p.viseme, 0.12)
+    env = np.convolve(target, np.hanning(5) / np.hanning(5).sum(), mode="same")  # audio loudness of each phone
+    mouth = delayed(env, rate, 0.04)  # the mouth a little after the sound
+    opening = mouth[::4]  # 25 fps
+    heard = [P(p.start + phone_shift_s, p.end + phone_shift_s, p.viseme) for p in phones]
+    out = ls.score_arrays(opening, FPS, delayed(env, rate, phone_shift_s), heard)
+    if synced:
+        assert out["closure_rate"] > 0.9 and out["closure_rate"] > out["closure_chance"] + 0.3
+        assert out["aperture_contrast"] > 0.6
+        assert out["sync_confidence"] > 0.5 and out["sync_offset_ms"] == pytest.approx(40, abs=10)
+    else:
+        assert out["closure_rate"] < out["closure_chance"] + 0.2
+        assert out["aperture_contrast"] < 0.3
+        assert out["sync_confidence"] < 0.3
+
+
+def test_correlation_curve_windows_and_whole_clip():
+    rate = ls.SYNC_RATE
+    env = smooth_noise(6.0, rate, seed=8)
+    mouth = delayed(env, rate, 0.05) + 0.3 * smooth_noise(6.0, rate, seed=9)
+    lags = np.array([-5, 0, 5])
+    whole = ls.correlation_curve(mouth, env, lags, rate, window_s=0)
+    assert whole[1] == pytest.approx(np.corrcoef(mouth, env)[0, 1])
+    assert whole[2] == pytest.approx(np.corrcoef(mouth[5:], env[:-5])[0, 1])
+    windowed = ls.correlation_curve(mouth, env, lags, rate, window_s=2.0, hop_s=0.5)
+    assert np.argmax(windowed) == 2 and np.argmax(whole) == 2
+    short = ls.correlation_curve(mouth[:150], env[:150], lags, rate, window_s=2.0)  # shorter than a window
+    assert short[1] == pytest.approx(np.corrcoef(mouth[:150], env[:150])[0, 1])
+
+
+def test_scores_as_plain_json():
+    import json
+
+    scores = ls.LipSyncScores(closure_rate=0.123456, closure_chance=float("nan"), closure_excess=None, closures=3,
+                              aperture_contrast=None, open_vowels=0, sync_confidence=0.5, sync_offset_ms=40.0,
+                              sync_correlation=np.float64(0.7), face_coverage=1.0, phones=10, words=4,
+                              extra={"opening_p5": np.float32(np.nan), "track": np.int64(2)})
+    out = scores.as_dict()
+    assert out["closure_rate"] == 0.1235 and out["closure_chance"] is None
+    assert out["extra"] == {"opening_p5": None, "track": 2}
+    json.dumps(out, allow_nan=False)
