@@ -13,7 +13,8 @@ DAG: dict[str, tuple[str, ...]] = {
     "mt": ("speakers",),
     "tts": ("mt",),
     "visemes": ("tts", "face"),
-    "render": ("tts",),
+    "lipsync": ("visemes", "face"),
+    "render": ("tts", "lipsync"),
     "evaluate": ("render",),
 }
 assert tuple(DAG) == STAGES, "every stage token has its place in the flow"

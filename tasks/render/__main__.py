@@ -1,3 +1,5 @@
+from dataclasses import replace
+
 from tasks import artifacts
 from tasks.artifacts import Probe, atomic_dir
 from tasks.render import RenderSettings, render
@@ -10,8 +12,13 @@ def run(context: StageContext) -> None:
     config["copy_video_codecs"] = tuple(config.get("copy_video_codecs", ()))
     settings = RenderSettings(**config)
     name = f"{context.video}.{context.lang}.{settings.container}"
+    lip_synced = context.input_dir("lipsync") / "video.mkv"
+    if lip_synced.exists():  # the new mouths: encode it (never stream-copied, it is lossless)
+        video, probe = lip_synced, replace(probe, video_codec="lipsync")
+    else:
+        video = source_video(context.root, context.video)
     with atomic_dir(context.out_dir()) as out:
-        render(source_video(context.root, context.video), context.input_dir("tts") / "speech.wav", probe, settings, out / name)
+        render(video, context.input_dir("tts") / "speech.wav", probe, settings, out / name)
     log.info("wrote %s", context.out_dir() / name)
 
 

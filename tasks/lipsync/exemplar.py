@@ -1,0 +1,232 @@
+"""The CPU default mouth generator: a per-speaker bank of the speaker's own mouth appearances.
+
+Video Rewrite (Bregler et al., 1997) in miniature. From the source frames of one face track it
+keeps aligned lower-face crops (a canonical frame fixed by the rigid landmarks: nose, eye corners),
+indexed by mouth shape (gap/width/jaw, 0..1 of the speaker's range) and head pose (yaw, pitch).
+For a run of target mouth shapes it selects one exemplar per frame by Viterbi (shape + pose cost,
+smoothness cost between neighbours, free when the source's own next frame follows). Each chosen
+exemplar is warped piecewise-affinely onto the face's current landmarks; the residual between the
+exemplar's mouth and the target (shapes the bank lacks) is made up by moving the exemplar's lip and
+chin landmarks before the warp. Every pixel painted comes from a real frame: teeth and tongue too.
+
+A generator implements: `new_bank(track, landmarks, ranges)`, `Bank.wants(...)`, `Bank.add(...)`,
+`plan(bank, targets, poses)` and `render(bank, index, frame, landmarks, target)`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from tasks.face.geometry import RIGID, apply_similarity, similarity
+from tasks.lipsync.core import FEATURES, BankIndex, select, shape_features
+
+JAW_MESH = list(range(2, 15))
+NOSE_MESH = list(range(29, 36))
+MOUTH = list(range(48, 68))
+MESH = JAW_MESH + NOSE_MESH + MOUTH
+UPPER_LIP = [49, 50, 51, 52, 53, 61, 62, 63]
+LOWER_LIP = [55, 56, 57, 58, 59, 65, 66, 67]
+CORNERS = [48, 54, 60, 64]
+CHIN = {5: 0.3, 6: 0.6, 7: 0.9, 8: 1.0, 9: 0.9, 10: 0.6, 11: 0.3}
+REGION_JAW = list(range(3, 14))
+REGION_NOSE = [31, 32, 33, 34, 35]
+REGION_CHIN = [5, 6, 7, 8, 9, 10, 11]
+
+
+@dataclass
+class Rendered:
+    """One generated lower face: pixels for `roi` of the frame plus the masks the compositor needs."""
+
+    roi: tuple[int, int, int, int]        # x0 y0 x1 y1, even-aligned
+    patch: np.ndarray                     # (h, w, 3) uint8 BGR, warped exemplar
+    region: np.ndarray                    # (h, w) bool: the lower-face area it may replace
+    mouth: np.ndarray                     # (h, w) bool: the new lips and inner mouth (not skin)
+    iod: float                            # the face's inter-ocular distance in pixels
+    exemplar: int = -1
+
+
+@dataclass
+class Bank:
+    track: int
+    template: np.ndarray                  # (68, 2) canonical landmarks, crop pixels
+    crop_size: tuple[int, int]            # w, h
+    ranges: dict
+    iod: float                            # canonical inter-ocular distance (px)
+    rows: list = field(default_factory=list)          # faces.npz row per exemplar
+    crops: list = field(default_factory=list)
+    landmarks: list = field(default_factory=list)     # canonical (68, 2)
+    poses: list = field(default_factory=list)         # yaw, pitch
+    frames: list = field(default_factory=list)        # source frame
+    index: BankIndex | None = None
+    features: np.ndarray | None = None
+    descriptors: np.ndarray | None = None
+    sequence: np.ndarray | None = None                # consecutive numbers for consecutive source frames
+
+    def __len__(self) -> int:
+        return len(self.crops)
+
+    def to_canonical(self, landmarks: np.ndarray):
+        return similarity(landmarks[RIGID].astype(float), self.template[RIGID])
+
+    def add(self, frame: np.ndarray, landmarks: np.ndarray, pose, source_frame: int, row: int = -1) -> None:
+        import cv2
+
+        transform = self.to_canonical(landmarks)
+        scale, rotation, translation = transform
+        matrix = np.hstack([scale * rotation, translation[:, None]])
+        self.crops.append(cv2.warpAffine(frame, matrix, self.crop_size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE))
+        self.landmarks.append(apply_similarity(landmarks.astype(float), transform))
+        self.poses.append((float(pose[0]), float(pose[1])))
+        self.frames.append(int(source_frame))
+        self.rows.append(int(row))
+
+
+def canonical_template(landmarks: np.ndarray, iod: float) -> tuple[np.ndarray, tuple[int, int]]:
+    """A track's mean face (rigidly aligned), scaled to `iod` px between the eyes, eyes level, and
+    translated into a lower-face crop. Returns (template (68, 2), (crop width, crop height))."""
+    landmarks = np.asarray(landmarks, dtype=float)
+    sample = landmarks[np.linspace(0, len(landmarks) - 1, min(len(landmarks), 200)).astype(int)]
+    reference = sample[len(sample) // 2]
+    mean = np.mean([apply_similarity(l, similarity(l[RIGID], reference[RIGID])) for l in sample], axis=0)
+    eyes = np.stack([mean[36:42].mean(0), mean[42:48].mean(0)])
+    canonical_eyes = np.array([[-iod / 2, 0.0], [iod / 2, 0.0]])
+    shape = apply_similarity(mean, similarity(eyes, canonical_eyes))
+    jaw = shape[2:15]
+    x0, x1 = jaw[:, 0].min() - 0.25 * iod, jaw[:, 0].max() + 0.25 * iod
+    y0, y1 = shape[28, 1], shape[6:11, 1].max() + 0.4 * iod
+    shape = shape - (x0, y0)
+    return shape, (int(np.ceil(x1 - x0)), int(np.ceil(y1 - y0)))
+
+
+def adjust_mouth(points: np.ndarray, have: np.ndarray, want: np.ndarray, iod: float, limit: float) -> np.ndarray:
+    """Move an exemplar's lip and chin landmarks (canonical px) from measures `have` toward `want`
+    (gap, width, jaw in inter-ocular units), each change at most `limit` inter-ocular distances."""
+    out = np.array(points, dtype=float)
+    delta = np.clip(np.asarray(want, dtype=float) - np.asarray(have, dtype=float), -limit, limit) * iod
+    d_gap, d_width, d_jaw = delta
+    out[UPPER_LIP, 1] -= 0.35 * d_gap
+    out[LOWER_LIP, 1] += 0.65 * d_gap
+    out[CORNERS, 1] += 0.15 * d_gap
+    width = max(np.linalg.norm(out[54] - out[48]), 1e-6)
+    centre = out[MOUTH].mean(0)
+    out[MOUTH, 0] = centre[0] + (out[MOUTH, 0] - centre[0]) * (width + d_width) / width
+    for index, weight in CHIN.items():
+        out[index, 1] += weight * d_jaw
+    return out
+
+
+class ExemplarGenerator:
+    name = "exemplar"
+
+    def __init__(self, bank_size: int = 400, min_canonical_iod: float = 48.0, max_canonical_iod: float = 140.0,
+                 weights: dict | None = None, pose_weight: float = 0.5, pose_scale: float = 10.0,
+                 smoothness: float = 0.6, hold_cost: float = 0.02, candidates: int = 24,
+                 adjust_limit: float = 0.06, min_bank: int = 8, run_length: int = 8, chin_margin: float = 0.0):
+        self.bank_size = int(bank_size)
+        self.min_canonical_iod = float(min_canonical_iod)
+        self.max_canonical_iod = float(max_canonical_iod)
+        self.weights = np.array([float((weights or {}).get(k, d)) for k, d in zip(FEATURES, (1.0, 0.5, 0.5))])
+        self.pose_weight, self.pose_scale = float(pose_weight), float(pose_scale)
+        self.smoothness, self.hold_cost = float(smoothness), float(hold_cost)
+        self.candidates = int(candidates)
+        self.adjust_limit = float(adjust_limit)
+        self.min_bank = int(min_bank)
+        self.run_length = int(run_length)
+        self.chin_margin = float(chin_margin)
+
+    # ------------------------------------------------------------ bank
+    def new_bank(self, track: int, landmarks: np.ndarray, ranges: dict) -> Bank:
+        from tasks.visemes.calibration import inter_ocular
+
+        # the crops keep the face's own resolution, within bounds
+        iod = float(np.clip(np.median(inter_ocular(np.asarray(landmarks, dtype=float))), self.min_canonical_iod, self.max_canonical_iod))
+        template, size = canonical_template(landmarks, iod)
+        return Bank(track, template, size, ranges, iod)
+
+    def choose_rows(self, usable_rows: np.ndarray, frames: np.ndarray) -> np.ndarray:
+        """Which usable rows (sorted by frame) go in the bank: all, or short runs of neighbouring
+        frames spread evenly over the video (runs, so that real motion can be replayed)."""
+        usable_rows = np.asarray(usable_rows)
+        if len(usable_rows) <= self.bank_size:
+            return usable_rows
+        chunk = max(1, min(self.run_length, self.bank_size))
+        starts = np.linspace(0, len(usable_rows) - chunk, max(1, self.bank_size // chunk)).round().astype(int)
+        keep = np.unique(np.concatenate([np.arange(a, a + chunk) for a in starts]))
+        return usable_rows[keep]
+
+    def finish(self, bank: Bank) -> Bank:
+        import cv2
+
+        lm = np.array(bank.landmarks)
+        bank.features = shape_features(lm, bank.ranges)
+        bank.index = BankIndex(bank.features, np.array(bank.poses), self.weights, self.pose_weight, self.pose_scale)
+        mouth = bank.template[48:60]
+        pad = 0.15 * bank.iod
+        x0, y0 = np.maximum(mouth.min(0) - pad, 0).astype(int)
+        x1, y1 = (mouth.max(0) + pad).astype(int)
+        descriptors = []
+        for crop in bank.crops:
+            grey = cv2.cvtColor(crop[y0:y1, x0:x1], cv2.COLOR_BGR2GRAY)
+            small = cv2.resize(grey, (24, 16), interpolation=cv2.INTER_AREA).astype(float).ravel()
+            small -= small.mean()
+            descriptors.append(small / max(np.linalg.norm(small), 1e-6))
+        bank.descriptors = np.array(descriptors)
+        frames = np.array(bank.frames)
+        steps = np.where(np.diff(frames, prepend=frames[:1] - 1) == 1, 1, 2) if len(frames) else frames
+        bank.sequence = np.cumsum(steps)
+        return bank
+
+    # ------------------------------------------------------------ selection
+    def plan(self, bank: Bank, targets: np.ndarray, poses: np.ndarray) -> np.ndarray:
+        """Exemplar per frame for one run of target shapes (T, 3) 0..1 and poses (T, 2)."""
+        return select(bank.index, targets, poses, bank.sequence, bank.descriptors, self.smoothness,
+                      self.hold_cost, self.candidates)
+
+    # ------------------------------------------------------------ rendering
+    def render(self, bank: Bank, index: int, frame_shape: tuple[int, int], landmarks: np.ndarray,
+               target: np.ndarray) -> Rendered | None:
+        """Warp exemplar `index` onto a face with `landmarks`, lips moved to the target shape (0..1)."""
+        import cv2
+
+        from tasks.visemes.calibration import mouth_measures
+
+        height, width = frame_shape
+        exemplar = bank.landmarks[index]
+        have = np.array([mouth_measures(exemplar[None])[k][0] for k in FEATURES])
+        want = np.array([lo + t * (hi - lo) for t, (lo, hi) in zip(target, (bank.ranges[k] for k in FEATURES))])
+        moved = adjust_mouth(exemplar, have, want, bank.iod, self.adjust_limit)
+        to_frame = similarity(bank.template[RIGID], landmarks[RIGID].astype(float))
+        cw, ch = bank.crop_size
+        border = np.array([[0, 0], [cw / 2, 0], [cw - 1, 0], [cw - 1, ch / 2], [cw - 1, ch - 1], [cw / 2, ch - 1],
+                           [0, ch - 1], [0, ch / 2]], dtype=float)
+        src = np.vstack([exemplar[MESH], border])
+        dst = apply_similarity(np.vstack([moved[MESH], border]), to_frame)
+        corners = dst[-8:]
+        x0, y0 = np.floor(corners.min(0)).astype(int) // 2 * 2
+        x1, y1 = np.ceil(corners.max(0)).astype(int)
+        x0, y0 = max(x0, 0), max(y0, 0)
+        x1, y1 = min(x1 + (x1 - x0) % 2, width - width % 2), min(y1 + (y1 - y0) % 2, height - height % 2)
+        if x1 - x0 < 8 or y1 - y0 < 8:
+            return None
+        from tasks.lipsync.warp import piecewise_affine
+
+        patch, covered = piecewise_affine(bank.crops[index], src, dst, (x0, y0, x1, y1))
+        offset = np.array([x0, y0], dtype=float)
+        dst_lm = apply_similarity(moved, to_frame)
+        # the region reaches `chin_margin` below both chins, so the chin's outline is the exemplar's
+        # (a closed mouth over the original dropped jaw reads as open) and the seam lies on the neck
+        iod_px = float(np.linalg.norm(landmarks[42:48].mean(0) - landmarks[36:42].mean(0)))
+        down = to_frame[1] @ np.array([0.0, 1.0])
+        below = self.chin_margin * iod_px * down
+        hull_points = np.vstack([dst_lm[REGION_JAW], landmarks[REGION_JAW], dst_lm[REGION_NOSE],
+                                 dst_lm[REGION_CHIN] + below, landmarks[REGION_CHIN] + below]) - offset
+        region = np.zeros((y1 - y0, x1 - x0), np.uint8)
+        cv2.fillConvexPoly(region, cv2.convexHull(np.round(hull_points).astype(np.int32)), 1)
+        mouth = np.zeros_like(region)
+        lips = np.vstack([dst_lm[48:60], landmarks[48:60]]) - offset
+        cv2.fillConvexPoly(mouth, cv2.convexHull(np.round(lips).astype(np.int32)), 1)
+        iod = iod_px
+        grow = max(1, int(0.08 * iod))
+        mouth = cv2.dilate(mouth, np.ones((2 * grow + 1, 2 * grow + 1), np.uint8))
+        return Rendered((x0, y0, x1, y1), patch, (region > 0) & covered, mouth > 0, iod, index)

@@ -1,0 +1,83 @@
+"""The lipsync stage's `report.json`: typed, versioned, written atomically (the stage's own artifact)."""
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tasks.artifacts import ArtifactError, atomic_path
+
+LIPSYNC_SCHEMA = 1
+REASONS = ("not_speaking", "turned", "small", "occluded", "no_exemplar")
+
+
+@dataclass(frozen=True)
+class TrackReport:
+    track: int
+    speaker: str
+    bank_size: int
+    frames_present: int
+    frames_edited: int
+    untouched: dict[str, int]             # reason -> frames left as they were (REASONS)
+    partly_occluded: int = 0              # edited frames where an occluder was kept in front
+    exemplar_switches: int = 0            # frames whose exemplar is not the previous one's successor or itself
+    mean_target_error: float = 0.0        # |target - chosen exemplar| in 0..1 units, before landmark adjustment
+
+
+@dataclass(frozen=True)
+class LipsyncMetrics:
+    psnr_outside_min: float               # dB, frame outside the edited region vs the source (99 = identical)
+    psnr_outside_mean: float
+    psnr_frame_min: float                 # whole frame, for reference
+    edited_area: float                    # mean share of the frame inside the edited region, edited frames
+    boundary_gradient: float              # mean gradient magnitude in the blend band, output
+    boundary_gradient_source: float       # same pixels in the source
+    boundary_gradient_ratio: float        # output / source: 1 means no seam added
+    flicker: float                        # mean |frame-to-frame change| of the edited skin's mean luma (lips excluded), output
+    flicker_source: float                 # same region in the source
+    flicker_ratio: float
+    edit_flicker: float                   # mean |frame-to-frame change| of (output - source) skin luma: the edit's own flicker
+    fps: float                            # output frames per second, whole stage (decode, bank, render, encode)
+    seconds: float
+    edit_ms_per_face: float = 0.0         # render + blend time of one face in one frame (ms)
+
+
+@dataclass(frozen=True)
+class LipsyncReport:
+    video: str
+    language: str
+    generator: str
+    width: int
+    height: int
+    fps: float
+    frames: int
+    frames_edited: int                    # frames in which any face was changed
+    codec: str
+    tracks: tuple[TrackReport, ...]
+    unmatched_speakers: tuple[str, ...]   # visemes speakers with no face track (nothing edited for them)
+    metrics: LipsyncMetrics
+    config: dict = field(default_factory=dict)
+
+
+def write(path: Path | str, report: LipsyncReport) -> Path:
+    path = Path(path)
+    payload = {"schema": LIPSYNC_SCHEMA, "kind": "LipsyncReport", **dataclasses.asdict(report)}
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(payload, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    return path
+
+
+def read(path: Path | str) -> LipsyncReport:
+    path = Path(path)
+    if not path.exists():
+        raise ArtifactError(f"missing artifact {path}: run the lipsync stage first")
+    data = json.loads(path.read_text(encoding="utf-8"))
+    if data.get("kind") != "LipsyncReport":
+        raise ArtifactError(f"{path} holds a {data.get('kind')!r}, expected LipsyncReport")
+    if data.get("schema") != LIPSYNC_SCHEMA:
+        raise ArtifactError(f"{path} has schema {data.get('schema')}, this code reads {LIPSYNC_SCHEMA}: rerun lipsync")
+    fields = {f.name for f in dataclasses.fields(LipsyncReport)}
+    rest = {k: v for k, v in data.items() if k in fields and k not in ("tracks", "metrics", "unmatched_speakers")}
+    return LipsyncReport(tracks=tuple(TrackReport(**t) for t in data["tracks"]), metrics=LipsyncMetrics(**data["metrics"]),
+                         unmatched_speakers=tuple(data["unmatched_speakers"]), **rest)

@@ -1,0 +1,435 @@
+"""The lipsync stage's pure logic, on small tables: features, Viterbi, bank index, spans, colour,
+masks, measures, the mesh warp, the I420 paste and the report artifact."""
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+
+from tasks.lipsync import core
+
+RANGES = {"gap": [0.0, 0.4], "width": [0.6, 1.0], "jaw": [1.0, 1.4], "round": [0.0, 1.0]}
+
+
+def face(gap: float = 0.1, width: float = 0.8, jaw: float = 1.2, iod: float = 100.0, shift=(300.0, 200.0)) -> np.ndarray:
+    """68 landmarks with a known inner-lip gap, mouth width and nose-chin distance (inter-ocular units)."""
+    lm = np.zeros((68, 2))
+    ring = np.stack([np.cos(np.linspace(0, 2 * np.pi, 6, endpoint=False)), np.sin(np.linspace(0, 2 * np.pi, 6, endpoint=False))], 1) * 8
+    lm[36:42] = ring + (-iod / 2, 0)
+    lm[42:48] = ring + (iod / 2, 0)
+    lm[27:36] = [(0, 10 * i) for i in range(9)]
+    lm[33] = (0, 0.6 * iod)
+    mouth_y = 0.95 * iod
+    lm[0:17] = [(-0.9 * iod + 0.1125 * iod * i, 0.3 * iod + 0.05 * iod * min(i, 16 - i)) for i in range(17)]
+    lm[8] = (0, lm[33, 1] + jaw * iod)
+    for i, x in zip(range(48, 60), np.linspace(-1, 1, 12)):
+        lm[i] = (x * width * iod / 2, mouth_y + (0.1 * iod if i > 54 else -0.1 * iod if 48 < i < 54 else 0))
+    lm[48], lm[54] = (-width * iod / 2, mouth_y), (width * iod / 2, mouth_y)
+    lm[60], lm[64] = (-0.3 * iod, mouth_y), (0.3 * iod, mouth_y)
+    for top, bottom, x in ((61, 67, -0.15), (62, 66, 0.0), (63, 65, 0.15)):
+        lm[top] = (x * iod, mouth_y - gap * iod / 2)
+        lm[bottom] = (x * iod, mouth_y + gap * iod / 2)
+    return lm + shift
+
+
+@pytest.mark.parametrize("gap,width,jaw,expected", [
+    (0.0, 0.6, 1.0, (0.0, 0.0, 0.0)),
+    (0.4, 1.0, 1.4, (1.0, 1.0, 1.0)),
+    (0.2, 0.8, 1.2, (0.5, 0.5, 0.5)),
+    (0.1, 0.7, 1.3, (0.25, 0.25, 0.75)),
+    (0.6, 0.8, 1.2, (1.5, 0.5, 0.5)),   # beyond the speaker's range: not clipped
+])
+def test_shape_features_are_the_speakers_0_to_1_range(gap, width, jaw, expected):
+    for iod in (50.0, 180.0):  # independent of the face's size
+        got = core.shape_features(face(gap, width, jaw, iod=iod)[None], RANGES)[0]
+        np.testing.assert_allclose(got, expected, atol=1e-6)
+
+
+@pytest.mark.parametrize("unary,transition,expected", [
+    ([[0, 1], [0, 1], [0, 1]], None, [0, 0, 0]),
+    ([[0, 1], [1, 0], [0, 1]], [[0, 0], [0, 0]], [0, 1, 0]),                  # free switching: frame by frame
+    ([[0, 1], [1, 0], [0, 1]], [[0, 5], [5, 0]], [0, 0, 0]),                  # costly switching: hold
+    ([[0, 1], [1, 0], [1, 0], [1, 0]], [[0, 1.5], [1.5, 0]], [1, 1, 1, 1]),   # one switch is not worth it...
+    ([[0, 9], [1, 0], [1, 0], [1, 0]], [[0, 1.5], [1.5, 0]], [0, 1, 1, 1]),   # ... until the start insists
+    ([[5, 0, 5]], None, [1]),
+])
+def test_viterbi_table(unary, transition, expected):
+    assert core.viterbi(np.array(unary, float), None if transition is None else np.array(transition, float)).tolist() == expected
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_viterbi_is_the_exhaustive_optimum(seed):
+    rng = np.random.default_rng(seed)
+    unary, transition = rng.random((5, 3)) * 3, rng.random((3, 3)) * 2
+    best = min(itertools.product(range(3), repeat=5), key=lambda p: core.path_cost(unary, transition, p))
+    path = core.viterbi(unary, transition)
+    assert core.path_cost(unary, transition, path) == pytest.approx(core.path_cost(unary, transition, best))
+
+
+def test_viterbi_takes_a_step_cost_per_frame():
+    unary = np.zeros((3, 2))
+    steps = {1: np.array([[0, 0], [0, 0]]), 2: np.array([[9, 0], [9, 0]])}
+    assert core.viterbi(unary, lambda t: steps[t])[-1] == 1
+
+
+@pytest.mark.parametrize("target,pose,expected", [
+    ((0.0, 0.5, 0.5), (0, 0), [0, 1]),
+    ((1.0, 0.5, 0.5), (0, 0), [2, 1]),
+    ((0.45, 0.5, 0.5), (0, 0), [1, 0]),
+    ((1.0, 0.5, 0.5), (30, 0), [3, 2]),   # a turned head prefers the turned exemplar
+])
+def test_bank_index_finds_shape_and_pose(target, pose, expected):
+    index = core.BankIndex(features=[(0, .5, .5), (.5, .5, .5), (1, .5, .5), (1, .5, .5)],
+                           poses=[(0, 0), (0, 0), (0, 0), (30, 0)], weights=(1, .5, .5), pose_weight=0.5)
+    assert index.nearest(np.array([target]), np.array([pose]), k=2)[0].tolist() == expected
+
+
+def test_select_replays_real_motion_when_it_fits_as_well():
+    # exemplars 0..3 are consecutive source frames; 4..7 the same shapes from scattered frames
+    features = np.array([(g, .5, .5) for g in (0, .3, .6, .9)] * 2)
+    index = core.BankIndex(features, np.zeros((8, 2)))
+    sequence = np.array([1, 2, 3, 4, 10, 20, 30, 40])
+    targets = np.array([(g, .5, .5) for g in (0, .3, .6, .9)])
+    chosen = core.select(index, targets, np.zeros((4, 2)), sequence, smoothness=1.0, candidates=8)
+    assert np.all(np.diff(sequence[chosen]) == 1)
+
+
+def test_select_with_no_smoothness_is_frame_by_frame():
+    features = np.array([(g, .5, .5) for g in np.linspace(0, 1, 11)])
+    index = core.BankIndex(features, np.zeros((11, 2)))
+    targets = np.array([(g, .5, .5) for g in (0.9, 0.1, 0.8, 0.0)])
+    chosen = core.select(index, targets, np.zeros((4, 2)), np.arange(11) * 2, smoothness=0.0, hold_cost=0.0)
+    assert chosen.tolist() == [9, 1, 8, 0]
+
+
+@pytest.mark.parametrize("intervals,fps,frames,gap,expected", [
+    ([], 10, 5, 0.4, []),
+    ([(0.2, 0.4)], 10, 10, 0.4, [2, 3]),
+    ([(0.2, 0.3), (0.5, 0.6)], 10, 10, 0.4, [2, 3, 4, 5]),   # a short pause stays edited
+    ([(0.1, 0.2), (0.7, 0.8)], 10, 10, 0.4, [1, 7]),      # a long pause is left alone
+    ([(0.5, 9.0)], 10, 8, 0.4, [5, 6, 7]),                      # clipped to the video
+])
+def test_active_frames(intervals, fps, frames, gap, expected):
+    got = core.active_frames(intervals, fps, frames, merge_gap_s=gap, pad_s=0.0)
+    assert np.flatnonzero(got).tolist() == expected
+
+
+@pytest.mark.parametrize("mask,length,expected", [
+    ([0, 1, 1, 1, 1, 1, 0], 2, [0, .5, 1, 1, 1, .5, 0]),
+    ([1, 1, 0, 1], 3, [1 / 3, 1 / 3, 0, 1 / 3]),
+    ([1, 1, 1], 1, [1, 1, 1]),
+])
+def test_ramp_fades_the_ends_of_each_run(mask, length, expected):
+    np.testing.assert_allclose(core.ramp(np.array(mask, bool), length), expected)
+    assert core.runs(np.array(mask, bool)) == [(a, b) for a, b in core.runs(np.array(mask, bool))]
+
+
+@pytest.mark.parametrize("gain,offset", [((1, 1, 1), (0, 0, 0)), ((1.2, 0.9, 1.0), (10, -5, 3)), ((1, 1, 1), (-20, 15, 0))])
+def test_colour_transfer_recovers_gain_and_offset(gain, offset):
+    rng = np.random.default_rng(1)
+    source = rng.random((20, 30, 3)) * 100 + 50
+    target = source * gain + offset
+    region = np.zeros((20, 30), bool)
+    region[5:15, 5:25] = True
+    target[~region] = 0  # what lies outside the region does not count
+    g, o = core.colour_transfer(source, target, region)
+    np.testing.assert_allclose(source[region] * g + o, target[region], atol=1e-6)
+
+
+def test_colour_transfer_limits_the_gain_and_ignores_a_tiny_region():
+    source = np.random.default_rng(2).random((10, 10, 3))
+    g, _ = core.colour_transfer(source, source * 5, np.ones((10, 10), bool))
+    assert np.all(g <= 1.4 + 1e-9)
+    g, o = core.colour_transfer(source, source * 5, np.zeros((10, 10), bool))
+    assert np.all(g == 1) and np.all(o == 0)
+
+
+@pytest.mark.parametrize("radius", [0, 3, 8])
+def test_feather_is_zero_on_the_edge_and_one_inside(radius):
+    mask = np.zeros((60, 60), np.uint8)
+    mask[10:50, 10:50] = 1
+    alpha = core.feather(mask, radius)
+    assert alpha[mask == 0].max() == 0
+    assert alpha[30, 30] == 1
+    if radius:
+        assert alpha[10, 30] < 0.2 and 0 < alpha[10 + radius // 2, 30] < 1
+        assert np.all(np.diff(alpha[30, 10:31]) >= 0)  # rises monotonically inward
+
+
+@pytest.mark.parametrize("mse,expected", [(0.0, 99.0), (1.0, 48.13), (6.5025, 40.0), (65.025, 30.0)])
+def test_psnr_table(mse, expected):
+    a = np.zeros((10, 10))
+    b = a + np.sqrt(mse)
+    assert core.psnr(a, b) == pytest.approx(expected, abs=0.01)
+
+
+def test_psnr_outside_a_mask_ignores_the_mouth():
+    a = np.full((10, 10, 3), 100.0)
+    b = a.copy()
+    b[2:5, 2:5] = 0
+    outside = np.ones((10, 10), bool)
+    outside[2:5, 2:5] = False
+    assert core.psnr(a, b, outside) == 99.0
+    assert core.psnr(a, b) < 20
+
+
+def test_boundary_gradient_sees_a_seam_and_flicker_sees_jumps():
+    smooth = np.full((40, 40), 120, np.uint8)
+    seam = smooth.copy()
+    seam[:, 20:] = 160
+    alpha = np.zeros((40, 40), np.float32)
+    alpha[:, 19:22] = 0.5
+    assert core.boundary_gradient(smooth, alpha) == 0
+    assert core.boundary_gradient(seam, alpha) > 50
+    assert core.flicker([1, 1, 1]) == 0 and core.flicker([1, 3, 1]) == 2
+
+
+def test_adjust_mouth_moves_the_lips_to_the_target_within_the_limit():
+    from tasks.lipsync.exemplar import adjust_mouth
+    from tasks.visemes.calibration import mouth_measures
+
+    def measure(lm):
+        m = mouth_measures(lm[None])
+        return np.array([m["gap"][0], m["width"][0], m["jaw"][0]])
+
+    base = face(0.1, 0.8, 1.2)
+    have = measure(base)
+    near = adjust_mouth(base, have, have + (0.04, -0.03, 0.02), 100.0, limit=0.06)
+    np.testing.assert_allclose(measure(near), have + (0.04, -0.03, 0.02), atol=1e-6)
+    far = adjust_mouth(base, have, have + (0.5, 0, 0), 100.0, limit=0.06)
+    assert measure(far)[0] == pytest.approx(have[0] + 0.06)
+
+
+def test_piecewise_affine_identity_and_shift():
+    from tasks.lipsync.warp import piecewise_affine
+
+    rng = np.random.default_rng(3)
+    image = (rng.random((60, 80, 3)) * 255).astype(np.uint8)
+    points = np.array([[0, 0], [79, 0], [79, 59], [0, 59], [40, 30], [20, 45]], float)
+    same, covered = piecewise_affine(image, points, points, (0, 0, 80, 60))
+    assert covered[1:-1, 1:-1].all()
+    assert np.abs(same[covered].astype(int) - image[covered]).max() <= 1
+    moved, covered = piecewise_affine(image, points, points + (10, 5), (10, 5, 90, 65))
+    assert np.abs(moved[covered].astype(int) - image[covered]).max() <= 1
+
+
+def test_paste_changes_only_the_marked_samples():
+    import cv2
+
+    from tasks.lipsync.__main__ import paste, planes
+
+    rng = np.random.default_rng(4)
+    h, w = 40, 60
+    frame = (rng.random((h * 3 // 2, w)) * 255).astype(np.uint8)
+    before = frame.copy()
+    roi = (10, 8, 30, 28)
+    pixels = np.zeros((20, 20, 3), np.uint8)
+    changed = np.zeros((20, 20), bool)
+    changed[5:9, 4:10] = True
+    paste(frame, pixels, changed, roi, h, w)
+    y0, u0, v0 = planes(before, h, w)
+    y1, u1, v1 = planes(frame, h, w)
+    full = np.zeros((h, w), bool)
+    full[8:28, 10:30] = changed
+    assert np.array_equal(y0[~full], y1[~full]) and (y1[full] == 16).all()  # black in limited range
+    block = full.reshape(h // 2, 2, w // 2, 2).any(axis=(1, 3))
+    assert np.array_equal(u0[~block], u1[~block]) and np.array_equal(v0[~block], v1[~block])
+    assert cv2.cvtColor(frame, cv2.COLOR_YUV2BGR_I420).shape == (h, w, 3)
+
+
+def test_report_round_trips(tmp_path):
+    from tasks.lipsync import schema
+
+    metrics = schema.LipsyncMetrics(99, 99, 40, 0.03, 18, 19, 0.95, 0.3, 0.35, 0.86, 0.2, 50, 2.7, 12.0)
+    track = schema.TrackReport(0, "S0", 135, 135, 100, {"not_speaking": 35, "turned": 0}, 2, 10, 0.1)
+    report = schema.LipsyncReport("v", "es", "exemplar", 700, 700, 25.0, 135, 100, "libx264", (track,), ("S1",), metrics, {"a": 1})
+    assert schema.read(schema.write(tmp_path / "report.json", report)) == report
+
+
+def test_bank_canonical_crop_is_steady_under_head_motion():
+    from tasks.lipsync.exemplar import ExemplarGenerator
+
+    generator = ExemplarGenerator(min_bank=1)
+    shapes = np.stack([face(0.1 + 0.02 * i, shift=(300 + 5 * i, 200 - 3 * i)) for i in range(6)])
+    bank = generator.new_bank(0, shapes, RANGES)
+    frame = np.full((500, 700, 3), 128, np.uint8)
+    for i, lm in enumerate(shapes):
+        bank.add(frame, lm, (0, 0, 0), i, i)
+    generator.finish(bank)
+    rigid = np.array(bank.landmarks)[:, 27:36]
+    assert np.abs(rigid - rigid[0]).max() < 1e-6          # the head's motion is taken out
+    np.testing.assert_allclose(bank.features[:, 0], [(0.1 + 0.02 * i) / 0.4 for i in range(6)], atol=1e-6)
+    assert bank.sequence.tolist() == list(range(1, 7))
+    rendered = generator.render(bank, 2, frame.shape[:2], shapes[4], bank.features[2])
+    x0, y0, x1, y1 = rendered.roi
+    assert x0 % 2 == 0 and y0 % 2 == 0 and (x1 - x0) % 2 == 0 and (y1 - y0) % 2 == 0
+    assert rendered.region.any() and rendered.mouth.any() and rendered.patch.shape[:2] == rendered.region.shape
+
+
+@pytest.mark.parametrize("missing", ["input", "faces"])
+def test_stage_refuses_missing_inputs_in_one_line(tmp_path, missing):
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import PROJECT
+
+    (tmp_path / "params.yaml").write_text("lipsync: {}\n")
+    if missing == "faces":
+        (tmp_path / "data" / "input" / "v").mkdir(parents=True)
+        (tmp_path / "data" / "input" / "v" / "v.mp4").write_bytes(b"")
+        (tmp_path / "data" / "ingest" / "v").mkdir(parents=True)
+        (tmp_path / "data" / "ingest" / "v" / "probe.json").write_text(
+            '{"schema": 1, "kind": "Probe", "path": "v.mp4", "width": 64, "height": 64, "fps": 25.0, "frames": 1, '
+            '"duration": 0.04, "video_codec": "h264", "audio_codec": "aac", "audio_rate": 44100, "audio_channels": 1}')
+    done = subprocess.run([sys.executable, "-m", "tasks.lipsync", "--video", "v", "--lang", "es", "--root", str(tmp_path)],
+                          cwd=PROJECT, env={**os.environ, "PYTHONPATH": str(PROJECT)}, capture_output=True, text=True, timeout=60)
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert done.returncode == 2 and len(errors) == 1 and "Traceback" not in done.stderr
+    assert ("faces.npz" if missing == "faces" else "no input registered") in errors[0]
+    assert not (tmp_path / "data" / "lipsync").exists()
+
+
+def two_speakers(frames: int = 20, fps: float = 10.0):
+    """faces.npz-like rows for two face tracks over `frames` frames, and visemes for S0 (0-0.9 s) and S1 (1.0-1.9 s)."""
+    from tasks.visemes import schema
+
+    rows = {k: [] for k in ("frame", "track", "box", "landmarks", "pose", "visibility", "mouth_mask", "mouth_box", "detected")}
+    for f in range(frames):
+        for track, x in ((0, 200.0), (1, 600.0)):
+            rows["frame"].append(f)
+            rows["track"].append(track)
+            rows["box"].append((x - 100, 100, x + 100, 300))
+            rows["landmarks"].append(face(shift=(x, 150)))
+            rows["pose"].append((0.0, 0.0, 0.0))
+            rows["visibility"].append(1.0)
+            rows["mouth_mask"].append(np.zeros((32, 48), np.uint8))
+            rows["mouth_box"].append((x - 50, 220, x + 50, 280))
+            rows["detected"].append(True)
+    faces = {k: np.array(v) for k, v in rows.items()}
+    ranges = dict(RANGES)
+    phones = tuple(schema.PhoneInterval(round(0.1 * i, 2), round(0.1 * i + 0.1, 2), "a", "AA", "S0" if i < 10 else "S1")
+                   for i in range(20))
+    curves = tuple(schema.SpeakerCurves(name, schema.Calibration("test", ranges), {k: [0.5] * frames for k in ("gap", "width", "jaw", "round")},
+                                        {}, ["AA"] * frames) for name in ("S0", "S1"))
+    return faces, schema.Visemes("es", fps, frames, "test", ["jaw", "width", "round", "gap"], phones, curves)
+
+
+CONFIG = {"limits": {"max_yaw": 35, "min_face_px": 60, "max_covered": 0.85, "min_visibility": 0.15},
+          "speech": {"merge_gap_s": 0.0, "pad_s": 0.0}}
+
+
+def test_each_face_is_edited_only_while_its_own_speaker_speaks():
+    from tasks.lipsync.__main__ import STATUS, plan_track
+
+    faces, visemes = two_speakers()
+    plans = [plan_track(track, curves, faces, visemes, 20, 10.0, CONFIG) for track, curves in zip((0, 1), visemes.speakers)]
+    edit = [np.flatnonzero(p.status == STATUS.index("edit")).tolist() for p in plans]
+    assert edit[0] == list(range(0, 10)) and edit[1] == list(range(10, 20))
+    assert (plans[0].status[10:] == STATUS.index("not_speaking")).all()
+    assert plans[0].targets.shape == (20, 3) and np.allclose(plans[0].targets, 0.5)
+
+
+@pytest.mark.parametrize("change,reason", [
+    (lambda f, r: f["pose"].__setitem__((r, 0), -50.0), "turned"),
+    (lambda f, r: f["box"].__setitem__((r, 2), f["box"][r, 0] + 40), "small"),
+    (lambda f, r: f["mouth_mask"].__setitem__(r, 255), "occluded"),
+    (lambda f, r: f["visibility"].__setitem__(r, 0.05), "occluded"),
+    (lambda f, r: f["mouth_mask"].__setitem__((r, slice(None), slice(0, 20)), 255), "edit"),  # partly covered: edited, occluder kept
+])
+def test_faces_too_turned_small_or_hidden_are_left_alone(change, reason):
+    from tasks.lipsync.__main__ import STATUS, plan_track
+
+    faces, visemes = two_speakers()
+    row = int(np.flatnonzero((faces["frame"] == 3) & (faces["track"] == 0))[0])
+    change(faces, row)
+    plan = plan_track(0, visemes.speakers[0], faces, visemes, 20, 10.0, CONFIG)
+    assert STATUS[plan.status[3]] == reason and STATUS[plan.status[4]] == "edit"
+
+
+@pytest.mark.parametrize("mapping,track_speakers,expected,unmatched", [
+    ({"S0": 0, "S1": 1}, (None, None), {"S0": 0, "S1": 1}, []),
+    ({}, ("S1", "S0"), {"S0": 1, "S1": 0}, []),          # from each track's own `speaker`
+    ({"S0": 0, "S1": None}, (None, None), {"S0": 0}, ["S1"]),
+    ({"S0": 0, "S1": 7}, (None, None), {"S0": 0}, ["S1"]),  # a track with no rows
+])
+def test_speakers_map_to_their_face_tracks(mapping, track_speakers, expected, unmatched):
+    from tasks.face.schema import FaceTrack, FaceTracks
+    from tasks.lipsync.__main__ import speaker_tracks
+
+    _, visemes = two_speakers()
+    tracks = FaceTracks("v", 800, 400, 10.0, 20, "test", (), tuple(FaceTrack(i, 0, 19, 20, ((0, 19),), 2.0, speaker=s)
+                                                                  for i, s in enumerate(track_speakers)), mapping)
+    assert speaker_tracks(tracks, visemes, {0, 1}) == (expected, unmatched)
+
+
+def test_covered_mask_lands_in_the_roi():
+    from tasks.lipsync.__main__ import covered_mask
+
+    faces, _ = two_speakers()
+    faces["mouth_mask"][0, :, :24] = 255   # left half of the mouth box (150..250, 220..280)
+    mask = covered_mask(faces, 0, (100, 200, 300, 300))
+    assert mask[30:70, 55:95].all() and not mask[30:70, 105:145].any() and not mask[:15].any()
+
+
+@pytest.mark.parametrize("choice,index,cuts,expected", [
+    ([0, 1, 2, 3], 3, set(), (-1, 0.0)),          # replaying the source's own frames: nothing to dissolve
+    ([0, 1, 7, 8], 2, set(), (2, 0.5)),           # a jump at 2: the old run (0, 1 -> 2) dissolves out
+    ([0, 1, 7, 8], 3, set(), (3, 0.25)),
+    ([0, 1, 7, 8, 9], 4, set(), (-1, 0.0)),       # after two frames the new exemplar is alone
+    ([0, 1, 7, 8], 2, {2}, (-1, 0.0)),            # never across a shot cut
+    ([-1, 5, 6, 7], 1, set(), (-1, 0.0)),         # the first edited frame of a run
+])
+def test_crossfade_after_a_jump(choice, index, cuts, expected):
+    from types import SimpleNamespace
+
+    from tasks.lipsync.__main__ import crossfade
+
+    plan = SimpleNamespace(choice=np.array(choice), bank=SimpleNamespace(sequence=np.arange(1, 11)))
+    assert crossfade(plan, index, 2, cuts) == expected
+
+
+@pytest.mark.parametrize("usable,bank_size,run_length,expected", [
+    (10, 400, 8, list(range(10))),                       # all of them when they fit
+    (100, 16, 8, list(range(0, 8)) + list(range(92, 100))),
+    (100, 24, 8, list(range(0, 8)) + list(range(46, 54)) + list(range(92, 100))),
+    (100, 5, 1, [0, 25, 50, 74, 99]),
+])
+def test_bank_keeps_runs_of_neighbouring_frames(usable, bank_size, run_length, expected):
+    from tasks.lipsync.exemplar import ExemplarGenerator
+
+    rows = np.arange(usable) * 3 + 1
+    chosen = ExemplarGenerator(bank_size=bank_size, run_length=run_length).choose_rows(rows, rows)
+    assert chosen.tolist() == (np.array(expected) * 3 + 1).tolist()
+
+
+def test_config_instantiates_the_generator_and_compositor():
+    import yaml
+
+    from tasks.lipsync.composite import Compositor
+    from tasks.lipsync.exemplar import ExemplarGenerator
+    from tasks.stage import instantiate
+    from tests.conftest import PROJECT
+
+    config = yaml.safe_load((PROJECT / "conf" / "lipsync" / "exemplar.yaml").read_text())
+    assert isinstance(instantiate(config, "generator"), ExemplarGenerator)
+    assert Compositor(**config["blend"]).mode == "feather"
+    with pytest.raises(ValueError):
+        Compositor(mode="paint")
+
+
+@pytest.mark.parametrize("margin", [0.0, 0.3])
+def test_chin_margin_moves_the_region_below_the_chin(margin):
+    from tasks.lipsync.exemplar import ExemplarGenerator
+
+    generator = ExemplarGenerator(min_bank=1, chin_margin=margin)
+    shapes = np.stack([face(0.1 + 0.02 * i) for i in range(4)])
+    bank = generator.new_bank(0, shapes, RANGES)
+    for i, lm in enumerate(shapes):
+        bank.add(np.full((500, 700, 3), 128, np.uint8), lm, (0, 0, 0), i, i)
+    generator.finish(bank)
+    rendered = generator.render(bank, 1, (500, 700), shapes[2], bank.features[1])
+    lowest = np.flatnonzero(rendered.region.any(axis=1)).max() + rendered.roi[1]
+    chin = max(shapes[2][8, 1], 0)
+    assert lowest == pytest.approx(chin + margin * 100, abs=3)
