@@ -131,9 +131,10 @@ def dub(input: str, langs: list[str], overrides: list[str] | None = None, root: 
         for lang in langs if name in PER_LANGUAGE else [None]:
             upstream = [futures[(need, lang if need in PER_LANGUAGE else None)] for need in needs]
             futures[(name, lang)] = submit(name, lang, upstream)
-    results = {lang: futures[("evaluate", lang)].result() for lang in langs}
+    ran = {key: future.result() for key, future in futures.items()}
+    results = {lang: ran[("evaluate", lang)] for lang in langs}
     outputs = {lang: str(next((Path(root) / "data" / "render" / video / lang).glob(f"{video}.{lang}.*"))) for lang in langs}
-    if runtime.get("push"):
+    if runtime.get("push") and any(result == RAN for result in ran.values()):
         dvc.push(targets, Path(root))
     for lang, path in outputs.items():
         logger.info("%s: %s (%s)", lang, path, results[lang])
