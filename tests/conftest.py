@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -9,6 +12,24 @@ import pytest
 
 PROJECT = Path(__file__).resolve().parent.parent
 SHARED_MEDIA = Path(os.environ.get("DUB_SHARED_MEDIA", PROJECT.parent / "shared" / "media"))
+
+
+def make_workspace(root: Path) -> Path:
+    """A project workspace (conf, tasks, dvc.yaml, DVC without git) in which `dub` runs for real."""
+    for name in ("conf", "tasks"):
+        shutil.copytree(PROJECT / name, root / name, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(PROJECT / "dvc.yaml", root)
+    subprocess.run([sys.executable, "-m", "dvc", "init", "--no-scm", "-q"], cwd=root, check=True)
+    shutil.copy(PROJECT / ".dvc" / "config", root / ".dvc" / "config")
+    subprocess.run([sys.executable, "-m", "dvc", "config", "core.no_scm", "true"], cwd=root, check=True)
+    return root
+
+
+def run_dub(workspace: Path, *args: str, timeout: float = 900) -> subprocess.CompletedProcess:
+    """The `dub` CLI on `workspace`, as a user runs it."""
+    env = {**os.environ, "DUB_ROOT": str(workspace), "PYTHONUNBUFFERED": "1"}
+    return subprocess.run([sys.executable, "-m", "flows.cli", *args], cwd=workspace, env=env,
+                          capture_output=True, text=True, timeout=timeout)
 
 
 def shared_media(relative: str) -> Path:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import signal
 import subprocess
 import sys
@@ -19,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from tasks.media import probe
-from tests.conftest import PROJECT, shared_media
+from tests.conftest import make_workspace, run_dub, shared_media
 
 pytestmark = pytest.mark.slow
 CLIP = "video/frontal_man_suit.mp4"
@@ -45,20 +44,11 @@ def ran_stages(output: str) -> set[str]:
 
 @pytest.fixture(scope="module")
 def workspace(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("workspace")
-    for name in ("conf", "tasks"):
-        shutil.copytree(PROJECT / name, root / name, ignore=shutil.ignore_patterns("__pycache__"))
-    shutil.copy(PROJECT / "dvc.yaml", root)
-    subprocess.run([sys.executable, "-m", "dvc", "init", "--no-scm", "-q"], cwd=root, check=True)
-    shutil.copy(PROJECT / ".dvc" / "config", root / ".dvc" / "config")
-    subprocess.run([sys.executable, "-m", "dvc", "config", "core.no_scm", "true"], cwd=root, check=True)
-    return root
+    return make_workspace(tmp_path_factory.mktemp("workspace"))
 
 
 def dub(workspace: Path, *args: str, timeout: float = 900) -> subprocess.CompletedProcess:
-    env = {**os.environ, "DUB_ROOT": str(workspace), "PYTHONUNBUFFERED": "1"}
-    return subprocess.run([sys.executable, "-m", "flows.cli", *args], cwd=workspace, env=env,
-                          capture_output=True, text=True, timeout=timeout)
+    return run_dub(workspace, *args, timeout=timeout)
 
 
 @pytest.fixture(scope="module")
