@@ -2,8 +2,8 @@
 the original speaker (pitch statistics, spectral envelope / formants, level) with WORLD.
 
 Pure scoring and mapping functions first, then the conversion backends (the `_target_` of
-`conf/tts/matching/*.yaml`): `WorldMatcher` (default), `NoMatch`, and `ClonedVoiceMatcher`, a
-placeholder for a neural zero-shot cloning model whose weights come from a configured path.
+`tts.matching.converter`): `WorldMatcher` (default) and `NoMatch`. A neural zero-shot cloning
+model would be another backend with the same `match` method, its weights from a configured path.
 """
 from __future__ import annotations
 
@@ -12,7 +12,6 @@ from pathlib import Path
 
 import numpy as np
 
-from tasks.models import ModelNotInstalled
 
 
 # --------------------------------------------------------------------------- choosing a base voice
@@ -169,22 +168,6 @@ def set_level(y: np.ndarray, rate: int, reference: np.ndarray, rms_db: float) ->
     active = frames[energy > energy.max() - 40]
     current = 10 * np.log10(np.mean(active.astype(np.float64) ** 2) + 1e-12) if len(active) else -120
     return y * (10 ** ((rms_db - current) / 20))
-
-
-class ClonedVoiceMatcher:
-    """A neural zero-shot voice-cloning / conversion model (e.g. OpenVoice or XTTS style) whose
-    weights live at `model_path`. None ship in a package here, so this is never the default; it
-    fails with a clear message until a path to real weights is configured and a loader is added."""
-
-    name = "neural-clone"
-
-    def __init__(self, model_path: str | None = None):
-        self.model_path = model_path
-
-    def match(self, samples: np.ndarray, rate: int, source_profile) -> tuple[np.ndarray, dict]:
-        if not self.model_path or not Path(self.model_path).expanduser().exists():
-            raise ModelNotInstalled(f"voice-cloning weights not found at {self.model_path!r}: set tts.matching.converter.model_path")
-        raise NotImplementedError("neural voice cloning: load the model at model_path here")
 
 
 # --------------------------------------------------------------------------- loudness
