@@ -41,7 +41,9 @@ class StageContext:
 
     @property
     def config(self) -> dict[str, Any]:
-        return self.params.get(self.stage) or {}
+        if self.stage not in self.params:
+            raise StageError(f"params.yaml has no `{self.stage}` group: compose it with `dub` (or `dvc exp run`) first")
+        return self.params[self.stage] or {}
 
     def out_dir(self, stage: str | None = None) -> Path:
         return stage_dir(self.root, stage or self.stage, self.video, self.lang if (stage or self.stage) in PER_LANGUAGE else None)

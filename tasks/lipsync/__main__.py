@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import yaml
 
 from tasks import artifacts
 from tasks.artifacts import Probe, atomic_dir
@@ -21,16 +20,7 @@ from tasks.lipsync import schema
 from tasks.lipsync.core import active_frames, boundary_gradient, flicker, ramp, runs
 from tasks.stage import StageContext, StageError, instantiate, log, main, source_video
 
-DEFAULT_CONFIG = Path(__file__).resolve().parents[2] / "conf" / "lipsync" / "exemplar.yaml"
 STATUS = ("absent", "edit", "not_speaking", "turned", "small", "occluded")
-
-
-def stage_config(context: StageContext) -> dict:
-    config = context.config
-    if not config:
-        log.warning("no `lipsync` group in params.yaml (compose with lipsync=exemplar): using %s", DEFAULT_CONFIG)
-        config = yaml.safe_load(DEFAULT_CONFIG.read_text())
-    return config
 
 
 # ---------------------------------------------------------------- raw yuv420p I/O
@@ -268,7 +258,7 @@ def run(context: StageContext) -> None:
     from tasks.visemes import schema as visemes_schema
 
     started = time.perf_counter()
-    config = stage_config(context)
+    config = context.config
     source = source_video(context.root, context.video)
     try:
         probe = artifacts.read(context.input_dir("ingest") / "probe.json", Probe)

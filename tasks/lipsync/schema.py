@@ -1,12 +1,10 @@
 """The lipsync stage's `report.json`: typed, versioned, written atomically (the stage's own artifact)."""
 from __future__ import annotations
 
-import dataclasses
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tasks.artifacts import ArtifactError, atomic_path
+from tasks import artifacts
 
 LIPSYNC_SCHEMA = 1
 REASONS = ("not_speaking", "turned", "small", "occluded", "no_exemplar")
@@ -61,23 +59,8 @@ class LipsyncReport:
 
 
 def write(path: Path | str, report: LipsyncReport) -> Path:
-    path = Path(path)
-    payload = {"schema": LIPSYNC_SCHEMA, "kind": "LipsyncReport", **dataclasses.asdict(report)}
-    with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(payload, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    return path
+    return artifacts.write(path, report, LIPSYNC_SCHEMA)
 
 
 def read(path: Path | str) -> LipsyncReport:
-    path = Path(path)
-    if not path.exists():
-        raise ArtifactError(f"missing artifact {path}: run the lipsync stage first")
-    data = json.loads(path.read_text(encoding="utf-8"))
-    if data.get("kind") != "LipsyncReport":
-        raise ArtifactError(f"{path} holds a {data.get('kind')!r}, expected LipsyncReport")
-    if data.get("schema") != LIPSYNC_SCHEMA:
-        raise ArtifactError(f"{path} has schema {data.get('schema')}, this code reads {LIPSYNC_SCHEMA}: rerun lipsync")
-    fields = {f.name for f in dataclasses.fields(LipsyncReport)}
-    rest = {k: v for k, v in data.items() if k in fields and k not in ("tracks", "metrics", "unmatched_speakers")}
-    return LipsyncReport(tracks=tuple(TrackReport(**t) for t in data["tracks"]), metrics=LipsyncMetrics(**data["metrics"]),
-                         unmatched_speakers=tuple(data["unmatched_speakers"]), **rest)
+    return artifacts.read(path, LipsyncReport, LIPSYNC_SCHEMA)

@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 import numpy as np
-import yaml
 
 from tasks import artifacts
 from tasks.artifacts import DubbedSpeech, Probe, Translation, atomic_dir
@@ -18,17 +17,6 @@ from tasks.visemes.align import ENVELOPE_RATE, envelope
 from tasks.visemes.curves import Loudness, check, compute_curves
 from tasks.visemes.smoothing import Smoothing
 from tasks.visemes.tables import TABLES_DIR, load_table
-
-DEFAULT_CONFIG = Path(__file__).resolve().parents[2] / "conf" / "visemes" / "default.yaml"
-
-
-def stage_config(context: StageContext) -> dict:
-    config = context.config
-    if not config:
-        log.warning("no `visemes` group in params.yaml (compose with +visemes=default): using %s", DEFAULT_CONFIG)
-        config = yaml.safe_load(DEFAULT_CONFIG.read_text())
-    return config
-
 
 def tables_dir(context: StageContext, config: dict) -> Path:
     folder = Path(config.get("tables") or TABLES_DIR)
@@ -84,7 +72,7 @@ def build(phones: list[TimedPhone], speakers: list[str], table, probe: Probe, co
 
 
 def run(context: StageContext) -> None:
-    config = stage_config(context)
+    config = context.config
     tts_dir = context.input_dir("tts")
     voice_wav, segments_json = tts_dir / "voice.wav", tts_dir / "segments.json"
     if not voice_wav.exists():
