@@ -32,6 +32,30 @@ def run_dub(workspace: Path, *args: str, timeout: float = 900) -> subprocess.Com
                           capture_output=True, text=True, timeout=timeout)
 
 
+def run_face_stage(root: Path, clip: Path, speech_s: float, **face_options) -> Path:
+    """Register `clip` as video "clip" under `root`, ingest it, give it one speaker talking from 0 to
+    `speech_s`, and run the real face stage on it; returns the face stage's output folder."""
+    import yaml
+
+    from tasks.artifacts import Segment
+    from tasks.face.__main__ import run
+    from tasks.ingest import ingest
+    from tasks.speakers.schema import SpeakerTurn, Speakers
+    from tasks.speakers.schema import write as write_speakers
+    from tasks.stage import StageContext
+
+    (root / "data" / "input" / "clip").mkdir(parents=True)
+    (root / "data" / "input" / "clip" / clip.name).symlink_to(clip)
+    ingest(clip, root / "data" / "ingest" / "clip")
+    write_speakers(root / "data" / "speakers" / "clip" / "speakers.json",
+                   Speakers("test", 1, (SpeakerTurn(0.0, speech_s, "S0"),), (),
+                            (Segment(0, 0.0, speech_s, "speech", "S0"),)))
+    config = yaml.safe_load((PROJECT / "conf" / "face" / "dlib.yaml").read_text())
+    config.update(progress=False, **face_options)
+    run(StageContext("face", "clip", None, root, {"face": config}))
+    return root / "data" / "face" / "clip"
+
+
 def shared_media(relative: str) -> Path:
     path = SHARED_MEDIA / relative
     if not path.exists():

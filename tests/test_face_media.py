@@ -5,9 +5,8 @@ import importlib.util
 
 import numpy as np
 import pytest
-import yaml
 
-from tests.conftest import PROJECT, shared_media
+from tests.conftest import PROJECT, run_face_stage, shared_media
 
 pytestmark = pytest.mark.slow
 
@@ -20,24 +19,9 @@ def report_module():
 
 
 def test_stage_writes_typed_artifacts(tmp_path):
-    from tasks.artifacts import Segment
-    from tasks.speakers.schema import SpeakerTurn, Speakers
-    from tasks.speakers.schema import write as write_speakers
-    from tasks.face.__main__ import run
     from tasks.face.schema import read_faces, read_tracks
-    from tasks.ingest import ingest
-    from tasks.stage import StageContext
 
-    clip = shared_media("video/frontal_woman_glasses.mp4")
-    (tmp_path / "data" / "input" / "clip").mkdir(parents=True)
-    (tmp_path / "data" / "input" / "clip" / clip.name).symlink_to(clip)
-    ingest(clip, tmp_path / "data" / "ingest" / "clip")
-    write_speakers(tmp_path / "data" / "speakers" / "clip" / "speakers.json",
-                   Speakers("test", 1, (SpeakerTurn(0.0, 4.8, "S0"),), (), (Segment(0, 0.0, 4.8, "speech", "S0"),)))
-    config = yaml.safe_load((PROJECT / "conf" / "face" / "dlib.yaml").read_text())
-    config["progress"] = False
-    run(StageContext("face", "clip", None, tmp_path, {"face": config}))
-    out = tmp_path / "data" / "face" / "clip"
+    out = run_face_stage(tmp_path, shared_media("video/frontal_woman_glasses.mp4"), 4.8)
     tracks = read_tracks(out / "tracks.json")
     faces = read_faces(out / "faces.npz")
     assert [t.id for t in tracks.tracks] == [0]

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import yaml
 
-from tests.conftest import PROJECT, shared_media
+from tests.conftest import PROJECT, run_face_stage, shared_media
 
 pytestmark = pytest.mark.slow
 CLIP = "video/frontal_man_suit.mp4"
@@ -51,24 +51,12 @@ def write_visemes(root: Path, probe, faces) -> None:
 @pytest.fixture(scope="module")
 def workspace(tmp_path_factory) -> Path:
     from tasks import artifacts
-    from tasks.artifacts import Probe, Segment
-    from tasks.face.__main__ import run as face_run
+    from tasks.artifacts import Probe
     from tasks.face.schema import read_faces
-    from tasks.ingest import ingest
-    from tasks.speakers.schema import SpeakerTurn, Speakers
-    from tasks.speakers.schema import write as write_speakers
-    from tasks.stage import StageContext
 
     clip = shared_media(CLIP)
     root = tmp_path_factory.mktemp("lipsync")
-    (root / "data" / "input" / "clip").mkdir(parents=True)
-    (root / "data" / "input" / "clip" / clip.name).symlink_to(clip)
-    ingest(clip, root / "data" / "ingest" / "clip")
-    write_speakers(root / "data" / "speakers" / "clip" / "speakers.json",
-                   Speakers("test", 1, (SpeakerTurn(0.0, 6.0, "S0"),), (), (Segment(0, 0.0, 6.0, "speech", "S0"),)))
-    face = yaml.safe_load((PROJECT / "conf" / "face" / "dlib.yaml").read_text())
-    face.update(progress=False, debug_video=False)
-    face_run(StageContext("face", "clip", None, root, {"face": face}))
+    run_face_stage(root, clip, 6.0, debug_video=False)
     probe = artifacts.read(root / "data" / "ingest" / "clip" / "probe.json", Probe)
     write_visemes(root, probe, read_faces(root / "data" / "face" / "clip" / "faces.npz"))
     lipsync = yaml.safe_load((PROJECT / "conf" / "lipsync" / "exemplar.yaml").read_text())
