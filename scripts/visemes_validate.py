@@ -7,9 +7,14 @@
          stage does (Kokoro durations where the voice is Kokoro, else Whisper + espeak alignment),
          and report: bilabials closed, long pauses closed, largest frame-to-frame jump.
 --real   For each clip in ../shared/media/video/, predict the lip-gap curve from the clip's own
-         audio (Whisper word timings + espeak alignment) and compare it with the inner-lip gap
-         measured by dlib (68 points, normalised by the inter-ocular distance): Pearson r at lag 0,
-         the best lag within +-200 ms (positive: the measured mouth trails the prediction) and r there.
+         audio with the stage's settings (Whisper word timings + espeak, boundaries refined on the
+         audio) and compare it with the inner-lip gap of the speaking face measured by the face
+         stage (its unsmoothed 68-point landmarks, / inter-ocular distance; run here once per clip
+         into OUT/face or read from --faces; frames where that face is absent, turned > 30 deg or
+         its mouth hidden are left out), each video frame read at its own container timestamp on
+         the audio's timeline: Pearson r at lag 0, the best lag within +-200 ms (positive: the
+         measured mouth trails the prediction) and r there. --previous: the settings before this
+         refinement, for a before/after on the same measurement.
 Writes report.json and one plot per clip (predicted curves over the waveform, measured gap dashed).
 """
 from __future__ import annotations
@@ -26,7 +31,9 @@ import numpy as np
 PROJECT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT))
 
+from tasks.visemes.coarticulation import Dominance  # noqa: E402
 from tasks.visemes.curves import Loudness, check, compute_curves  # noqa: E402
+from tasks.visemes.smoothing import Smoothing  # noqa: E402
 from tasks.visemes.tables import load_table  # noqa: E402
 
 SHARED = PROJECT.parent / "shared" / "media"
@@ -37,7 +44,8 @@ SENTENCES = {
     "en": ["My mom bought a big blue boat for Bob.", "Peter picked a bunch of apples, maybe more. Can you help me, please?"],
 }
 log = logging.getLogger("visemes.validate")
-LOUDNESS_GAIN = 0.5
+MIN_VISIBILITY = 0.5  # face stage's mouth visibility below which the lips are not measured
+MAX_YAW = 30.0  # degrees: more turned faces foreshorten the inner-lip gap
 
 
 def pearson(a: np.ndarray, b: np.ndarray) -> float:
@@ -85,6 +93,7 @@ def synth_check(lang: str, out: Path, fps: float = 25.0) -> dict:
     voices = yaml.safe_load((PROJECT / "conf" / "tts" / "auto.yaml").read_text())["voices"]
     voice = instantiate(voices[lang])
     table = load_table(lang)
+    settings = stage_settings()
     results = []
     for index, text in enumerate(SENTENCES[lang]):
         speech = resample(voice.synthesize(text), voice.sample_rate, SPEECH_RATE)
@@ -97,12 +106,12 @@ def synth_check(lang: str, out: Path, fps: float = 25.0) -> dict:
         methods = {}
         if KokoroAligner.handles([segment]):
             methods["kokoro-durations"] = KokoroAligner().align(wav, [segment], table, {}).phones
-        methods["asr"] = AsrAligner().align(wav, [segment], table, {}).phones
+        methods["asr"] = AsrAligner(**settings["asr"]).align(wav, [segment], table, {}).phones
         from tasks.visemes.align import ENVELOPE_RATE, envelope
 
         loud = (envelope(audio, SPEECH_RATE), ENVELOPE_RATE)
         for method, phones in methods.items():
-            curves = compute_curves(phones, table, fps, frames, loudness=loud, loudness_model=Loudness(gain=LOUDNESS_GAIN))
+            curves = compute_curves(phones, table, fps, frames, settings["dominance"], settings["smoothing"], loud, settings["loudness"])
             result = check(curves, table)
             results.append({"sentence": text, "method": method, **{k: v for k, v in result.items() if k != "max_jump_per_param"}})
             if index == 0 and method == list(methods)[0]:
@@ -115,30 +124,123 @@ def synth_check(lang: str, out: Path, fps: float = 25.0) -> dict:
 
 # --------------------------------------------------------------------------- real clips
 
-def measured_gap(video: Path, cache: Path) -> tuple[np.ndarray, dict]:
-    from tasks.visemes.calibration import mouth_measures, video_landmarks
+def face_outputs(video: Path, folder: Path) -> Path:
+    """The face stage's faces.npz + tracks.json for `video`, made once under `folder`: the clip is
+    registered in a scratch workspace, given one speaker talking throughout, and the real face stage
+    runs on it (its default dlib config, no debug video)."""
+    out = folder / video.stem / "data" / "face" / "clip"
+    if (out / "faces.npz").exists() and (out / "tracks.json").exists():
+        return out
+    import shutil
 
-    cache.mkdir(parents=True, exist_ok=True)
-    path = cache / f"{video.stem}.landmarks.npz"
-    if path.exists():
-        with np.load(path) as npz:
-            indices, landmarks = npz["indices"], npz["landmarks"]
+    import yaml
+
+    from tasks.artifacts import Segment
+    from tasks.face.__main__ import run
+    from tasks.ingest import ingest
+    from tasks.media import probe
+    from tasks.speakers.schema import SpeakerTurn, Speakers
+    from tasks.speakers.schema import write as write_speakers
+    from tasks.stage import StageContext
+
+    root = folder / video.stem
+    shutil.rmtree(root, ignore_errors=True)
+    (root / "data" / "input" / "clip").mkdir(parents=True)
+    (root / "data" / "input" / "clip" / video.name).symlink_to(video.resolve())
+    ingest(video, root / "data" / "ingest" / "clip")
+    info = probe(video)
+    speech_s = info.frames / info.fps
+    write_speakers(root / "data" / "speakers" / "clip" / "speakers.json",
+                   Speakers("validation", 1, (SpeakerTurn(0.0, speech_s, "S0"),), (), (Segment(0, 0.0, speech_s, "speech", "S0"),)))
+    config = yaml.safe_load((PROJECT / "conf" / "face" / "dlib.yaml").read_text())
+    config.update(progress=False, debug_video=False)
+    run(StageContext("face", "clip", None, root, {"face": config}))
+    return out
+
+
+def measured_gap(face_dir: Path, frames: int, min_visibility: float = MIN_VISIBILITY, max_yaw: float = MAX_YAW) -> tuple[np.ndarray, np.ndarray, dict]:
+    """Inner-lip gap / inter-ocular distance of the speaking face per frame, from the face stage's
+    unsmoothed landmarks (`landmarks_raw`: no smoothing on either side but the model's own).
+
+    NaN where the speaking face is absent, turned (|yaw| > max_yaw), or its mouth hidden
+    (visibility < min_visibility). The speaking face is the track tracks.json maps the speaker to;
+    when the face stage maps none (stage_mic_cuts), the track on screen longest."""
+    from tasks.visemes.calibration import mouth_measures
+
+    tracks = json.loads((face_dir / "tracks.json").read_text())
+    mapped = [t for t in (tracks.get("speakers") or {}).values() if t is not None]
+    with np.load(face_dir / "faces.npz") as npz:
+        arrays = {k: npz[k] for k in ("frame", "track", "landmarks_raw", "landmarks", "pose", "visibility")}
+    if mapped:
+        track, chosen_by = int(mapped[0]), "speaker mapping"
     else:
-        indices, landmarks = video_landmarks(video, detect_every=5)
-        np.savez_compressed(path, indices=indices, landmarks=landmarks)
-    measures = mouth_measures(landmarks)
-    gap = np.full(int(indices.max()) + 1 if len(indices) else 0, np.nan)
-    gap[indices] = measures["gap"]
-    return gap, {"frames_with_face": int(np.isfinite(measures["gap"]).sum()), "frames": int(len(indices))}
+        ids, counts = np.unique(arrays["track"][arrays["track"] >= 0], return_counts=True)
+        track, chosen_by = (int(ids[np.argmax(counts)]), "longest track") if ids.size else (-1, "none")
+    own = arrays["track"] == track
+    usable = own & (arrays["visibility"] >= min_visibility) & (np.abs(arrays["pose"][:, 0]) <= max_yaw)
+    gap = np.full(frames, np.nan)
+    smoothed = np.full(frames, np.nan)
+    rows = usable & (arrays["frame"] < frames)
+    gap[arrays["frame"][rows]] = mouth_measures(arrays["landmarks_raw"][rows])["gap"]
+    smoothed[arrays["frame"][rows]] = mouth_measures(arrays["landmarks"][rows])["gap"]
+    info = {"track": track, "track_chosen_by": chosen_by, "frames_with_track": int(own.sum()),
+            "frames_used": int(np.isfinite(gap).sum()), "frames_turned_or_hidden": int((own & ~usable).sum())}
+    return gap, smoothed, info
 
 
-def real_check(video: Path, out: Path, aligner) -> dict:
+def frame_times(video: Path) -> np.ndarray:
+    """Presentation time of every video frame on the audio's timeline (seconds from the first
+    audio sample), from the container's timestamps: frame k is not at k / fps in these clips
+    (stage_mic_cuts' video starts 0.84 s after its audio; frontal_man_suit is variable-rate)."""
+    import av
+
+    with av.open(str(video)) as container:
+        audio = container.streams.audio[0] if container.streams.audio else None
+        audio_start = float(audio.start_time * audio.time_base) if audio is not None and audio.start_time is not None else 0.0
+        stream = container.streams.video[0]
+        stamps = sorted(float(packet.pts * stream.time_base) for packet in container.demux(stream) if packet.pts is not None)
+    return np.array(stamps) - audio_start
+
+
+def on_video_frames(curve: np.ndarray, fps: float, times: np.ndarray) -> np.ndarray:
+    """A curve sampled at k / fps on the audio's timeline, read at the video frames' times."""
+    return np.interp(times, np.arange(len(curve)) / fps, curve)
+
+
+def clip_words(aligner, wav: Path, cache: Path) -> list[tuple[float, float, str]]:
+    """Whisper's word timings, cached per clip (the model is not what is tuned here)."""
+    path = cache / f"{wav.stem}.words.json"
+    if path.exists():
+        return [tuple(w) for w in json.loads(path.read_text())]
+    words = aligner.words(wav, None)
+    cache.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(words))
+    return words
+
+
+def stage_settings(previous: bool = False) -> dict:
+    """The visemes stage's own settings (conf/visemes/default.yaml), so the check measures what the
+    stage does; `previous`: the settings before boundary refinement and fitted coarticulation."""
+    import yaml
+
+    config = yaml.safe_load((PROJECT / "conf" / "visemes" / "default.yaml").read_text())
+    asr = dict(config["aligner"].get("asr") or {})
+    dominance = dict(config.get("dominance") or {})
+    if previous:
+        asr.pop("boundaries", None)
+        dominance.update(anticipation_s=0.07, carryover_s=0.08)
+    return {"asr": asr, "dominance": Dominance(**dominance),
+            "smoothing": Smoothing(**{k: tuple(v) if isinstance(v, list) else v for k, v in (config.get("smoothing") or {}).items()}),
+            "loudness": Loudness(**{k: tuple(v) if isinstance(v, list) else v for k, v in (config.get("loudness") or {}).items()})}
+
+
+def real_check(video: Path, out: Path, aligner, faces: Path, settings: dict) -> dict:
     from tasks.media import SPEECH_RATE, extract_audio, probe, read_wav
 
     info = probe(video)
     wav = extract_audio(video, out / f"{video.stem}.wav", SPEECH_RATE, 1)
     started = time.perf_counter()
-    words = aligner.words(wav, None)
+    words = clip_words(aligner, wav, out / "cache")
     table = load_table("en")
     phones = aligner.align_audio(wav, table, words)
     align_s = time.perf_counter() - started
@@ -146,20 +248,27 @@ def real_check(video: Path, out: Path, aligner) -> dict:
     from tasks.visemes.align import ENVELOPE_RATE, envelope
 
     env = envelope(samples.mean(axis=1), rate)
-    loud = (env, ENVELOPE_RATE) if LOUDNESS_GAIN > 0 else None
-    curves = compute_curves(phones, table, info.fps, info.frames, loudness=loud, loudness_model=Loudness(gain=LOUDNESS_GAIN))
-    measured, face = measured_gap(video, out / "cache")
-    n = min(len(measured), curves.frames)
-    result = {"fps": info.fps, "frames": info.frames, **face, "words": len(words), "phones": len(phones), "align_s": round(align_s, 2)}
+    loud = (env, ENVELOPE_RATE)
+    times = frame_times(video)[: info.frames]
+    if len(times) < info.frames:
+        times = np.concatenate([times, times[-1:] + np.arange(1, info.frames - len(times) + 1) / info.fps]) if len(times) else np.arange(info.frames) / info.fps
+    covered = int(np.ceil(times.max() * info.fps)) + 2
+    curves = compute_curves(phones, table, info.fps, covered, settings["dominance"], settings["smoothing"], loud, settings["loudness"])
+    measured, smoothed, face = measured_gap(face_outputs(video, faces), info.frames)
+    result = {"fps": info.fps, "frames": info.frames, "first_frame_s": round(float(times[0]), 4), "frame_time_vs_index_s": round(float(np.max(np.abs(times - times[0] - np.arange(info.frames) / info.fps))), 4), **face, "words": len(words),
+              "phones": len(phones), "align_s": round(align_s, 2)}
     for param in ("gap", "jaw"):
-        predicted = curves.params[param][:n]
-        lag_ms, r_best = subframe_lag(predicted, measured[:n], info.fps)
-        result[param] = {"r_lag0": round(pearson(predicted, measured[:n]), 3), "best_lag_ms": lag_ms, "r_best": round(r_best, 3)}
+        predicted = on_video_frames(curves.params[param], info.fps, times)
+        lag_ms, r_best = subframe_lag(predicted, measured, info.fps)
+        result[param] = {"r_lag0": round(pearson(predicted, measured), 3), "best_lag_ms": lag_ms, "r_best": round(r_best, 3),
+                         "r_lag0_vs_smoothed_landmarks": round(pearson(predicted, smoothed), 3)}
     from tasks.visemes.plot import plot
 
+    # plotted on the audio's timeline: the measured gap at its frames' own times
+    on_audio = np.interp(np.arange(covered) / info.fps, times, measured, left=np.nan, right=np.nan)
     plot(out / f"{video.stem}.png", samples.mean(axis=1), rate, info.fps, [("prediction", {k: curves.params[k] for k in ("jaw", "gap", "width", "round")})],
          curves.phones, title=f"{video.name}: predicted from own audio vs measured inner-lip gap (r={result['gap']['r_lag0']:.2f})",
-         measured=measured[:n])
+         measured=on_audio)
     return result
 
 
@@ -170,9 +279,9 @@ def main() -> None:
     parser.add_argument("--langs", default="es,pt,fr,en")
     parser.add_argument("--clips", default="")
     parser.add_argument("--out", type=Path, default=Path("/tmp/visemes_validation"))
-    parser.add_argument("--loudness-gain", type=float, default=LOUDNESS_GAIN)
+    parser.add_argument("--previous", action="store_true", help="real clips with the settings before boundary refinement (for before/after)")
+    parser.add_argument("--faces", type=Path, default=None, help="folder of face stage outputs per clip (default: OUT/face)")
     args = parser.parse_args()
-    globals()["LOUDNESS_GAIN"] = args.loudness_gain
     if not (args.synth or args.real):
         args.synth = args.real = True
     logging.basicConfig(level=logging.WARNING)
@@ -189,17 +298,18 @@ def main() -> None:
     if args.real:
         from tasks.visemes.align import AsrAligner
 
-        aligner = AsrAligner()
-        report["real"] = {}
+        settings = stage_settings(args.previous)
+        aligner = AsrAligner(**settings["asr"])
+        report["real"] = {"settings": "previous" if args.previous else "conf/visemes/default.yaml"}
         clips = sorted((SHARED / "video").glob("*.mp4"))
         if args.clips:
             clips = [c for c in clips if c.stem in args.clips.split(",")]
         for clip in clips:
-            result = real_check(clip, args.out, aligner)
+            result = real_check(clip, args.out, aligner, args.faces or args.out / "face", settings)
             report["real"][clip.stem] = result
             print(f"real {clip.stem:>22}: gap r={result['gap']['r_lag0']:.2f} (best {result['gap']['r_best']:.2f} at "
                   f"{result['gap']['best_lag_ms']:+.0f} ms), jaw r={result['jaw']['r_lag0']:.2f}; face in "
-                  f"{result['frames_with_face']}/{result['frames']} frames", flush=True)
+                  f"{result['frames_used']}/{result['frames']} frames (track {result['track']}, {result['track_chosen_by']})", flush=True)
     (args.out / "report.json").write_text(json.dumps(report, indent=2, default=float) + "\n")
     print(f"report: {args.out / 'report.json'}")
 

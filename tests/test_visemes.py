@@ -467,3 +467,69 @@ def test_auto_aligner_falls_back_to_asr_when_the_replay_does_not_fit(tmp_path, t
     monkeypatch.setattr(KokoroAligner, "segment_phones", lambda self, s, t: [TimedPhone(0.0, 1.4, "a", "AA")])  # 40 % longer
     assert aligner.align(wav, [segment], table, {}).method == "asr"
     assert not KokoroAligner.handles([DubbedSegment(0, 0, 1, 1, "piper-joe-us", 1.0, 1.0, 0.0, "a")])
+
+
+# --------------------------------------------------------------------------- boundary refinement on the audio
+
+def test_sonority_file_is_not_a_language_and_names_known_classes():
+    from tasks.visemes.refine import load_sonority
+
+    assert "sonority" not in languages()
+    classes, symbols = load_sonority()
+    assert set(symbols.values()) <= set(classes) and classes["vowel"][0] > classes["nasal"][0] > classes["stop"][0]
+
+
+def test_viterbi_keeps_order_minimum_durations_and_may_skip_optional_units():
+    from tasks.visemes.refine import viterbi
+
+    # unit 1 (optional) fits frames 4-5 best, but skipping it must stay possible
+    emission = np.full((3, 10), -5.0)
+    emission[0, :4] = 0.0
+    emission[1, 4:6] = 0.0
+    emission[2, 6:] = 0.0
+    path = viterbi(emission, np.array([2, 1, 3]), np.array([False, True, False]))
+    assert path.tolist() == [0, 0, 0, 0, 1, 1, 2, 2, 2, 2]
+    emission[1] = -50.0
+    path = viterbi(emission, np.array([2, 1, 3]), np.array([False, True, False]))
+    assert 1 not in path and np.all(np.diff(path) >= 0) and (path == 2).sum() >= 3
+    assert viterbi(emission, np.array([5, 1, 6]), np.array([False, True, False])) is None  # too few frames
+
+
+def test_refine_moves_a_misplaced_vowel_onto_the_loud_voiced_part():
+    from tasks.visemes.refine import FEATURE_RATE, Refinement, refine
+
+    table = load_table("en")
+    son = np.zeros(int(1.0 * FEATURE_RATE))
+    son[30:40] = 0.1   # s: quiet, unvoiced
+    son[40:60] = 1.0   # a: the vowel really runs 0.40-0.60 s
+    son[60:66] = 0.05  # t closure
+    # word timings put the vowel 80 ms early
+    phones = [TimedPhone(0.26, 0.32, "s", "SS", "0"), TimedPhone(0.32, 0.50, "a", "AA", "0"), TimedPhone(0.50, 0.58, "t", "DD", "0")]
+    out = refine(phones, table, son, Refinement())
+    vowel = out[1]
+    assert [p.symbol for p in out] == ["s", "a", "t"]
+    assert abs(vowel.start - 0.40) <= 0.02 and abs(vowel.end - 0.60) <= 0.02
+    assert all(a.end <= b.start + 1e-9 for a, b in zip(out, out[1:]))
+    # a far-off sonority peak is not followed: the time prior holds the phones near their words
+    far = np.zeros_like(son)
+    far[85:95] = 1.0
+    held = refine(phones, table, far, Refinement())
+    assert held[1].start < 0.55
+
+
+def test_sonority_is_high_for_voiced_sound_and_low_for_noise_and_silence():
+    pytest.importorskip("pyworld")
+    from tasks.visemes.refine import FEATURE_RATE, sonority
+
+    rate = 16000
+    t = np.arange(int(0.5 * rate)) / rate
+    voiced = 0.3 * np.sign(np.sin(2 * np.pi * 140 * t)) * 0.5 + 0.2 * np.sin(2 * np.pi * 600 * t)
+    rng = np.random.default_rng(0)
+    noise = rng.normal(0, 1, len(t))
+    noise = np.diff(noise, prepend=0.0)  # high-frequency weighted, like a fricative
+    noise *= np.sqrt(np.mean(voiced ** 2) / np.mean(noise ** 2))
+    audio = np.concatenate([np.zeros(len(t)), voiced, noise, np.zeros(len(t))])
+    son = sonority(audio, rate)
+    k = int(0.5 * FEATURE_RATE)
+    silent, vowel, fricative = np.median(son[5:k - 5]), np.median(son[k + 5:2 * k - 5]), np.median(son[2 * k + 5:3 * k - 5])
+    assert vowel > 0.8 and fricative < 0.5 * vowel and silent < 0.05

@@ -6,7 +6,8 @@
   places the phones on the dub's timeline; each segment's offset is then refined against voice.wav.
 * `AsrAligner` - Whisper word timings on the audio, espeak-ng IPA per word, phones spread inside
   each word by typical relative durations, refined on the audio energy (word edges trimmed to the
-  voiced region, stops and bilabials moved onto the nearest energy dip).
+  voiced region, stops and bilabials moved onto the nearest energy dip), then, when `boundaries`
+  is configured, re-placed by a broad-class forced alignment on the audio's sonority (refine.py).
 * `AutoAligner` - Kokoro where every segment was voiced by Kokoro, the ASR aligner otherwise.
 
 Every aligner returns `list[TimedPhone]` (seconds on the audio's timeline) and a speaker per phone.
@@ -187,10 +188,12 @@ class AsrAligner:
 
     name = "asr"
 
-    def __init__(self, model: str = "whisper-base", beam_size: int = 5, refine: bool = True):
+    def __init__(self, model: str = "whisper-base", beam_size: int = 5, refine: bool = True, boundaries: dict | None = None):
         self.model = model
         self.beam_size = beam_size
         self.refine = refine
+        # phone boundaries re-placed on the audio's sonority (tasks/visemes/refine.py); None: off
+        self.boundaries = boundaries
         self._asr = None
 
     def words(self, audio: Path, language: str) -> list[tuple[float, float, str]]:
@@ -212,7 +215,13 @@ class AsrAligner:
         def phonemize(text: str) -> str:
             return "".join(espeak_phonemes(text, table.espeak_voice)).strip()
 
-        return align_words(words, table, phonemize, env)
+        phones = align_words(words, table, phonemize, env)
+        if self.refine and self.boundaries is not None:
+            from tasks.visemes.refine import Refinement, refine, sonority
+
+            model = Refinement(**self.boundaries)
+            phones = refine(phones, table, sonority(samples.mean(axis=1), rate, model), model)
+        return phones
 
     def align(self, audio: Path, segments, table: VisemeTable, speaker_of: dict[int, str]) -> Alignment:
         phones = [p for p in self.align_audio(audio, table) if p.viseme != SILENCE]

@@ -19,6 +19,7 @@ SILENCE = "sil"
 STRESS = {"ˈ": 1, "ˌ": 0.5}
 LENGTH = "ː"
 IGNORED = set("ˑ‿-ʲʰʷ˞̯̩̪̥̃̊͡‖|'\u200d")  # modifiers, ties, diacritics
+NOT_LANGUAGES = {"visemes", "common", "sonority"}  # shared files beside the language tables
 PAUSE_MARKS = {",": 0.12, ";": 0.15, ":": 0.15, "—": 0.15, ".": 0.3, "!": 0.3, "?": 0.3, "…": 0.3, "\n": 0.3}
 
 
@@ -136,7 +137,7 @@ def load_table(language: str, directory: Path = TABLES_DIR) -> VisemeTable:
     base = language.strip().lower().replace("_", "-").split("-")[0]
     path = directory / f"{base}.yaml"
     if not path.exists():
-        have = sorted(p.stem for p in directory.glob("*.yaml") if p.stem not in ("visemes", "common"))
+        have = sorted(p.stem for p in directory.glob("*.yaml") if p.stem not in NOT_LANGUAGES)
         raise KeyError(f"no viseme table for language {language!r} in {directory} (have: {', '.join(have)})")
     params, classes, data = load_classes(directory)
     spec = _read(path)
@@ -149,4 +150,4 @@ def load_table(language: str, directory: Path = TABLES_DIR) -> VisemeTable:
 
 
 def languages(directory: Path = TABLES_DIR) -> list[str]:
-    return sorted(p.stem for p in Path(directory).glob("*.yaml") if p.stem not in ("visemes", "common"))
+    return sorted(p.stem for p in Path(directory).glob("*.yaml") if p.stem not in NOT_LANGUAGES)
