@@ -221,3 +221,56 @@ def test_two_speakers_in_one_pass(tmp_path):
         changed = np.array([not np.array_equal(source[i][:h, side], output[i][:h, side]) for i in range(probe.frames)])
         assert changed[(t > start + 0.2) & (t < end - 0.2)].mean() > 0.8
         assert not changed[(t < start - 0.2) | (t > end + 0.2)].any()
+
+
+@pytest.fixture(scope="module")
+def still_photo(tmp_path_factory):
+    """A real portrait looped into a 5 s video (what a photo input becomes), through the real face
+    stage, with the synthetic viseme track above; then the lipsync stage."""
+    from tasks import artifacts
+    from tasks.artifacts import Probe
+    from tasks.face.schema import read_faces
+    from tasks.lipsync import schema as lipsync_schema
+    from tasks.media import run_ffmpeg
+
+    photo = shared_media("photo/astronaut.png")
+    root = tmp_path_factory.mktemp("still")
+    clip = root / "astronaut.mp4"
+    run_ffmpeg("-loop", "1", "-framerate", "25", "-i", str(photo), "-f", "lavfi", "-i", "anoisesrc=d=5:a=0.01", "-t", "5",
+               "-vf", "scale=trunc(iw/2)*2:trunc(ih/2)*2,format=yuv420p", "-c:v", "libx264", "-crf", "16", "-c:a", "aac", str(clip))
+    run_face_stage(root / "ws", clip, 5.0, debug_video=False)
+    ws = root / "ws"
+    probe = artifacts.read(ws / "data" / "ingest" / "clip" / "probe.json", Probe)
+    write_visemes(ws, probe, read_faces(ws / "data" / "face" / "clip" / "faces.npz"))
+    (ws / "params.yaml").write_text(yaml.safe_dump({"lipsync": yaml.safe_load((PROJECT / "conf" / "lipsync" / "exemplar.yaml").read_text())}))
+    done = lipsync(ws)
+    assert done.returncode == 0, done.stderr[-3000:]
+    out = ws / "data" / "lipsync" / "clip" / "es"
+    return clip, out, probe, lipsync_schema.read(out / "report.json")
+
+
+def test_a_still_photo_speaks_by_warping_its_one_exemplar(still_photo):
+    """The photo's bank is one exemplar; the mouth (re-detected by dlib on the output) opens and
+    closes with the target, and no pixel brighter than the photo's own mouth is painted there."""
+    from tasks.evaluate.lipsync import mouth_track
+    from tasks.visemes import schema
+
+    clip, out, probe, report = still_photo
+    track = report.tracks[0]
+    assert track.bank_size == 1
+    t = np.arange(probe.frames) / probe.fps
+    inside = (t > SPEECH[0] + 0.2) & (t < SPEECH[1] - 0.2)
+    assert track.frames_edited >= inside.sum()
+    opening = mouth_track(out / "video.mkv").opening[:probe.frames]
+    curves = schema.read(out.parent.parent.parent / "visemes" / "clip" / "es" / "visemes.json").speakers[0]
+    target = np.asarray(curves.params["gap"])[:probe.frames]
+    found = inside & np.isfinite(opening)
+    assert found.mean() > 0.9 * inside.mean()
+    assert np.corrcoef(opening[found], target[found])[0, 1] > 0.6
+    assert np.median(opening[found & (target > 0.9)]) - np.median(opening[found & (target < 0.15)]) > 0.08  # inter-ocular units
+    assert np.median(opening[found & (target < 0.15)]) < 0.05            # the lips meet
+    source = frames_of(clip, probe.width, probe.height)[:, :probe.height]
+    output = frames_of(out / "video.mkv", probe.width, probe.height)[:, :probe.height]
+    changed = (source != output).any(axis=0)
+    assert changed.any()
+    assert output[:, changed].max() <= source[:, changed].max() + 3      # luma: nothing brighter than the photo there

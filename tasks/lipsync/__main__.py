@@ -163,7 +163,23 @@ def plan_track(track: int, curves, faces: dict, visemes, frames: int, fps: float
     count = len(params["gap"])
     index = np.minimum(np.arange(frames), count - 1)
     targets = np.stack([np.asarray(params[k], dtype=float)[index] for k in ("gap", "width", "jaw")], axis=1)
+    targets = articulate(targets, speaking, config.get("articulation") or {})
     return TrackPlan(track, curves.speaker, ranges, rows, status, targets)
+
+
+def articulate(targets: np.ndarray, speaking: np.ndarray, options: dict) -> np.ndarray:
+    """Scale the opening curves (gap, jaw) so that their `quantile` over the speech reaches
+    `open_level` of the speaker's range (gain at most `max_gain`, never below 1): viseme curves
+    that open the mouth less than the speaker ever does come out as mumbling. 0 (closed) stays 0."""
+    quantile, level = float(options.get("quantile", 0.95)), float(options.get("open_level", 0.0))
+    if level <= 0 or not speaking.any():
+        return targets
+    out = np.array(targets, dtype=float)
+    for column in (0, 2):  # gap, jaw
+        reached = float(np.quantile(out[speaking, column], quantile))
+        gain = float(np.clip(level / max(reached, 1e-6), 1.0, float(options.get("max_gain", 2.0))))
+        out[:, column] = np.clip(out[:, column] * gain, 0.0, 1.0)
+    return out
 
 
 def bank_candidates(plan: TrackPlan, faces: dict, config: dict) -> np.ndarray:

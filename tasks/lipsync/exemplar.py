@@ -62,6 +62,8 @@ class Bank:
     features: np.ndarray | None = None
     descriptors: np.ndarray | None = None
     sequence: np.ndarray | None = None                # consecutive numbers for consecutive source frames
+    still: bool = False                               # the source never moves (a photo): one exemplar, warped
+    meshes: dict = field(default_factory=dict)        # exemplar -> triangles over its own mesh points
 
     def __len__(self) -> int:
         return len(self.crops)
@@ -99,6 +101,83 @@ def canonical_template(landmarks: np.ndarray, iod: float) -> tuple[np.ndarray, t
     return shape, (int(np.ceil(x1 - x0)), int(np.ceil(y1 - y0)))
 
 
+def still_ranges(landmarks: np.ndarray, open_gap: float, jaw_span: float, width_span: float) -> dict:
+    """Articulation ranges (inter-ocular units) for a face that never moves in the source, around its
+    one pose: 0 = lips closed (the chin rises by about half the photo's own gap), 1 = opened to
+    `open_gap` with the chin `jaw_span` lower, the width from `width_span` narrower to the photo's."""
+    from tasks.visemes.calibration import mouth_measures
+
+    measures = mouth_measures(np.asarray(landmarks, dtype=float)[None])
+    gap, width, jaw = (float(measures[k][0]) for k in FEATURES)
+    closed_jaw = jaw - 0.5 * gap
+    return {"gap": [0.0, max(open_gap, gap)], "width": [width - width_span, width], "jaw": [closed_jaw, closed_jaw + jaw_span]}
+
+
+INNER_UPPER = [61, 62, 63]
+INNER_LOWER = [67, 66, 65]          # facing 61, 62, 63
+
+
+def torn_mesh(points: np.ndarray) -> np.ndarray:
+    """Triangles over an exemplar's mesh points (MESH, then anything else such as the crop border),
+    followed by two copies of the inner mouth's midline (3 points each, the upper then the lower).
+
+    Outside the inner lips: Delaunay. Inside: the upper copy closes a band hanging from the upper
+    lip (the upper teeth), the lower copy a band standing on the lower lip, and the two copies
+    close a third band between them that has no area in the exemplar: when the lips open wider
+    than the exemplar's, the teeth stay with their lips and that band opens (the cavity)."""
+    from tasks.lipsync.warp import triangles
+
+    at = {landmark: MESH.index(landmark) for landmark in range(48, 68)}
+    count = len(points) - 6
+    upper, lower = [count, count + 1, count + 2], [count + 3, count + 4, count + 5]
+    inner = {at[k] for k in range(60, 68)}
+    outside = [t for t in triangles(points[:count]) if not set(int(v) for v in t) <= inner]
+
+    def band(edge_a: list[int], edge_b: list[int]) -> list[list[int]]:
+        out = []
+        for (a0, a1), (b0, b1) in zip(zip(edge_a[:-1], edge_a[1:]), zip(edge_b[:-1], edge_b[1:])):
+            out += [[a0, a1, b1], [a0, b1, b0]] if a0 != b0 else [[a0, a1, b1]]
+        return out
+
+    left, right = at[60], at[64]
+    upper_lip = [left] + [at[k] for k in INNER_UPPER] + [right]
+    lower_lip = [left] + [at[k] for k in INNER_LOWER] + [right]
+    inside = (band(upper_lip, [left] + upper + [right]) + band([left] + lower + [right], lower_lip)
+              + band([left] + upper + [right], [left] + lower + [right]))
+    inside = [t for t in inside if len(set(t)) == 3]
+    return np.vstack([np.asarray(outside, dtype=int).reshape(-1, 3), np.asarray(inside, dtype=int)])
+
+
+def midline(exemplar: np.ndarray, moved: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The torn midline: (src (6, 2), dst (6, 2)) in canonical pixels. In the exemplar both copies lie
+    midway between the inner lips; in the target the upper copy follows the upper lip and the lower
+    one the lower lip, scaled down together when the lips close beyond the exemplar's gap."""
+    up_src, low_src = exemplar[INNER_UPPER], exemplar[INNER_LOWER]
+    up_dst, low_dst = moved[INNER_UPPER], moved[INNER_LOWER]
+    middle = (up_src + low_src) / 2
+    have = np.linalg.norm(low_src - up_src, axis=1).mean()
+    want = np.linalg.norm(low_dst - up_dst, axis=1).mean()
+    scale = min(1.0, want / have) if have > 1e-6 else 0.0
+    src = np.vstack([middle, middle])
+    dst = np.vstack([up_dst + scale * (middle - up_src), low_dst + scale * (middle - low_src)])
+    return src, dst
+
+
+def cavity_shade(patch: np.ndarray, cavity: np.ndarray, strength: float, soften_px: float) -> np.ndarray:
+    """Darken the opened band between the teeth: the exemplar's own midline pixels, stretched there by
+    the warp, scaled by 1 - `strength` (soft-edged over `soften_px`). Nothing is painted."""
+    import cv2
+
+    if strength <= 0 or not cavity.any():
+        return patch
+    weight = cavity.astype(np.float32)
+    if soften_px >= 1:
+        size = int(2 * round(soften_px) + 1)
+        weight = np.maximum(weight, cv2.GaussianBlur(weight, (size, size), soften_px / 2))
+    shade = 1.0 - strength * np.clip(weight, 0, 1)
+    return np.clip(patch.astype(np.float32) * shade[..., None] + 0.5, 0, 255).astype(np.uint8)
+
+
 def adjust_mouth(points: np.ndarray, have: np.ndarray, want: np.ndarray, iod: float, limit: float) -> np.ndarray:
     """Move an exemplar's lip and chin landmarks (canonical px) from measures `have` toward `want`
     (gap, width, jaw in inter-ocular units), each change at most `limit` inter-ocular distances."""
@@ -122,7 +201,8 @@ class ExemplarGenerator:
     def __init__(self, bank_size: int = 400, min_canonical_iod: float = 48.0, max_canonical_iod: float = 140.0,
                  weights: dict | None = None, pose_weight: float = 0.5, pose_scale: float = 10.0,
                  smoothness: float = 0.6, hold_cost: float = 0.02, candidates: int = 24,
-                 adjust_limit: float = 0.06, min_bank: int = 8, run_length: int = 8, chin_margin: float = 0.0):
+                 adjust_limit: float = 0.06, min_bank: int = 8, run_length: int = 8, chin_margin: float = 0.0,
+                 still: dict | None = None, cavity_shading: float = 0.75):
         self.bank_size = int(bank_size)
         self.min_canonical_iod = float(min_canonical_iod)
         self.max_canonical_iod = float(max_canonical_iod)
@@ -134,6 +214,9 @@ class ExemplarGenerator:
         self.min_bank = int(min_bank)
         self.run_length = int(run_length)
         self.chin_margin = float(chin_margin)
+        still = {"max_spread": 0.02, "open_gap": 0.22, "jaw_span": 0.12, "width_span": 0.08, "adjust_limit": 0.35, **(still or {})}
+        self.still = {k: float(v) for k, v in still.items()}
+        self.cavity_shading = float(cavity_shading)
 
     # ------------------------------------------------------------ bank
     def new_bank(self, track: int, landmarks: np.ndarray, ranges: dict) -> Bank:
@@ -158,7 +241,21 @@ class ExemplarGenerator:
     def finish(self, bank: Bank) -> Bank:
         import cv2
 
+        from tasks.visemes.calibration import mouth_measures
+
         lm = np.array(bank.landmarks)
+        if len(lm):
+            measures = mouth_measures(lm)
+            spread = max(float(np.percentile(measures[k], 95) - np.percentile(measures[k], 5)) for k in ("gap", "jaw"))
+            if spread < self.still["max_spread"]:
+                # a photo (or a face that never moves): one exemplar, every shape by warping it, with
+                # this face's own articulation ranges (the measured ones have no span)
+                keep = len(lm) // 2
+                for name in ("rows", "crops", "landmarks", "poses", "frames"):
+                    setattr(bank, name, [getattr(bank, name)[keep]])
+                bank.still = True
+                bank.ranges = still_ranges(bank.landmarks[0], self.still["open_gap"], self.still["jaw_span"], self.still["width_span"])
+                lm = np.array(bank.landmarks)
         bank.features = shape_features(lm, bank.ranges)
         bank.index = BankIndex(bank.features, np.array(bank.poses), self.weights, self.pose_weight, self.pose_scale)
         mouth = bank.template[48:60]
@@ -195,14 +292,16 @@ class ExemplarGenerator:
         exemplar = bank.landmarks[index]
         have = np.array([mouth_measures(exemplar[None])[k][0] for k in FEATURES])
         want = np.array([lo + t * (hi - lo) for t, (lo, hi) in zip(target, (bank.ranges[k] for k in FEATURES))])
-        moved = adjust_mouth(exemplar, have, want, bank.iod, self.adjust_limit)
+        limit = self.still["adjust_limit"] if bank.still else self.adjust_limit
+        moved = adjust_mouth(exemplar, have, want, bank.iod, limit)
         to_frame = similarity(bank.template[RIGID], landmarks[RIGID].astype(float))
         cw, ch = bank.crop_size
         border = np.array([[0, 0], [cw / 2, 0], [cw - 1, 0], [cw - 1, ch / 2], [cw - 1, ch - 1], [cw / 2, ch - 1],
                            [0, ch - 1], [0, ch / 2]], dtype=float)
-        src = np.vstack([exemplar[MESH], border])
-        dst = apply_similarity(np.vstack([moved[MESH], border]), to_frame)
-        corners = dst[-8:]
+        tear_src, tear_dst = midline(exemplar, moved)
+        src = np.vstack([exemplar[MESH], border, tear_src])
+        dst = apply_similarity(np.vstack([moved[MESH], border, tear_dst]), to_frame)
+        corners = dst[len(MESH):len(MESH) + 8]
         x0, y0 = np.floor(corners.min(0)).astype(int) // 2 * 2
         x1, y1 = np.ceil(corners.max(0)).astype(int)
         x0, y0 = max(x0, 0), max(y0, 0)
@@ -211,12 +310,21 @@ class ExemplarGenerator:
             return None
         from tasks.lipsync.warp import piecewise_affine
 
-        patch, covered = piecewise_affine(bank.crops[index], src, dst, (x0, y0, x1, y1))
+        if index not in bank.meshes:
+            bank.meshes[index] = torn_mesh(src)   # one mesh per exemplar: its triangles keep their lips
+        patch, covered = piecewise_affine(bank.crops[index], src, dst, (x0, y0, x1, y1), bank.meshes[index])
         offset = np.array([x0, y0], dtype=float)
         dst_lm = apply_similarity(moved, to_frame)
+        iod_px = float(np.linalg.norm(landmarks[42:48].mean(0) - landmarks[36:42].mean(0)))
+        opened = dst[-6:-3] - dst[-3:]
+        if self.cavity_shading > 0 and np.linalg.norm(opened, axis=1).max() > 0.5:
+            at = {k: MESH.index(k) for k in (60, 64)}
+            band = np.vstack([dst[at[60]], dst[-6:-3], dst[at[64]], dst[-3:][::-1]]) - offset
+            cavity = np.zeros(patch.shape[:2], np.uint8)
+            cv2.fillPoly(cavity, [np.round(band).astype(np.int32)], 1)
+            patch = cavity_shade(patch, cavity > 0, self.cavity_shading, 0.02 * iod_px)
         # the region reaches `chin_margin` below both chins, so the chin's outline is the exemplar's
         # (a closed mouth over the original dropped jaw reads as open) and the seam lies on the neck
-        iod_px = float(np.linalg.norm(landmarks[42:48].mean(0) - landmarks[36:42].mean(0)))
         down = to_frame[1] @ np.array([0.0, 1.0])
         below = self.chin_margin * iod_px * down
         hull_points = np.vstack([dst_lm[REGION_JAW], landmarks[REGION_JAW], dst_lm[REGION_NOSE],
