@@ -1,6 +1,8 @@
 """`dub`: dub a video from the command line with Hydra overrides.
 
-    dub input=talk.mp4 langs=[es,pt,fr]      dub it (runs the Prefect flow)
+    dub input=talk.mp4 langs=[es,pt,fr]      dub it (runs the Prefect flow); `dub talk.mp4 ...` too
+    dub portrait.jpg --audio speech.wav      a still photo speaking that audio, dubbed like a video
+    dub portrait.jpg --script words.txt      ... speaking that text, voiced in ingest.photo.script_lang
     dub demo                                  dub a generated demo clip (no outside file)
     dub status [input=talk.mp4 langs=[es]]   which stages DVC finds up to date
 """
@@ -10,8 +12,9 @@ import os
 import sys
 from pathlib import Path
 
-from flows.dag import upstream_closure
-from flows.config import PROJECT_ROOT, check_languages, compose, registered_videos, video_name, write_dvc_inputs
+from flows.dag import FAN_IN, enabled_fan_in, upstream_closure
+from flows.config import (PROJECT_ROOT, check_input, check_languages, compose, quoted, registered_videos, video_name,
+                          write_dvc_inputs)
 from tasks.stage import BAD_INPUT_EXIT, PER_LANGUAGE, STAGES, StageError
 
 DEMO_VIDEO = PROJECT_ROOT / "demo" / "astronaut_talk.mp4"
@@ -20,6 +23,31 @@ DEMO_VIDEO = PROJECT_ROOT / "demo" / "astronaut_talk.mp4"
 def fail(message: str, code: int = BAD_INPUT_EXIT) -> None:
     print(f"dub: error: {message}", file=sys.stderr)
     sys.exit(code)
+
+
+# Command-line options that stand for Hydra overrides of a path (made absolute: the flow runs elsewhere).
+PATH_OPTIONS = {"--audio": "ingest.photo.audio", "--script": "ingest.photo.script"}
+
+
+def expand_arguments(argv: list[str]) -> list[str]:
+    """`dub photo.jpg --audio a.wav langs=[es]` -> `input=... ingest.photo.audio=... langs=[es]`."""
+    expanded, rest = [], list(argv)
+    while rest:
+        arg = rest.pop(0)
+        option, has_value, value = arg.partition("=")
+        if option in PATH_OPTIONS:
+            if not has_value:
+                if not rest or rest[0].startswith("-") or ("=" in rest[0] and not Path(rest[0]).exists()):
+                    fail(f"{option} needs a file: {option} path/to/file")
+                value = rest.pop(0)
+            expanded.append(f"{PATH_OPTIONS[option]}={quoted(str(Path(value).expanduser().absolute()))}")
+        elif arg.startswith("-"):
+            fail(f"unknown option {arg}: options are {', '.join(PATH_OPTIONS)}; settings are key=value (see conf/)")
+        elif not has_value:
+            expanded.append(f"input={quoted(str(Path(arg).expanduser().absolute()))}")
+        else:
+            expanded.append(arg)
+    return expanded
 
 
 def split_overrides(argv: list[str]) -> tuple[str | None, list[str], list[str]]:
@@ -33,12 +61,11 @@ def run(argv: list[str]) -> None:
     input_path, langs, overrides = split_overrides(argv)
     if not input_path:
         fail("no input video: give input=path/to/video.mp4 (or run `dub demo`)")
-    from tasks.media import probe
 
     config = compose(argv)
     try:
         check_languages(config)
-        probe(Path(input_path).expanduser())
+        check_input(Path(input_path).expanduser(), config)
     except StageError as error:
         fail(str(error))
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "INFO")
@@ -75,26 +102,31 @@ def status(argv: list[str]) -> None:
         fail("nothing registered yet: run `dub input=...` first")
     write_dvc_inputs(config)  # what a run with these overrides would compare against
     langs = [str(lang) for lang in config.get("langs") or []]
+    fan_in = enabled_fan_in(config)
     targets = [dvc.stage_name("evaluate", v, lang) for v in videos for lang in langs]
+    targets += [dvc.stage_name(s, v) for v in videos for s in fan_in]
     try:
         stale = dvc.stale(targets)
     except dvc.DvcError as error:
         fail(str(error), 1)
     locked = dvc.locked_stages()
-    print(f"{'video':<24}{'lang':<6}" + "".join(f"{s:<11}" for s in STAGES))
+    columns = [*STAGES, *FAN_IN]
+    print(f"{'video':<24}{'lang':<6}" + "".join(f"{s:<11}" for s in columns))
     for video in videos:
         for lang in langs:
             def name(stage: str) -> str:
                 return dvc.stage_name(stage, video, lang if stage in PER_LANGUAGE else None)
 
-            cells = []
-            for stage in STAGES:
+            def verdict(stage: str, upstream: set[str]) -> str:
                 if name(stage) not in locked:
-                    cells.append("never run")
-                elif any(name(s) in stale or name(s) not in locked for s in upstream_closure(stage)):
-                    cells.append("stale")
-                else:
-                    cells.append("up to date")
+                    return "never run"
+                if any(name(s) in stale or name(s) not in locked for s in upstream):
+                    return "stale"
+                return "up to date"
+
+            cells = [verdict(stage, upstream_closure(stage)) for stage in STAGES]
+            cells += [verdict(stage, {stage}.union(*(upstream_closure(need) for need in FAN_IN[stage])))
+                      if stage in fan_in else "off" for stage in FAN_IN]
             print(f"{video:<24}{lang:<6}" + "".join(f"{c:<11}" for c in cells))
 
 
@@ -102,15 +134,15 @@ def main(argv: list[str] | None = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
         if argv[:1] == ["status"]:
-            status(argv[1:])
+            status(expand_arguments(argv[1:]))
         elif argv[:1] == ["demo"]:
             from flows.demo import build_demo_video
 
-            run([f"input={build_demo_video(DEMO_VIDEO)}", *argv[1:]])
+            run([f"input={build_demo_video(DEMO_VIDEO)}", *expand_arguments(argv[1:])])
         elif argv[:1] in (["-h"], ["--help"], ["help"]):
             print(__doc__)
         else:
-            run(argv)
+            run(expand_arguments(argv))
     except StageError as error:
         fail(str(error))
     except Exception as error:  # Hydra's override errors and the like: one line, not a traceback

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import filecmp
+import json
 import os
 import re
 import shutil
@@ -31,6 +32,11 @@ def compose(overrides: list[str] | tuple[str, ...] = ()) -> dict[str, Any]:
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base=None):
         config = hydra_compose(config_name="config", overrides=list(overrides))
     return OmegaConf.to_container(config, resolve=True)  # type: ignore[return-value]
+
+
+def quoted(value: str) -> str:
+    """A Hydra override value that keeps the spaces, commas and brackets of a path as they are."""
+    return "'" + value.replace("'", "\\'") + "'"
 
 
 def video_name(path: str | Path) -> str:
@@ -74,6 +80,57 @@ def register_input(source: Path, root: Path = PROJECT_ROOT) -> str:
             os.link(source, tmp)
         except OSError:
             shutil.copy2(source, tmp)
+    return name
+
+
+def check_input(source: Path, config: dict[str, Any]) -> None:
+    """Raise StageError (one line) unless `source`, with the speech the config gives a photo, can be dubbed."""
+    from tasks.ingest.photo import PhotoSettings, check_request, is_photo
+    from tasks.media import probe
+
+    photo = PhotoSettings.from_config(config["ingest"].get("photo"))
+    if is_photo(source):
+        check_request(source, photo)
+        return
+    if photo.audio or photo.script:
+        raise StageError(f"--audio and --script are for a still photo input, and {source.name} is not an image")
+    probe(source)
+
+
+def register(source: Path, config: dict[str, Any], root: Path = PROJECT_ROOT) -> str:
+    """Register a video as it is, or a photo as the video it becomes with its speech; return <video>."""
+    from tasks.ingest.photo import is_photo
+
+    return register_photo(source, config, root) if is_photo(source) else register_input(source, root)
+
+
+PHOTO_STAMP = ".photo.json"  # a dot file: source_video() and the stages never take it for the input
+
+
+def register_photo(photo: Path, config: dict[str, Any], root: Path = PROJECT_ROOT) -> str:
+    """Build the video of `photo` speaking its audio (or voiced script) as data/input/<video>/<video>.mp4.
+
+    A stamp beside it holds the fingerprint of what it was built from, so the same request keeps
+    the same registered file (and DVC finds everything up to date) even though voicing a script
+    again would not give the same samples."""
+    from tasks.ingest.photo import PhotoSettings, build_from_request, fingerprint
+
+    settings = PhotoSettings.from_config(config["ingest"].get("photo"))
+    name = video_name(photo)
+    folder = root / "data" / "input" / name
+    target, stamp = folder / f"{name}.mp4", folder / PHOTO_STAMP
+    key = fingerprint(photo, settings)
+    if target.exists() and stamp.exists() and json.loads(stamp.read_text()).get("fingerprint") == key:
+        return name
+    folder.mkdir(parents=True, exist_ok=True)
+    stamp.unlink(missing_ok=True)
+    build_from_request(photo, settings, target, config["tts"].get("voices") or {})
+    for old in folder.iterdir():
+        if old.is_file() and old != target:
+            old.unlink()
+    with atomic_path(stamp) as tmp:
+        tmp.write_text(json.dumps({"fingerprint": key, "photo": photo.name,
+                                   "speech": Path(settings.audio or settings.script).name}, indent=2))
     return name
 
 

@@ -19,6 +19,23 @@ DAG: dict[str, tuple[str, ...]] = {
 }
 assert tuple(DAG) == STAGES, "every stage token has its place in the flow"
 
+# Per-video stages that wait for a stage in every language (fan-in), after all of DAG. They are
+# options of the stage they follow, so their code and config live in its package and conf group.
+FAN_IN: dict[str, tuple[str, ...]] = {
+    "multitrack": ("render",),
+}
+ENTRY_MODULES = {"multitrack": "tasks.render.multitrack"}
+
+
+def entry_module(stage: str) -> str:
+    """The module `python -m` runs for `stage` (the same command as in dvc.yaml)."""
+    return ENTRY_MODULES.get(stage, f"tasks.{stage}")
+
+
+def enabled_fan_in(config: dict) -> list[str]:
+    """The fan-in stages a run with this config asks for (each is switched on in its own group)."""
+    return [stage for stage in FAN_IN if (config.get(stage) or {}).get("enabled")]
+
 
 def upstream_closure(stage: str) -> set[str]:
     """`stage` and every stage it waits for, directly or not."""

@@ -1,13 +1,9 @@
 """A demo input that needs no outside file: a portrait that ships with scikit-image, speaking
-English sentences voiced by the packaged Piper voice."""
+English sentences voiced by the packaged Piper voice (the same path as `dub photo --script`)."""
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
-
-import numpy as np
-
-from tasks.artifacts import atomic_path
-from tasks.media import run_ffmpeg, write_wav
 
 DEMO_LINES = (
     "Hello, and welcome to our channel.",
@@ -22,19 +18,14 @@ def build_demo_video(target: Path, lines: tuple[str, ...] = DEMO_LINES, pause_s:
     from skimage import data
     from skimage.io import imsave
 
+    from tasks.ingest.photo import PhotoSettings, build_video, voice_script
+    from tasks.media import write_wav
     from tasks.tts.voices import PiperVoice
 
     voice = PiperVoice()
-    silence = np.zeros(int(pause_s * voice.sample_rate), dtype=np.float32)
-    pieces = [silence]
-    for line in lines:
-        pieces += [voice.synthesize(line), silence]
     target.parent.mkdir(parents=True, exist_ok=True)
-    speech = write_wav(target.with_suffix(".wav"), np.concatenate(pieces), voice.sample_rate)
-    portrait = target.with_suffix(".png")
-    imsave(portrait, data.astronaut(), check_contrast=False)
-    with atomic_path(target) as tmp:
-        run_ffmpeg("-loop", "1", "-framerate", str(fps), "-i", str(portrait), "-i", str(speech),
-                   "-c:v", "libx264", "-tune", "stillimage", "-pix_fmt", "yuv420p", "-c:a", "aac",
-                   "-shortest", "-f", "mp4", str(tmp))
-    return target
+    speech = write_wav(target.with_suffix(".wav"), voice_script("\n\n".join(lines), voice, pause_s), voice.sample_rate)
+    with tempfile.TemporaryDirectory(prefix="demo-") as scratch:
+        portrait = Path(scratch) / "astronaut.png"
+        imsave(portrait, data.astronaut(), check_contrast=False)
+        return build_video(portrait, speech, target, PhotoSettings(fps=fps, pause_s=pause_s))

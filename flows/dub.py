@@ -1,4 +1,5 @@
-"""The dubbing flow: ingest → asr → (per language, in parallel) mt → tts → render → evaluate.
+"""The dubbing flow: ingest → asr → … → (per language, in parallel) mt → tts → … → render → evaluate,
+then the per-video stages that gather every language (multitrack), where they are switched on.
 
 Each stage is a Prefect task that asks DVC whether the stage is stale; if it is, the task runs the
 stage's own entry point (`python -m tasks.<stage>`, the very command in dvc.yaml) and then has DVC
@@ -20,9 +21,8 @@ from prefect.states import Completed
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows import dvc
-from flows.dag import DAG
-from flows.config import PROJECT_ROOT, check_languages, compose, register_input, write_dvc_inputs
-from tasks.media import probe
+from flows.dag import DAG, FAN_IN, enabled_fan_in, entry_module
+from flows.config import PROJECT_ROOT, check_input, check_languages, compose, quoted, register, write_dvc_inputs
 from tasks.stage import BAD_INPUT_EXIT, PER_LANGUAGE
 
 RAN, CACHED = "ran", "cached"
@@ -69,7 +69,7 @@ def _pump(stream, terminal, logger, lines: list[str]) -> None:
 
 
 def run_entry(stage: str, video: str, lang: str | None, root: Path) -> None:
-    command = [sys.executable, "-m", f"tasks.{stage}", "--video", video] + (["--lang", lang] if lang else [])
+    command = [sys.executable, "-m", entry_module(stage), "--video", video] + (["--lang", lang] if lang else [])
     logger = get_run_logger()
     logger.info("running %s", " ".join(command[1:]))
     process = subprocess.Popen(command, cwd=root, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
@@ -101,12 +101,13 @@ def run_stage(stage: str, video: str, lang: str | None, stale_at_start: list[str
 
 
 def prepare(input: str, langs: list[str], overrides: list[str], root: Path) -> tuple[dict, str]:
-    """Compose the config, check the request and register the input; raise StageError if it is bad."""
-    config = compose([f"input={input}", f"langs=[{','.join(langs)}]", *overrides])
+    """Compose the config, check the request and register the input (a video, or a photo with its
+    speech); raise StageError if it is bad."""
+    config = compose([f"input={quoted(input)}", f"langs=[{','.join(langs)}]", *overrides])
     check_languages(config)
     source = Path(input).expanduser().resolve()
-    probe(source)
-    video = register_input(source, root)
+    check_input(source, config)
+    video = register(source, config, root)
     write_dvc_inputs(config, root)
     return config, video
 
@@ -118,7 +119,9 @@ def dub(input: str, langs: list[str], overrides: list[str] | None = None, root: 
     config, video = prepare(input, langs, list(overrides or []), Path(root))
     runtime = config["runtime"]
     stage = run_stage.with_options(retries=runtime["retries"], retry_delay_seconds=runtime["retry_delay_s"])
+    fan_in = enabled_fan_in(config)
     targets = [dvc.stage_name(s, video, lang) for s in DAG for lang in (langs if s in PER_LANGUAGE else [None])]
+    targets += [dvc.stage_name(s, video) for s in fan_in]
     stale_at_start = list(dvc.stale(targets, Path(root)))
     logger.info("DVC finds %d stale stage(s): %s", len(stale_at_start), ", ".join(stale_at_start) or "none")
 
@@ -131,9 +134,14 @@ def dub(input: str, langs: list[str], overrides: list[str] | None = None, root: 
         for lang in langs if name in PER_LANGUAGE else [None]:
             upstream = [futures[(need, lang if need in PER_LANGUAGE else None)] for need in needs]
             futures[(name, lang)] = submit(name, lang, upstream)
+    for name in fan_in:
+        futures[(name, None)] = submit(name, None, [futures[(need, lang)] for need in FAN_IN[name] for lang in langs])
     ran = {key: future.result() for key, future in futures.items()}
     results = {lang: ran[("evaluate", lang)] for lang in langs}
     outputs = {lang: str(next((Path(root) / "data" / "render" / video / lang).glob(f"{video}.{lang}.*"))) for lang in langs}
+    for name in fan_in:
+        results[name] = ran[(name, None)]
+        outputs[name] = str(next((Path(root) / "data" / name / video).glob(f"{video}.*.*")))
     if runtime.get("push") and any(result == RAN for result in ran.values()):
         dvc.push(targets, Path(root))
     for lang, path in outputs.items():

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from tasks.artifacts import Probe, atomic_path
 from tasks.media import run_ffmpeg
+from tasks.render.languages import iso639_2
 
 
 @dataclass(frozen=True)
@@ -26,7 +27,9 @@ class RenderSettings:
     audio_bitrate: str = "192k"
 
 
-def ffmpeg_args(video: Path, audio: Path, probe: Probe, settings: RenderSettings, target: Path) -> list[str]:
+def ffmpeg_args(video: Path, audio: Path, probe: Probe, settings: RenderSettings, target: Path,
+                language: str | None = None) -> list[str]:
+    """`language` (ISO 639-1) tags the audio track, so players name the dub's language."""
     args = ["-i", str(video), "-t", f"{probe.duration:.6f}", "-i", str(audio), "-map", "0:v:0", "-map", "1:a:0"]
     if probe.video_codec in settings.copy_video_codecs:
         args += ["-c:v", "copy"]
@@ -38,12 +41,15 @@ def ffmpeg_args(video: Path, audio: Path, probe: Probe, settings: RenderSettings
     args += ["-c:a", settings.audio_codec]
     if settings.audio_codec == "aac":
         args += ["-b:a", settings.audio_bitrate]
+    if language:
+        args += ["-metadata:s:a:0", f"language={iso639_2(language)}"]
     if settings.container == "mp4":
         args += ["-movflags", "+faststart"]
     return [*args, "-f", settings.container, str(target)]
 
 
-def render(video: Path, audio: Path, probe: Probe, settings: RenderSettings, target: Path) -> Path:
+def render(video: Path, audio: Path, probe: Probe, settings: RenderSettings, target: Path,
+           language: str | None = None) -> Path:
     with atomic_path(target) as tmp:
-        run_ffmpeg(*ffmpeg_args(video, audio, probe, settings, tmp))
+        run_ffmpeg(*ffmpeg_args(video, audio, probe, settings, tmp, language))
     return target

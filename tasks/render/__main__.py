@@ -18,7 +18,7 @@ def run(context: StageContext) -> None:
     else:
         video = source_video(context.root, context.video)
     with atomic_dir(context.out_dir()) as out:
-        render(video, context.input_dir("tts") / "speech.wav", probe, settings, out / name)
+        render(video, context.input_dir("tts") / "speech.wav", probe, settings, out / name, context.lang)
     log.info("wrote %s", context.out_dir() / name)
 
 
