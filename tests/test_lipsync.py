@@ -433,3 +433,69 @@ def test_chin_margin_moves_the_region_below_the_chin(margin):
     lowest = np.flatnonzero(rendered.region.any(axis=1)).max() + rendered.roi[1]
     chin = max(shapes[2][8, 1], 0)
     assert lowest == pytest.approx(chin + margin * 100, abs=3)
+
+
+@pytest.mark.parametrize("curve,level,max_gain,expected_peak", [
+    ([0.0, 0.2, 0.45, 0.1], 0.9, 2.0, 0.9),    # scaled up until its peak reaches the level
+    ([0.0, 0.1, 0.2, 0.1], 0.9, 2.0, 0.4),     # at most max_gain
+    ([0.0, 0.5, 0.95, 0.2], 0.9, 2.0, 0.95),   # never scaled down
+    ([0.0, 0.2, 0.45, 0.1], 0.0, 2.0, 0.45),   # off
+])
+def test_articulation_scales_the_opening_curves_and_keeps_closures(curve, level, max_gain, expected_peak):
+    from tasks.lipsync.__main__ import articulate
+
+    targets = np.stack([curve, [0.5] * 4, curve], axis=1)
+    out = articulate(targets, np.ones(4, bool), {"open_level": level, "quantile": 1.0, "max_gain": max_gain})
+    assert out[:, 0].max() == pytest.approx(expected_peak) and out[:, 2].max() == pytest.approx(expected_peak)
+    assert out[0, 0] == 0 and (out[:, 1] == 0.5).all()
+
+
+@pytest.mark.parametrize("gap", [0.0, 0.12])
+def test_torn_mesh_keeps_the_teeth_with_their_lips(gap):
+    """Opening wider than the exemplar: the band hanging from each lip keeps its height (the teeth move
+    with their lip) and the band between the two midline copies opens by the difference."""
+    import cv2
+
+    from tasks.lipsync.exemplar import MESH, midline, torn_mesh
+    from tasks.lipsync.warp import piecewise_affine
+
+    exemplar = face(gap, shift=(150, 0))
+    opened = face(gap + 0.1, shift=(150, 0))
+    tear_src, tear_dst = midline(exemplar, opened)
+    border = np.array([[0, 0], [299, 0], [299, 299], [0, 299]], float)
+    src, dst = np.vstack([exemplar[MESH], border, tear_src]), np.vstack([opened[MESH], border, tear_dst])
+    tris = torn_mesh(src)
+    assert tris.max() == len(src) - 1 and len(np.unique(tris)) == len(src)
+    upper_band = tear_dst[:3] - opened[[61, 62, 63]]
+    lower_band = opened[[67, 66, 65]] - tear_dst[3:]
+    np.testing.assert_allclose(upper_band[:, 1], gap * 50, atol=1e-6)   # half the exemplar's gap, 100 px iod
+    np.testing.assert_allclose(lower_band[:, 1], gap * 50, atol=1e-6)
+    np.testing.assert_allclose((tear_dst[3:] - tear_dst[:3])[:, 1], 10.0, atol=1e-6)   # the cavity opens by 0.1 iod
+    image = np.zeros((300, 300, 3), np.uint8)
+    cv2.rectangle(image, (0, 0), (299, 299), (90, 90, 90), -1)
+    warped, covered = piecewise_affine(image, src, dst, (0, 0, 300, 300), tris)
+    assert covered[150:260, 110:190].all()   # no hole in the mouth
+    closed_tear = midline(exemplar, face(0.0, shift=(150, 0)))[1]
+    np.testing.assert_allclose(closed_tear[:3], closed_tear[3:], atol=1e-6)   # closing: the copies meet, no fold
+
+
+def test_still_bank_collapses_to_one_exemplar_with_its_own_ranges():
+    from tasks.lipsync.exemplar import ExemplarGenerator
+
+    generator = ExemplarGenerator(min_bank=1)
+    photo = face(0.1)
+    bank = generator.new_bank(0, np.stack([photo] * 5), {k: [v[0], v[0] + 0.04] for k, v in RANGES.items()})
+    for i in range(5):
+        bank.add(np.full((500, 700, 3), 128, np.uint8), photo + 0.001 * i, (0, 0, 0), i, i)
+    generator.finish(bank)
+    assert bank.still and len(bank) == 1
+    assert bank.ranges["gap"] == [0.0, pytest.approx(0.22)]
+    closed = generator.render(bank, 0, (500, 700), photo, np.array([0.0, 1.0, 0.5]))
+    opened = generator.render(bank, 0, (500, 700), photo, np.array([1.0, 1.0, 0.5]))
+    assert closed is not None and opened is not None
+    moving = ExemplarGenerator(min_bank=1)
+    bank = moving.new_bank(0, np.stack([face(0.1 + 0.03 * i) for i in range(5)]), RANGES)
+    for i in range(5):
+        bank.add(np.full((500, 700, 3), 128, np.uint8), face(0.1 + 0.03 * i), (0, 0, 0), i, i)
+    moving.finish(bank)
+    assert not bank.still and len(bank) == 5
