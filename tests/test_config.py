@@ -58,3 +58,37 @@ def test_overrides_reach_the_composed_config():
 ])
 def test_video_names_are_stage_safe(path, name):
     assert video_name(Path(path)) == name
+
+
+@pytest.mark.parametrize("render", ["mp4", "prores"])
+def test_multitrack_is_composed_with_every_render_option(render):
+    config = compose([f"render={render}", "multitrack.enabled=true", "multitrack.picture_lang=es"])
+    assert config["multitrack"] == {"enabled": True, "picture_lang": "es", "include_original": True}
+    assert "multitrack" not in config["render"], "render's own params stay apart, so switching it reruns no render"
+    assert compose([f"render={render}"])["multitrack"]["enabled"] is False
+
+
+def test_photo_settings_compose_and_build():
+    from tasks.ingest.photo import PhotoSettings
+
+    config = compose(["ingest.photo.audio=/tmp/speech.wav", "ingest.photo.fps=30"])
+    settings = PhotoSettings.from_config(config["ingest"]["photo"])
+    assert (settings.audio, settings.fps, settings.script) == ("/tmp/speech.wav", 30, None)
+    assert settings.script_lang in config["tts"]["voices"], "a script must be voiceable by the configured TTS"
+
+
+def test_dvc_stages_match_the_flow_and_read_composed_params():
+    import yaml
+
+    from flows.dag import DAG, FAN_IN, entry_module
+
+    stages = yaml.safe_load((Path(__file__).resolve().parent.parent / "dvc.yaml").read_text())["stages"]
+    assert set(stages) == set(DAG) | set(FAN_IN)
+    config = compose([])
+    for name, stage in stages.items():
+        body = stage.get("do", stage)
+        assert body["cmd"].startswith(f"python -m {entry_module(name)} "), name
+        for param in body.get("params", []):
+            key = param if isinstance(param, str) else None
+            if key:
+                assert key.split(".")[0] in config, f"{name} reads params `{key}` that conf/ does not compose"

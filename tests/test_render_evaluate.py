@@ -92,3 +92,99 @@ def test_timing_report_measures_end_drift(ends, original, within, drift):
     report = timing_report(DubbedSpeech("es", 16000, rows), original)
     assert report["ends_within_300ms"] == within
     assert report["mean_end_drift_s"] == pytest.approx(drift)
+
+
+def render_settings(option: str) -> RenderSettings:
+    """The render settings a `render=<option>` run uses, as the render stage builds them."""
+    from flows.config import compose
+
+    config = compose([f"render={option}"])["render"]
+    return RenderSettings(**{**config, "copy_video_codecs": tuple(config["copy_video_codecs"])})
+
+
+def test_prores_render_is_a_prores_mov_with_pcm_and_every_frame(generated_clip, tmp_path, tone):
+    source = probe(generated_clip)
+    write_wav(tmp_path / "speech.wav", tone(source.duration, 44100), 44100)
+    out = render(generated_clip, tmp_path / "speech.wav", source, render_settings("prores"), tmp_path / "out.mov", "es")
+    result = probe(out)
+    assert (result.video_codec, result.audio_codec) == ("prores", "pcm_s16le")
+    assert (result.width, result.height, result.frames) == (source.width, source.height, source.frames)
+    assert stream_summary(out)[1:] == [("audio", "pcm_s16le", "spa", True)]
+
+
+def stream_summary(path) -> list[tuple[str, str, str, bool]]:
+    import av
+
+    with av.open(str(path)) as container:
+        return [(s.type, s.codec_context.name, s.metadata.get("language", ""),
+                 bool(s.disposition & av.stream.Disposition.default)) for s in container.streams]
+
+
+def packets(path, kind: str, index: int = 0) -> list[bytes]:
+    import av
+
+    with av.open(str(path)) as container:
+        stream = getattr(container.streams, kind)[index]
+        return [bytes(p) for p in container.demux(stream) if p.size]
+
+
+@pytest.fixture
+def rendered_languages(tmp_path, media_dir, tone):
+    """A project root with video "v" rendered in es, pt and fr, its soundtrack and its transcript."""
+    from tests.conftest import make_clip
+
+    for lang, seconds in (("es", 1.0), ("pt", 1.0), ("fr", 1.0)):
+        folder = tmp_path / "data" / "render" / "v" / lang
+        folder.mkdir(parents=True)
+        make_clip(folder / f"v.{lang}.mp4", seconds=seconds)
+    write_wav(tmp_path / "data" / "ingest" / "v" / "soundtrack.wav", tone(1.0, 44100), 44100)
+    artifacts.write(tmp_path / "data" / "asr" / "v" / "transcript.json", Transcript("en", 0.9, ()))
+    return tmp_path
+
+
+def run_multitrack(root, langs, **options):
+    from flows.config import compose
+    from tasks.render import multitrack
+    from tasks.stage import StageContext
+
+    params = compose([f"langs=[{','.join(langs)}]", "multitrack.enabled=true",
+                      *(f"multitrack.{key}={value}" for key, value in options.items())])
+    multitrack.run(StageContext("multitrack", "v", None, root, params))
+    return root / "data" / "multitrack" / "v"
+
+
+def test_multitrack_has_one_picture_and_a_tagged_track_per_language(rendered_languages):
+    out = run_multitrack(rendered_languages, ["es", "pt", "fr"])
+    assert stream_summary(out / "v.mul.mp4") == [
+        ("video", "h264", "und", True),
+        ("audio", "aac", "spa", True), ("audio", "aac", "por", False), ("audio", "aac", "fra", False),
+        ("audio", "aac", "eng", False),  # the original soundtrack, in the language ASR heard
+    ]
+    es = rendered_languages / "data" / "render" / "v" / "es" / "v.es.mp4"
+    assert packets(out / "v.mul.mp4", "video") == packets(es, "video"), "the picture is stream-copied"
+    assert packets(out / "v.mul.mp4", "audio", 0) == packets(es, "audio"), "the dubs are stream-copied"
+    report = json.loads((out / "tracks.json").read_text())
+    assert [t["iso639_2"] for t in report["tracks"]] == ["spa", "por", "fra", "eng"]
+    assert not [p.name for p in out.parent.iterdir() if p.name.startswith(".")], "a temp folder was left"
+
+
+def test_multitrack_picture_follows_picture_lang_and_the_original_is_optional(rendered_languages):
+    out = run_multitrack(rendered_languages, ["es", "pt"], picture_lang="pt", include_original="false")
+    assert [(lang, default) for _, _, lang, default in stream_summary(out / "v.mul.mp4")[1:]] == [("spa", False), ("por", True)]
+    pt = rendered_languages / "data" / "render" / "v" / "pt" / "v.pt.mp4"
+    assert packets(out / "v.mul.mp4", "video") == packets(pt, "video")
+
+
+def test_multitrack_refuses_a_missing_language_and_writes_only_its_report_when_off(rendered_languages):
+    from flows.config import compose
+    from tasks.render import multitrack
+    from tasks.stage import StageContext, StageError
+
+    with pytest.raises(StageError, match="no render of v in de"):
+        run_multitrack(rendered_languages, ["es", "de"])
+    with pytest.raises(StageError, match="picture_lang=fr is not one of"):
+        run_multitrack(rendered_languages, ["es", "pt"], picture_lang="fr")
+    multitrack.run(StageContext("multitrack", "v", None, rendered_languages, compose(["langs=[es]"])))
+    out = rendered_languages / "data" / "multitrack" / "v"
+    assert sorted(p.name for p in out.iterdir()) == ["tracks.json"]
+    assert json.loads((out / "tracks.json").read_text())["enabled"] is False
