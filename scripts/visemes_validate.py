@@ -226,12 +226,14 @@ def stage_settings(previous: bool = False) -> dict:
     config = yaml.safe_load((PROJECT / "conf" / "visemes" / "default.yaml").read_text())
     asr = dict(config["aligner"].get("asr") or {})
     dominance = dict(config.get("dominance") or {})
+    smoothing = {k: tuple(v) if isinstance(v, list) else v for k, v in (config.get("smoothing") or {}).items()}
+    loudness = {k: tuple(v) if isinstance(v, list) else v for k, v in (config.get("loudness") or {}).items()}
     if previous:
         asr.pop("boundaries", None)
         dominance.update(anticipation_s=0.07, carryover_s=0.08)
-    return {"asr": asr, "dominance": Dominance(**dominance),
-            "smoothing": Smoothing(**{k: tuple(v) if isinstance(v, list) else v for k, v in (config.get("smoothing") or {}).items()}),
-            "loudness": Loudness(**{k: tuple(v) if isinstance(v, list) else v for k, v in (config.get("loudness") or {}).items()})}
+        smoothing.update(settle_s=0.1)
+        loudness.update(gain=0.5)
+    return {"asr": asr, "dominance": Dominance(**dominance), "smoothing": Smoothing(**smoothing), "loudness": Loudness(**loudness)}
 
 
 def real_check(video: Path, out: Path, aligner, faces: Path, settings: dict) -> dict:
@@ -260,8 +262,12 @@ def real_check(video: Path, out: Path, aligner, faces: Path, settings: dict) -> 
     for param in ("gap", "jaw"):
         predicted = on_video_frames(curves.params[param], info.fps, times)
         lag_ms, r_best = subframe_lag(predicted, measured, info.fps)
+        by_index = on_video_frames(curves.params[param], info.fps, np.arange(info.frames) / info.fps)
         result[param] = {"r_lag0": round(pearson(predicted, measured), 3), "best_lag_ms": lag_ms, "r_best": round(r_best, 3),
-                         "r_lag0_vs_smoothed_landmarks": round(pearson(predicted, smoothed), 3)}
+                         "r_lag0_vs_smoothed_landmarks": round(pearson(predicted, smoothed), 3),
+                         # as the pipeline's stages time frames (k / fps from the first audio sample)
+                         "r_lag0_frames_at_index": round(pearson(by_index, measured), 3),
+                         "best_lag_ms_frames_at_index": subframe_lag(by_index, measured, info.fps)[0]}
     from tasks.visemes.plot import plot
 
     # plotted on the audio's timeline: the measured gap at its frames' own times

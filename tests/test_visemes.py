@@ -202,6 +202,27 @@ def test_long_pause_closes_the_mouth_and_short_pause_does_not_snap():
     assert gap[in_pause].min() > 0.15  # the mouth stays partly open over an 80 ms break
 
 
+@pytest.mark.parametrize("pause_s", [0.31, 0.35, 0.45, 0.6, 1.0])
+@pytest.mark.parametrize("fps", [22.13, 25, 29.97])
+def test_every_long_pause_closes_even_when_shorter_than_both_settle_times(pause_s, fps):
+    from tasks.visemes.smoothing import Smoothing, pause_frames
+
+    table = load_table("en")
+    smoothing = Smoothing(settle_s=0.25)
+    phones = [TimedPhone(0.2, 0.4, "a", "AA"), TimedPhone(0.4 + pause_s, 0.6 + pause_s, "a", "AA")]
+    frames = int((1.0 + pause_s) * fps)
+    curves = compute_curves(phones, table, fps, frames, smoothing=smoothing)
+    result = check(curves, table, min_pause_s=smoothing.min_pause_s)
+    assert result["long_pauses"] >= 1 and result["long_pauses_closed"] == result["long_pauses"], result
+    resting = pause_frames(curves.phones, fps, frames, smoothing.min_pause_s, smoothing.settle_s)
+    times = np.arange(frames) / fps
+    inner = resting & (times > 0.4) & (times < 0.4 + pause_s)
+    assert inner.any()
+    if pause_s > 0.5 + 2 / fps:  # long enough for the settle windows: open right after the sound, closed in the middle
+        assert not resting[(times > 0.4) & (times < 0.4 + 0.25)].any()
+        assert resting[(times > 0.4 + 0.25 + 1 / fps) & (times < 0.4 + pause_s - 0.25 - 1 / fps)].all()
+
+
 def test_release_after_closure_is_fast():
     table = load_table("es")
     phones = _sentence([("m", "PP", 0.08), ("a", "AA", 0.25)])

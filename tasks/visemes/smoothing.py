@@ -3,7 +3,9 @@
 1. a light zero-phase Gaussian on the fine-rate curves (removes the dominance kinks),
 2. sampling at the video frame times,
 3. closure constraints: every closure phone (p/b/m) closes the lips on the frame nearest its
-   centre, and the inside of every pause longer than `min_pause_s` rests closed,
+   centre, and the inside of every pause longer than `min_pause_s` rests closed (at least its
+   middle frame; the mouth may stay open `settle_s` after the last sound and before the next, as
+   real speakers' mouths do),
 4. a closure-preserving slew limit: opening parameters take the lower Lipschitz envelope
    min_j(x_j + step*|k-j|), so closures stay exact, releases are as fast as `max_step` allows and
    no frame-to-frame change exceeds `max_step` (a fraction of the range); the other parameters take
@@ -26,7 +28,7 @@ class Smoothing:
     closed_gap: float = 0.0  # lip gap value that a closure is set to
     closed_jaw_max: float = 0.2  # jaw may not be more open than this during a closure
     min_pause_s: float = 0.3  # pauses at least this long rest with the mouth closed ...
-    settle_s: float = 0.1  # ... from this long after the last sound until this long before the next
+    settle_s: float = 0.1  # ... from this long after the last sound until this long before the next (or on their middle frame)
     opening: tuple[str, ...] = ("jaw", "gap")  # parameters whose minima (closures) are kept exact
 
 
@@ -72,14 +74,21 @@ def closure_frames(phones: list[TimedPhone], closures: tuple[str, ...], fps: flo
 
 
 def pause_frames(phones: list[TimedPhone], fps: float, frames: int, min_pause_s: float, settle_s: float) -> np.ndarray:
-    """Boolean mask of frames well inside pauses at least `min_pause_s` long."""
+    """Boolean mask of frames well inside pauses at least `min_pause_s` long: from `settle_s` after
+    the last sound to `settle_s` before the next; a pause too short for that window still rests
+    on the frame nearest its middle (every long pause closes)."""
     mask = np.zeros(frames, dtype=bool)
     times = frame_times(frames, fps)
     for phone in phones:
         if phone.viseme == SILENCE and phone.end - phone.start >= min_pause_s:
             start = phone.start + (settle_s if phone.start > 0 else 0.0)
             end = phone.end - settle_s
-            mask |= (times >= start) & (times <= max(end, start))
+            inside = (times >= start) & (times <= end)
+            if not inside.any():
+                nearest = int(np.clip(round(phone.center * fps), 0, frames - 1))
+                if phone.start <= nearest / fps <= phone.end:
+                    inside[nearest] = True
+            mask |= inside
     return mask
 
 
