@@ -44,12 +44,27 @@ def audio_of(path: Path, folder: Path) -> tuple[np.ndarray, int]:
     return read_wav(target)
 
 
-def run_clip(path: Path, folder: Path, segments=None, options: FaceOptions | None = None) -> dict:
+def configured(detector: str | None = None):
+    """The backend and options of conf/face/dlib.yaml (the default), optionally with another detector."""
+    import yaml
+
+    from tasks.face.__main__ import build_backend, options_from
+
+    config = yaml.safe_load((Path(__file__).resolve().parent.parent / "conf" / "face" / "dlib.yaml").read_text())
+    if detector:
+        config["backend"]["detector"] = detector
+    return build_backend(config), options_from(config)
+
+
+def run_clip(path: Path, folder: Path, segments=None, options: FaceOptions | None = None, backend=None) -> dict:
     fps, total = video_info(path)
     audio = audio_of(path, folder)
     duration = len(audio[0]) / audio[1]
     segments = segments or [(0, 0.0, duration, "S0")]
-    result = analyze(read_frames(str(path)), DlibBackend(), options or FaceOptions(), fps, total=total,
+    if backend is None or options is None:
+        default_backend, default_options = configured()
+        backend, options = backend or default_backend, options or default_options
+    result = analyze(read_frames(str(path)), backend, options, fps, total=total,
                      segments=segments, audio=audio, progress=False)
     tracks = result.track_ids()
     report = {"clip": path.stem, "size": f"{result.width}x{result.height}", "frames": result.frames,

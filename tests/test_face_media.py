@@ -70,3 +70,56 @@ def test_single_speaker_clips_one_continuous_speaking_track(tmp_path, clip):
     assert result.track_ids() == [0]
     assert report["continuity"][0]["coverage_of_clip"] > 0.97
     assert result.speakers == {"S0": 0}
+
+
+def paste_hand(frame: np.ndarray, landmarks: np.ndarray, colour: np.ndarray, rng) -> np.ndarray:
+    """A skin-coloured hand-like shape (palm and four fingers, shaded, textured, soft-edged) laid
+    over the mouth, fingers across the lips as when a speaker covers their mouth."""
+    import cv2
+
+    from tasks.face.geometry import interocular
+
+    iod = interocular(landmarks)
+    mouth = landmarks[48:68].mean(axis=0)
+    shape = np.zeros(frame.shape[:2], np.uint8)
+    palm_centre = (int(mouth[0] + 0.9 * iod), int(mouth[1] + 0.25 * iod))
+    cv2.ellipse(shape, palm_centre, (int(0.7 * iod), int(0.55 * iod)), 10, 0, 360, 255, -1)
+    for k in range(4):  # fingers reaching left across the mouth
+        y = int(mouth[1] - 0.35 * iod + k * 0.24 * iod)
+        cv2.line(shape, palm_centre[:1] + (y,), (int(mouth[0] - 0.75 * iod + 0.08 * iod * abs(k - 1.5)), y), 255,
+                 max(3, int(0.2 * iod)))
+    alpha = cv2.GaussianBlur(shape.astype(np.float32) / 255.0, (7, 7), 0)[..., None]
+    rows = np.linspace(1.05, 0.85, frame.shape[0], dtype=np.float32)[:, None, None]
+    hand = np.clip(colour * rows + rng.normal(0, 4, frame.shape), 0, 255)
+    return (alpha * hand + (1 - alpha) * frame).astype(np.uint8)
+
+
+def test_hand_over_the_mouth_lowers_visibility_and_masks_the_mouth():
+    from tasks.face import visibility as vis
+    from tasks.face.pipeline import analyze, read_frames
+
+    module = report_module()
+    backend, options = module.configured()
+    clip = shared_media("video/frontal_man_suit.mp4")
+    frames = [f for _, f in zip(range(90), read_frames(str(clip)))]
+    clean = analyze(iter(frames), backend, options, 22.13, progress=False)
+    rng = np.random.default_rng(0)
+    covered = range(35, 65)
+    edited = []
+    for index, (stamp, frame) in enumerate(frames):
+        if index in covered:
+            row = np.flatnonzero(clean.frame == index)[0]
+            landmarks = clean.landmarks_raw[row].astype(np.float64)
+            cheek = frame[int(landmarks[29][1]) - 4:int(landmarks[29][1]) + 4,
+                          int(landmarks[2][0] + landmarks[31][0]) // 2 - 4:int(landmarks[2][0] + landmarks[31][0]) // 2 + 4]
+            frame = paste_hand(frame, landmarks, np.median(cheek.reshape(-1, 3), axis=0) * 1.05, rng)
+        edited.append((stamp, frame))
+    result = analyze(iter(edited), backend, options, 22.13, progress=False)
+    assert result.track_ids() == [0], "the hand must not break or duplicate the track"
+    hidden = np.isin(result.frame, list(covered)[3:-3])
+    free = ~np.isin(result.frame, range(covered.start - 5, covered.stop + 5))
+    assert np.median(result.visibility[hidden]) < 0.5
+    assert np.median(result.visibility[free]) > 0.8
+    assert np.isin(result.occluder[hidden], [vis.SKIN, vis.OBJECT]).mean() > 0.8
+    assert (result.occluder[free] == vis.NONE).mean() > 0.8
+    assert (result.mouth_mask[hidden] > 0).mean(axis=(1, 2)).mean() > 0.15  # the mask marks the covered mouth

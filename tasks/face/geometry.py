@@ -134,31 +134,54 @@ def move_box(box: np.ndarray, transform: tuple[float, np.ndarray, np.ndarray]) -
     return np.array([centre[0] - half[0], centre[1] - half[1], centre[0] + half[0], centre[1] + half[1]])
 
 
-def stabilize(track: np.ndarray) -> np.ndarray:
-    """Map each frame's landmarks (T, 68, 2) onto the first frame's head position (rigid points)."""
-    reference = track[0][RIGID]
-    return np.stack([apply_similarity(f, similarity(f[RIGID], reference)) for f in track])
+# points that follow the skull, not the expression: eye corners and the nose (bridge, tip, base)
+STABLE = [27, 28, 29, 30, 31, 33, 35, 36, 39, 42, 45]
 
 
-def mouth_jitter(track: np.ndarray) -> dict[str, float]:
+def stabilize(track: np.ndarray, points: list[int] = STABLE) -> np.ndarray:
+    """Map each frame's landmarks (T, 68, 2) onto the first frame's head position: a similarity
+    fitted to the stable points removes translation, in-plane rotation and scale (head motion)."""
+    reference = track[0][points]
+    return np.stack([apply_similarity(f, similarity(f[points], reference)) for f in track])
+
+
+def local_fit_weights(window: int, degree: int = 2) -> np.ndarray:
+    """Weights of a least-squares polynomial fit evaluated at the centre of `window` samples
+    (Savitzky-Golay): the smooth part of a trajectory there."""
+    half = window // 2
+    basis = np.vander(np.arange(-half, half + 1, dtype=np.float64), degree + 1, increasing=True)
+    return (basis @ np.linalg.pinv(basis))[half]
+
+
+def mouth_jitter(track: np.ndarray, window: int = 5, degree: int = 2) -> dict[str, float]:
     """Mouth-landmark jitter of one continuous run of landmarks (T, 68, 2), in pixels.
 
-    Head motion is removed first (each frame is mapped onto the first by a similarity fitted to the
-    rigid points). `displacement_px` is the RMS frame-to-frame displacement of the 20 mouth points
-    that remains (on a still face, all of it is jitter). `jitter_px` keeps only what no smooth motion
-    explains: the RMS of x[t] - (x[t-1] + x[t+1]) / 2, rescaled by sqrt(4/3) so that for pure white
-    noise it equals the frame-to-frame displacement; it is the number to hold against 1% of the
-    inter-ocular distance on a speaking face. Both also come as a share of that distance (`*_iod`).
+    1. Head motion is removed: every frame is mapped onto the first by a similarity fitted to the
+       stable points (eye corners, nose), so what moves the 20 mouth points afterwards is the face.
+    2. `displacement_px`: RMS frame-to-frame displacement of the stabilised mouth points. On a
+       still face it is all jitter; on a speaking face it also counts articulation.
+    3. `jitter_px`: the part of that displacement which no smooth motion explains. Each stabilised
+       mouth coordinate is compared with a local polynomial (degree 2 over `window` frames, 0.2 s at
+       25 fps: a lip closure takes longer, so articulation is fitted, landmark noise is not). The
+       residual of white noise of variance s2 has variance s2 * (1 - w0), w0 the fit's centre
+       weight; dividing by that recovers s2, and the frame-to-frame displacement that noise alone
+       produces is reported (RMS over points of sqrt(2 * (s2_x + s2_y))). For white noise it equals
+       `displacement_px`; for smooth articulation it stays near zero.
+    Both come also as a share of the median inter-ocular distance (`*_iod`).
     """
     track = np.asarray(track, dtype=np.float64)
-    if len(track) < 3:
-        raise ValueError("jitter needs at least three frames")
+    if len(track) < max(3, window):
+        raise ValueError(f"jitter needs at least {max(3, window)} frames")
     stable = stabilize(track)[:, MOUTH]
     step = np.linalg.norm(np.diff(stable, axis=0), axis=2)
-    second = np.linalg.norm(stable[1:-1] - (stable[:-2] + stable[2:]) / 2, axis=2)
+    weights = local_fit_weights(window, degree)
+    half = window // 2
+    fitted = sum(weights[k] * stable[k:len(stable) - window + 1 + k] for k in range(window))
+    residual = stable[half:len(stable) - half] - fitted
+    noise_var = (residual ** 2).sum(axis=2).mean() / (1.0 - weights[half])
     iod = float(np.median([interocular(f) for f in track]))
     displacement = float(np.sqrt((step ** 2).mean()))
-    jitter = float(np.sqrt((second ** 2).mean() * 4.0 / 3.0))
+    jitter = float(np.sqrt(2.0 * noise_var))
     return {"displacement_px": displacement, "jitter_px": jitter, "iod_px": iod,
             "displacement_iod": displacement / iod, "jitter_iod": jitter / iod}
 

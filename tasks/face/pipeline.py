@@ -34,6 +34,11 @@ class FaceOptions:
     min_detections: int = 2          # fragments confirmed fewer times are false detections
     min_track_s: float = 1.0         # identities on screen for less time get no track (id -1)
     min_iod_px: float = 12.0         # smaller faces are ignored
+    new_track_min_size: float = 1.0  # a new track needs a box at least this share of `min_face` wide
+    max_scale_step: float = 1.03     # largest change of a tracked box's size from one frame to the next
+    flow_side: int = 360             # optical flow between detections runs on frames this tall (shorter side)
+    flow_rigid_share: float = 0.65   # flow follows corners in this upper share of the face box
+    detection_weight: float = 0.5    # a matched detection moves its track's box this far towards it
     cut_threshold: float = 0.35
     cut_ratio: float = 3.0
     smoothing: dict = field(default_factory=lambda: {"min_cutoff": 1.5, "beta": 3.0, "mouth_min_cutoff": 3.0, "mouth_beta": 8.0})
@@ -140,6 +145,7 @@ class _Tracker:
         self.thumbs: dict[int, list[tuple[int, np.ndarray]]] = {}
         self.cut_detector = CutDetector(options.cut_threshold, options.cut_ratio)
         self.cuts: list[int] = []
+        self.previous_small: np.ndarray | None = None
 
     # -- lifecycle
     def _end(self, track: _Active, frame: int, drop_unconfirmed: bool) -> None:
@@ -158,11 +164,45 @@ class _Tracker:
         self.active.append(track)
         return track
 
-    def _fit(self, gray, bgr, track: _Active, box: np.ndarray) -> np.ndarray:
-        landmarks = self.backend.landmarks(gray, bgr, box)
-        refined = geo.move_box(track.anchor_box, geo.similarity(track.anchor_pts, landmarks[geo.RIGID]))
-        track.box = refined
-        return self.backend.landmarks(gray, bgr, refined)
+    def _flow_scale(self) -> float:
+        return min(1.0, self.o.flow_side / max(min(self.width, self.height), 1))
+
+    def _carry(self, track: _Active, previous_small: np.ndarray, small: np.ndarray) -> np.ndarray:
+        """The track's box moved from the previous frame to this one by optical flow.
+
+        Corners in the upper part of the box (eyes, brows, nose: no speech motion) are followed by
+        pyramidal Lucas-Kanade, checked forwards-backwards, and a similarity is fitted to them
+        robustly; it works whatever the head pose (the 68-point model's own points do not: on a
+        turned face they contract and drift). The box size changes by at most `max_scale_step`
+        per frame. Too few good points: the box stays where it was until the next detection.
+        """
+        import cv2
+
+        scale = self._flow_scale()
+        x0, y0, x1, y1 = track.box * scale
+        h, w = small.shape[:2]
+        top = y0 + self.o.flow_rigid_share * (y1 - y0)
+        ix0, iy0, ix1, iy1 = int(max(x0, 0)), int(max(y0, 0)), int(min(x1, w)), int(min(top, h))
+        if ix1 - ix0 < 8 or iy1 - iy0 < 8:
+            return track.box
+        mask = np.zeros_like(previous_small)
+        mask[iy0:iy1, ix0:ix1] = 255
+        points = cv2.goodFeaturesToTrack(previous_small, 60, 0.01, 3, mask=mask)
+        if points is None or len(points) < 6:
+            return track.box
+        window = dict(winSize=(15, 15), maxLevel=3, criteria=(cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 20, 0.03))
+        ahead, ok, _ = cv2.calcOpticalFlowPyrLK(previous_small, small, points, None, **window)
+        back, ok_back, _ = cv2.calcOpticalFlowPyrLK(small, previous_small, ahead, None, **window)
+        good = (ok.ravel() == 1) & (ok_back.ravel() == 1) & (np.linalg.norm(back - points, axis=2).ravel() < 1.0)
+        if good.sum() < 6:
+            return track.box
+        matrix, _ = cv2.estimateAffinePartial2D(points[good], ahead[good], method=cv2.RANSAC, ransacReprojThreshold=1.0)
+        if matrix is None:
+            return track.box
+        factor = float(np.clip(np.sqrt(abs(np.linalg.det(matrix[:, :2]))), 1 / self.o.max_scale_step, self.o.max_scale_step))
+        centre = matrix @ np.array([(x0 + x1) / 2, (y0 + y1) / 2, 1.0]) / scale
+        half = (track.box[2:] - track.box[:2]) * factor / 2
+        return np.concatenate([centre - half, centre + half])
 
     def _verify(self, gray_small_source: np.ndarray, box: np.ndarray) -> np.ndarray | None:
         """Re-run the detector around a track's box with a lower threshold; the box found or None."""
@@ -202,31 +242,43 @@ class _Tracker:
             for track in list(self.active):
                 self._end(track, index, drop_unconfirmed=False)
         gray = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
+        small = _scaled(gray, self._flow_scale())
         confirmed_now: set[int] = set()
         # 1. carry every track to this frame by refitting its landmarks
         for track in list(self.active):
-            moved = geo.move_box(track.anchor_box, geo.similarity(track.anchor_pts, track.landmarks[geo.RIGID]))
-            track.landmarks = self._fit(gray, frame, track, moved)
+            track.box = self._carry(track, self.previous_small, small)
+            track.landmarks = self.backend.landmarks(gray, frame, track.box)
             if geo.interocular(track.landmarks) < o.min_iod_px or not self._inside(track.box):
                 self._end(track, index, drop_unconfirmed=True)
         # 2. detect, match, re-anchor; start tracks for new faces; re-check the unmatched locally
         if cut or index % o.detect_every == 0:
-            scale = detection_scale(self.width, self.height, o)
+            scale = detection_scale(self.width, self.height, o, getattr(self.backend, "detect_window", 80.0))
             found = self.backend.detect(_scaled(frame, scale))
             boxes = found[:, :4] / scale if len(found) else np.zeros((0, 4))
             pairs = match_detections(np.array([t.box for t in self.active]).reshape(-1, 4), boxes, o.min_iou)
             matched_t = {t for t, _ in pairs}
             matched_d = {d for _, d in pairs}
             for t, d in pairs:
-                self._anchor(self.active[t], gray, frame, boxes[d], index)
+                # the detector's box is noisier than the flow from frame to frame: correct towards it
+                track = self.active[t]
+                box = o.detection_weight * boxes[d] + (1 - o.detection_weight) * track.box
+                self._anchor(track, gray, frame, box, index)
                 confirmed_now.add(id(self.active[t]))
             for track in [t for i, t in enumerate(self.active) if i not in matched_t]:
                 box = self._verify(gray, track.box)
                 if box is not None:
                     self._anchor(track, gray, frame, box, index)
                     confirmed_now.add(id(track))
+            start_score = getattr(self.backend, "new_track_score", None)
+            min_side = o.min_face * min(self.width, self.height) * o.new_track_min_size
             for d in range(len(boxes)):
                 if d in matched_d:
+                    continue
+                # weak or small detections only confirm existing tracks: hands and mics under a
+                # face score high in some frames, but not high enough, nor are they face-sized
+                if start_score is not None and found[d, 4] < start_score:
+                    continue
+                if boxes[d, 2] - boxes[d, 0] < min_side:
                     continue
                 current = np.array([t.box for t in self.active]).reshape(-1, 4)
                 if len(current) and geo.box_iou(boxes[d][None], current).max() > o.min_iou:
@@ -247,6 +299,7 @@ class _Tracker:
                 if a is not b and a in self.active and b in self.active and a.fragment.id < b.fragment.id \
                         and geo.box_iou(a.box[None], b.box[None])[0, 0] > 0.5:
                     self._end(b, index, drop_unconfirmed=False)
+        self.previous_small = small
         # 4. record rows, embeddings, visibility
         rgb = None
         boxes_now = [t.box for t in self.active]
@@ -395,10 +448,10 @@ def _finish(tracker: _Tracker, o: FaceOptions, fps: float, times: np.ndarray, ba
     occluder = np.array(rows["occluder"], dtype=np.int8).reshape(-1)
     masks = np.array(rows["mouth_mask"], dtype=np.uint8).reshape(-1, *vis.MASK_SHAPE)
     mouth_boxes = np.array(rows["mouth_box"], dtype=np.int32).reshape(-1, 4)
-    lip = np.array(rows["lip_contrast"], dtype=np.float64).reshape(-1)
+    lip = np.array(rows["lip_contrast"], dtype=np.float64).reshape(-1, 2)  # (lip redness, mouth-line darkness)
     for t in set(track.tolist()) - {-1}:
         idx = sel[track[sel] == t]
-        hidden = vis.hidden_lips(lip[idx])
+        hidden = vis.hidden_lips(lip[idx, 0], lip[idx, 1])
         for i in idx[hidden]:
             if occluder[i] == vis.NONE:
                 occluder[i] = vis.SKIN

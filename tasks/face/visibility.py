@@ -90,6 +90,7 @@ def mouth_visibility(frame_bgr: np.ndarray, landmarks: np.ndarray, other_boxes: 
     foreign = cv2.morphologyEx(foreign.astype(np.uint8), cv2.MORPH_OPEN, np.ones((2, 2), np.uint8)) > 0
     covered = float(foreign.sum()) / max(int(region.sum()), 1)
     lip_contrast = float(np.median(d_cr[lips])) if lips.any() else 0.0
+    darkness = mouth_line_darkness(ycc[..., 0], local, skin[0])
     code = OBJECT if covered > 0.15 else NONE
     if other_boxes is not None and len(other_boxes):
         mouth_centre = np.array([(x0 + x1) / 2, (y0 + y1) / 2])
@@ -97,19 +98,46 @@ def mouth_visibility(frame_bgr: np.ndarray, landmarks: np.ndarray, other_boxes: 
             if ob[0] <= mouth_centre[0] <= ob[2] and ob[1] <= mouth_centre[1] <= ob[3]:
                 code = PERSON
                 covered = max(covered, 0.5)
-    return float(np.clip(1.0 - covered, 0.0, 1.0)), (foreign * 255).astype(np.uint8), box, code, lip_contrast
+    return float(np.clip(1.0 - covered, 0.0, 1.0)), (foreign * 255).astype(np.uint8), box, code, (lip_contrast, darkness)
 
 
-def hidden_lips(lip_contrast: np.ndarray, ratio: float = 0.3, min_typical: float = 4.0) -> np.ndarray:
-    """Frames of one track where the lips lost their redness against the skin (a skin-coloured cover).
+def mouth_line_darkness(luma: np.ndarray, local: np.ndarray, skin_luma: float) -> float:
+    """How much darker than the skin the line between the lips is (0: not at all, 1: black).
 
-    Judged against the track's own typical contrast (its 75th percentile), so pale lips or a
-    colour cast do not count.
+    A visible mouth always has a dark line there, the shadow between closed lips or the open
+    cavity, whatever the lip colour; a hand or any smooth cover over the mouth does not.
+    """
+    rows, cols = luma.shape
+    samples = [local[60], (local[61] + local[67]) / 2, (local[62] + local[66]) / 2, (local[63] + local[65]) / 2, local[64]]
+    values = []
+    for x, y in samples:
+        c, r = int(round(x)), int(round(y))
+        patch = luma[max(r - 1, 0):min(r + 2, rows), max(c - 1, 0):min(c + 2, cols)]
+        if patch.size:
+            values.append(float(patch.min()))
+    if not values or skin_luma <= 1:
+        return 0.0
+    return float(np.clip(1.0 - np.median(values) / skin_luma, 0.0, 1.0))
+
+
+def hidden_lips(lip_contrast: np.ndarray, darkness: np.ndarray | None = None, ratio: float = 0.3,
+                min_typical: float = 4.0, dark_ratio: float = 0.5, min_typical_dark: float = 0.12) -> np.ndarray:
+    """Frames of one track where a skin-coloured cover (a hand) hides the mouth: the lips lost their
+    redness against the skin, or the dark line between the lips is gone.
+
+    Each cue is judged against the track's own typical value (its 75th percentile), so pale lips,
+    a colour cast or a low-contrast face do not count; a cue the track never shows is not used.
     """
     lip_contrast = np.asarray(lip_contrast, dtype=np.float64)
+    hidden = np.zeros(len(lip_contrast), bool)
     if len(lip_contrast) == 0:
-        return np.zeros(0, bool)
+        return hidden
     typical = float(np.percentile(lip_contrast, 75))
-    if typical < min_typical:
-        return np.zeros(len(lip_contrast), bool)
-    return lip_contrast < ratio * typical
+    if typical >= min_typical:
+        hidden |= lip_contrast < ratio * typical
+    if darkness is not None:
+        darkness = np.asarray(darkness, dtype=np.float64)
+        typical_dark = float(np.percentile(darkness, 75))
+        if typical_dark >= min_typical_dark:
+            hidden |= darkness < dark_ratio * typical_dark
+    return hidden
