@@ -458,11 +458,25 @@ def test_calibration_per_face_track(tmp_path):
     path = tmp_path / "faces.npz"
     wide = [_face(g) for g in np.linspace(0.0, 0.4, 20)]
     narrow = [_face(g) for g in np.linspace(0.0, 0.05, 20)]
-    np.savez(path, landmarks=np.stack(wide + narrow), track=np.array([0] * 20 + [1] * 20))
+    np.savez(path, landmarks=np.stack(wide + narrow + narrow[:5]), track=np.array([0] * 20 + [1] * 25))
     zero, one = calibrate(path, None, track=0), calibrate(path, None, track=1)
     assert zero.source == "faces.npz:track0" and one.source == "faces.npz:track1"
     assert zero.ranges["gap"][1] > 0.3 > 0.06 > one.ranges["gap"][1]
-    assert calibrate(path, None).frames_measured == 40
+    # a speaker mapped to no face takes the longest track, not everyone's mouths mixed
+    unmapped = calibrate(path, None)
+    assert unmapped.frames_measured == 25 and unmapped.ranges["gap"] == one.ranges["gap"]
+
+
+def test_calibration_leaves_out_hidden_and_turned_frames(tmp_path):
+    path = tmp_path / "faces.npz"
+    faces = [_face(g) for g in np.linspace(0.0, 0.1, 20)] + [_face(0.6)] * 10
+    visibility = np.array([1.0] * 20 + [0.2] * 5 + [1.0] * 5)
+    pose = np.zeros((30, 3))
+    pose[25:, 0] = 50.0  # turned away: a foreshortened, unreliable mouth
+    np.savez(path, landmarks=np.stack(faces), track=np.zeros(30, dtype=int), visibility=visibility, pose=pose)
+    calibration = calibrate(path, None, track=0)
+    assert calibration.frames_measured == 20 and calibration.ranges["gap"][1] < 0.15
+    assert calibrate(path, None, track=0, min_visibility=0.0, max_yaw=90.0).ranges["gap"][1] > 0.5
 
 
 def test_face_tracks_mapping(tmp_path):

@@ -94,7 +94,7 @@ def test_prediction_follows_the_real_mouth():
     n = min(len(measured), info.frames)
     ok = np.isfinite(measured[:n])
     r = {name: np.corrcoef(curve[:n][ok], measured[:n][ok])[0, 1] for name, curve in results.items()}
-    # measured with the face stage's landmarks: 0.60 -> 0.69 (scripts/visemes_validate.py)
+    # with the face stage's landmarks at the frames' timestamps: 0.60 -> 0.78 (scripts/visemes_validate.py)
     assert r["stage"] > 0.6 and r["stage"] > r["word timings"], r
 
 

@@ -102,7 +102,8 @@ def run(context: StageContext) -> None:
                     video = source_video(context.root, context.video)
                 except StageError:
                     video = None
-                cache[track] = calibrate(faces if faces.exists() else None, video, int(calibration_cfg.get("max_frames", 60)), track)
+                cache[track] = calibrate(faces if faces.exists() else None, video, int(calibration_cfg.get("max_frames", 60)), track,
+                                         float(calibration_cfg.get("min_visibility", 0.5)), float(calibration_cfg.get("max_yaw", 30.0)))
             else:
                 cache[track] = calibrate(None, None)
         return cache[track]

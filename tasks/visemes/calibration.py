@@ -59,21 +59,35 @@ def ranges_from_landmarks(landmarks: np.ndarray, low: float = 5, high: float = 9
     return out
 
 
-def landmarks_from_npz(path: Path, track: int | None = None) -> np.ndarray | None:
-    """68-point landmark sets in the face stage's faces.npz, of one face track when `track` is given.
+def landmarks_from_npz(path: Path, track: int | None = None, min_visibility: float = 0.5, max_yaw: float = 30.0,
+                       longest: bool = False) -> np.ndarray | None:
+    """68-point landmark sets in the face stage's faces.npz, of one face track when `track` is given
+    (or, with `longest`, of the track on screen longest: a speaker the face stage mapped to no
+    face is most likely the person shown most, and mixing several people's mouths is worse).
 
     Read tolerantly until the format is agreed: `landmarks` (preferred) or any array named like
-    it shaped (..., 68, 2); rows are picked by a parallel `track` array when both exist.
-    None when there are none."""
+    it shaped (..., 68, 2); rows are picked by a parallel `track` array when both exist, and rows
+    whose mouth is hidden (`visibility` < min_visibility) or turned away (|`pose` yaw| > max_yaw)
+    are left out when those arrays exist. None when there are none."""
     with np.load(path, allow_pickle=False) as npz:
         keys = sorted((k for k in npz.files if "landmark" in k.lower() and npz[k].shape[-2:] == (68, 2)),
                       key=lambda k: (k != "landmarks", k))
         if not keys:
             return None
         lm = npz[keys[0]].astype(float)
-        if track is not None and "track" in npz.files and npz["track"].shape[0] == lm.shape[0]:
-            lm = lm[npz["track"] == track]
-        lm = lm.reshape(-1, 68, 2)
+        rows = np.ones(lm.shape[0], dtype=bool)
+        if "track" in npz.files and npz["track"].shape[0] == lm.shape[0]:
+            tracks = npz["track"]
+            if track is None and longest and np.any(tracks >= 0):
+                ids, counts = np.unique(tracks[tracks >= 0], return_counts=True)
+                track = int(ids[np.argmax(counts)])
+            if track is not None:
+                rows &= tracks == track
+        if "visibility" in npz.files and npz["visibility"].shape[0] == lm.shape[0]:
+            rows &= npz["visibility"] >= min_visibility
+        if "pose" in npz.files and npz["pose"].shape[0] == lm.shape[0]:
+            rows &= np.abs(npz["pose"].reshape(lm.shape[0], -1)[:, 0]) <= max_yaw
+        lm = lm[rows].reshape(-1, 68, 2)
         keep = np.isfinite(lm).all(axis=(1, 2)) & (np.abs(lm).sum(axis=(1, 2)) > 0)
         return lm[keep]
 
@@ -136,12 +150,14 @@ def video_landmarks(video: Path, max_frames: int | None = None, detect_every: in
     return np.array(indices, dtype=int), np.array(shapes).reshape(-1, 68, 2)
 
 
-def calibrate(faces_npz: Path | None, video: Path | None, max_frames: int = 60, track: int | None = None) -> Calibration:
-    """This speaker's ranges: faces.npz (their face track when known), else dlib on the source
-    video (the largest face), else neutral (logged)."""
+def calibrate(faces_npz: Path | None, video: Path | None, max_frames: int = 60, track: int | None = None,
+              min_visibility: float = 0.5, max_yaw: float = 30.0) -> Calibration:
+    """This speaker's ranges: faces.npz (their face track when known, else the longest track;
+    frames with the mouth hidden or the face turned left out), else dlib on the source video
+    (the largest face), else neutral (logged)."""
     if faces_npz is not None and Path(faces_npz).exists():
         try:
-            lm = landmarks_from_npz(Path(faces_npz), track)
+            lm = landmarks_from_npz(Path(faces_npz), track, min_visibility, max_yaw, longest=True)
             if lm is not None and len(lm) >= 5:
                 source = "faces.npz" if track is None else f"faces.npz:track{track}"
                 return Calibration(source, ranges_from_landmarks(lm), int(len(lm)))
