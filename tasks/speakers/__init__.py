@@ -21,6 +21,8 @@ class Clustering:
     hop_s: float = 0.2             # window step
     threshold: float = 0.75        # window level: average-linkage cosine similarity above which clusters merge
     merge_threshold: float = 0.75  # cluster level: whole-speech embeddings this alike are one speaker
+    pitch_merge_similarity: float = 0.7  # ... and this alike when their median f0 also agree within
+    pitch_merge_octaves: float = 0.15    # this many octaves
     num_speakers: int | None = None  # fix the count; None finds it with `threshold`
     max_speakers: int = 8
     min_speaker_s: float = 0.6     # a cluster with less speech than this joins its nearest neighbour
@@ -117,19 +119,26 @@ def centroids(embeddings: np.ndarray, labels: np.ndarray) -> np.ndarray:
     return normalize(np.stack([embeddings[labels == c].mean(axis=0) for c in range(k)])) if k else np.zeros((0, embeddings.shape[1]))
 
 
-def merge_small_clusters(embeddings: np.ndarray, labels: np.ndarray, weights: np.ndarray, min_weight: float) -> np.ndarray:
-    """Clusters whose total weight (e.g. seconds of speech) is below `min_weight` join the most similar other cluster."""
+def merge_small_clusters(embeddings: np.ndarray, labels: np.ndarray, weights: np.ndarray, min_weight: float,
+                         apart: set[tuple[int, int]] = frozenset()) -> np.ndarray:
+    """Clusters whose total weight (e.g. seconds of speech) is below `min_weight` join the most similar
+    other cluster; never one of the `apart` pairs (an overlap and the speaker inside it)."""
     labels = np.asarray(labels).copy()
+    settled: set = set()
     while True:
         present = np.unique(labels)
-        if len(present) <= 1:
+        totals = {c: float(weights[labels == c].sum()) for c in present if c not in settled}
+        if len(present) <= 1 or not totals:
             return first_appearance_order(labels)
-        totals = {c: float(weights[labels == c].sum()) for c in present}
-        small = min(present, key=lambda c: totals[c])
+        small = min(totals, key=totals.get)
         if totals[small] >= min_weight:
             return first_appearance_order(labels)
         means = {c: normalize(embeddings[labels == c].mean(axis=0)) for c in present}
-        target = max((c for c in present if c != small), key=lambda c: float(means[c] @ means[small]))
+        allowed = [c for c in present if c != small and (small, c) not in apart and (c, small) not in apart]
+        if not allowed:
+            settled.add(small)
+            continue
+        target = max(allowed, key=lambda c: float(means[c] @ means[small]))
         labels[labels == small] = target
 
 
@@ -161,15 +170,16 @@ class Turn:
     start: float
     end: float
     speaker: str
+    overlap: bool = False  # True: this speaker talks over another one's (primary) turn here
 
 
-def turns_from_labels(labels: np.ndarray, frame_s: float = FRAME_S, names=None) -> list[Turn]:
+def turns_from_labels(labels: np.ndarray, frame_s: float = FRAME_S, names=None, overlap: bool = False) -> list[Turn]:
     """Consecutive frames of one label (>= 0) become a turn."""
     out = []
     labels = np.asarray(labels)
     for value in sorted(set(labels.tolist()) - {-1}):
         for a, b in runs(labels == value):
-            out.append(Turn(round(a * frame_s, 3), round(b * frame_s, 3), names[value] if names else f"S{value}"))
+            out.append(Turn(round(a * frame_s, 3), round(b * frame_s, 3), names[value] if names else f"S{value}", overlap))
     return sorted(out, key=lambda t: (t.start, t.end))
 
 

@@ -19,18 +19,21 @@ def run(context: StageContext) -> None:
         from tasks.speakers import Turn
 
         turns = [Turn(s.start, s.end, "S0") for s in transcript.segments]
-    segments = relabel_segments(transcript.segments, turns)
-    profiles = diarizer.profiles(wav, rate, turns)
+    primary = [t for t in turns if not t.overlap]  # one speaker per moment: segment labels and voices
+    segments = relabel_segments(transcript.segments, primary)
+    profiles = diarizer.profiles(wav, rate, primary)
     result = Speakers(backend=diarizer.name, num_speakers=len(profiles),
-                      turns=tuple(SpeakerTurn(t.start, t.end, t.speaker) for t in turns),
+                      turns=tuple(SpeakerTurn(t.start, t.end, t.speaker) for t in primary),
                       profiles=tuple(profiles), segments=segments, language=transcript.language,
-                      params={k: v for k, v in context.config.items() if k != "backend"})
+                      params={k: v for k, v in context.config.items() if k != "backend"},
+                      overlaps=tuple(SpeakerTurn(t.start, t.end, t.speaker) for t in turns if t.overlap))
     with atomic_dir(context.out_dir()) as out:
         write(out / "speakers.json", result)
     for p in profiles:
         log.info("%s: %.1f s of speech, median f0 %.0f Hz (%.0f-%.0f), %s", p.speaker, p.speech_s, p.median_f0,
                  p.f0_low, p.f0_high, p.gender)
-    log.info("%d speakers, %d turns, %d segments", len(profiles), len(turns), len(segments))
+    log.info("%d speakers, %d turns, %d overlapped turns, %d segments", len(profiles), len(primary),
+             len(result.overlaps), len(segments))
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ from tasks.speakers import (FRAME_S, Clustering, Turn, absorb_short_runs, agglom
                             first_appearance_order, frame_scores, gender_guess, label_frames, merge_small_clusters, normalize, runs,
                             smooth_mask, turns_from_labels, window_spans)
 from tasks.speakers.encoder import RATE, SpeakerEncoder
+from tasks.speakers.overlap import Overlap, extend_mixtures, mixtures, overlap_labels, pitch_cues, same_voice
 from tasks.speakers.schema import VoiceProfile
 
 ENVELOPE_HZ = tuple(float(f) for f in np.round(np.geomspace(100, 7000, 32), 1))
@@ -48,13 +49,16 @@ def energy_vad(wav: np.ndarray, rate: int = RATE, floor_db: float = -45.0, below
 class ResemblyzerDiarizer:
     name = "resemblyzer-ge2e"
 
-    def __init__(self, weights: str | None = None, vad_aggressiveness: int = 2, threads: int = 0, **clustering):
+    def __init__(self, weights: str | None = None, vad_aggressiveness: int = 2, threads: int = 0,
+                 overlap: dict | None = None, **clustering):
         self.encoder = SpeakerEncoder(weights, threads)
         self.vad_aggressiveness = vad_aggressiveness
         self.clustering = Clustering(**clustering)
+        self.overlap = Overlap(**(overlap or {}))
 
     def diarize(self, wav: np.ndarray, rate: int = RATE, num_speakers: int | None = None) -> tuple[list[Turn], dict[str, np.ndarray]]:
-        """Turns (speaker names S0, S1, ... by first appearance) and each speaker's centroid embedding."""
+        """Turns (speaker names S0, S1, ... by first appearance; turns of a speaker talking over
+        another have `overlap=True`) and each speaker's centroid embedding."""
         if rate != RATE:
             from tasks.media import resample
 
@@ -70,16 +74,19 @@ class ResemblyzerDiarizer:
             return [], {}
         spans = window_spans(regions, int(c.window_s / FRAME_S), max(1, int(c.hop_s / FRAME_S)), total)
         embeddings = self.encoder.embed_windows(wav, spans)
+        f0 = np.zeros(0)
         if num_speakers == 1 or len(spans) == 1:
             labels = np.zeros(len(spans), int)
         else:
             labels = agglomerate(embeddings, c.threshold, num_speakers, c.max_speakers)
+            f0 = pitch_track(wav, RATE) if labels.max() > 0 else f0
             if not num_speakers:
                 weights = np.array([speech[a:b].sum() for a, b in spans], float) * FRAME_S * c.hop_s / c.window_s
-                labels = self.merge_similar(wav, spans, labels, c.merge_threshold)
-                labels = merge_small_clusters(embeddings, labels, weights, c.min_speaker_s)
+                labels, apart = self.merge_similar(wav, spans, labels, c.merge_threshold, f0)
+                labels = merge_small_clusters(embeddings, labels, weights, c.min_speaker_s, apart)
         means = centroids(embeddings, labels)
-        frames = label_frames(frame_scores(spans, normalize(embeddings) @ means.T, total), speech)
+        scores = frame_scores(spans, normalize(embeddings) @ means.T, total)
+        frames = label_frames(scores, speech)
 
         def keep(a: int, b: int, value: int) -> bool:  # a short run that sounds clearly like its speaker
             if (b - a) * FRAME_S < 0.15:
@@ -90,43 +97,98 @@ class ResemblyzerDiarizer:
 
         frames = absorb_short_runs(frames, int(c.min_turn_s / FRAME_S), keep)
         present = sorted(set(frames.tolist()) - {-1}, key=lambda v: int(np.argmax(frames == v)))
-        names = {v: f"S{i}" for i, v in enumerate(present)}
-        relabelled = np.array([names.get(v, -1) if v >= 0 else -1 for v in frames], dtype=object)
-        order = {f"S{i}": i for i in range(len(present))}
-        numeric = np.array([order[v] if v != -1 else -1 for v in relabelled], int)
-        turns = turns_from_labels(numeric)
-        return turns, {names[v]: means[v] for v in present}
+        second = np.full(total, -1, int)
+        if len(present) > 1 and len(f0):
+            second = self.find_overlap(wav, frames, present, f0, scores)
+        order = {v: i for i, v in enumerate(present)}
+        numeric = np.array([order.get(v, -1) for v in frames], int)
+        also = np.array([order.get(v, -1) for v in second], int)
+        turns = sorted(turns_from_labels(numeric) + turns_from_labels(also, overlap=True), key=lambda t: (t.start, t.end))
+        return turns, {f"S{order[v]}": means[v] for v in present}
 
-    def merge_similar(self, wav: np.ndarray, spans, labels: np.ndarray, threshold: float) -> np.ndarray:
+    def find_overlap(self, wav: np.ndarray, frames: np.ndarray, present: list[int], f0: np.ndarray,
+                     scores: np.ndarray) -> np.ndarray:
+        """Per frame, a second speaker talking at once (-1: none), from clusters that sound like a
+        mixture of another cluster and a voice of their own (tasks.speakers.overlap); frames of that
+        other speaker still nearly as like the mixture are overlapped too (relabelled in `frames`)."""
+        embedded = {v: self.embed_frames(wav, frames == v) for v in present}
+        index = {v: i for i, v in enumerate(present)}
+        vectors = np.stack([embedded[v] for v in present])
+        similarity = vectors @ vectors.T
+        cues = {index[v]: pitch_cues(f0, frames == v) for v in present}
+        found = mixtures(cues, similarity, self.overlap)
+        pairs = {present[a]: present[b] for a, b in found.items()}
+        frames[:] = extend_mixtures(frames, scores, pairs, self.overlap.score_margin)
+        return overlap_labels(frames, pairs)
+
+    def embed_frames(self, wav: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        """Whole-speech embedding of the frames where `mask` is True."""
+        hop = int(RATE * FRAME_S)
+        audio = np.concatenate([wav[a * hop:b * hop] for a, b in runs(mask)])
+        return self.encoder.embed_utterance(audio)
+
+    def mixture_pairs(self, wav, labels, spans, f0, embedded: dict) -> set[tuple[int, int]]:
+        """(mixture, speaker inside it) pairs among window clusters, from their windows' pitch cues."""
+        hop = int(RATE * FRAME_S)
+        keys = sorted(embedded)
+        masks = {}
+        for v in keys:
+            masks[v] = np.zeros(len(wav) // hop + 1, bool)
+            for (a, b), label in zip(spans, labels):
+                if label == v:
+                    masks[v][a:b] = True
+        vectors = np.stack([embedded[v] for v in keys])
+        found = mixtures({i: pitch_cues(f0, masks[v]) for i, v in enumerate(keys)}, vectors @ vectors.T, self.overlap)
+        return {(keys[a], keys[b]) for a, b in found.items()}
+
+    def merge_similar(self, wav: np.ndarray, spans, labels: np.ndarray, threshold: float,
+                      f0: np.ndarray | None = None) -> tuple[np.ndarray, set[tuple[int, int]]]:
         """Join clusters whose whole-speech embeddings (all their windows' audio together, far steadier
-        than one window's) are at least `threshold` alike; most alike first, re-embedding after each."""
+        than one window's) are at least `threshold` alike, or a little less alike with the same median
+        pitch; most alike first, re-embedding after each. A cluster that sounds like another plus a
+        voice of its own (overlapped speech) is kept apart from it. Returns the labels and the
+        (mixture, speaker inside it) pairs in those labels."""
+        c = self.clustering
         labels = np.asarray(labels).copy()
         hop = int(RATE * FRAME_S)
 
-        def embed(cluster: int) -> np.ndarray:
+        def mask_of(cluster: int) -> np.ndarray:
             mask = np.zeros(len(wav) // hop + 1, bool)
             for (a, b), label in zip(spans, labels):
                 if label == cluster:
                     mask[a:b] = True
-            audio = np.concatenate([wav[a * hop:b * hop] for a, b in runs(mask)])
-            return self.encoder.embed_utterance(audio)
+            return mask
 
-        cache = {int(v): embed(int(v)) for v in np.unique(labels)}
+        def describe(cluster: int) -> tuple[np.ndarray, float]:
+            mask = mask_of(cluster)
+            return self.embed_frames(wav, mask), pitch_cues(f0, mask).median_f0 if f0 is not None else 0.0
+
+        cache = {int(v): describe(int(v)) for v in np.unique(labels)}
+        members = {v: {v} for v in cache}
+        apart = self.mixture_pairs(wav, labels, spans, f0, {v: e for v, (e, _) in cache.items()}) if f0 is not None else set()
         while len(cache) > 1:
             keys = sorted(cache)
             best, pair = -1.0, None
             for i, a in enumerate(keys):
                 for b in keys[i + 1:]:
-                    similarity = float(cache[a] @ cache[b])
-                    if similarity > best:
+                    if any((x, y) in apart or (y, x) in apart for x in members[a] for y in members[b]):
+                        continue  # a mixture never joins the speaker heard inside it
+                    similarity = float(cache[a][0] @ cache[b][0])
+                    alike = similarity >= threshold or same_voice(similarity, cache[a][1], cache[b][1],
+                                                                   c.pitch_merge_similarity, c.pitch_merge_octaves)
+                    if alike and similarity > best:
                         best, pair = similarity, (a, b)
-            if best < threshold:
+            if pair is None:
                 break
             a, b = pair
             labels[labels == b] = a
+            members[a] |= members.pop(b)
             del cache[b]
-            cache[a] = embed(a)
-        return first_appearance_order(labels)
+            cache[a] = describe(a)
+        renamed = first_appearance_order(labels)
+        new = {int(old): int(value) for old, value in zip(labels, renamed)}
+        owner = {m: new[v] for v, group in members.items() for m in group}
+        return renamed, {(owner[a], owner[b]) for a, b in apart}
 
     def profiles(self, wav: np.ndarray, rate: int, turns: list[Turn]) -> list[VoiceProfile]:
         out = []
@@ -135,6 +197,16 @@ class ResemblyzerDiarizer:
             speech = np.concatenate(pieces) if pieces else np.zeros(0, np.float32)
             out.append(voice_profile(speaker, speech, rate, self.encoder))
         return out
+
+
+def pitch_track(wav: np.ndarray, rate: int = RATE) -> np.ndarray:
+    """f0 (Hz, 0 = unvoiced) per FRAME_S frame: WORLD harvest (dio misses most voicing in
+    telephone-quality speech, which the overlap cues need)."""
+    import pyworld
+
+    x = np.ascontiguousarray(wav, dtype=np.float64)
+    f0, _ = pyworld.harvest(x, rate, f0_floor=60.0, f0_ceil=400.0, frame_period=FRAME_S * 1000)
+    return f0
 
 
 def world_features(wav: np.ndarray, rate: int, frame_ms: float = 5.0):

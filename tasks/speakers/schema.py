@@ -48,6 +48,8 @@ class Speakers:
     segments: tuple[Segment, ...]
     language: str = ""
     params: dict = field(default_factory=dict)
+    # a speaker talking over another's turn (the turn of the one heard most stays in `turns`)
+    overlaps: tuple[SpeakerTurn, ...] = ()
 
     def profile(self, speaker: str) -> VoiceProfile | None:
         return next((p for p in self.profiles if p.speaker == speaker), None)
