@@ -119,12 +119,13 @@ def register_photo(photo: Path, config: dict[str, Any], root: Path = PROJECT_ROO
     name = video_name(photo)
     folder = root / "data" / "input" / name
     target, stamp = folder / f"{name}.mp4", folder / PHOTO_STAMP
-    key = fingerprint(photo, settings)
+    voices = config["tts"].get("voices") or {}
+    key = fingerprint(photo, settings, voices.get(settings.script_lang))
     if target.exists() and stamp.exists() and json.loads(stamp.read_text()).get("fingerprint") == key:
         return name
     folder.mkdir(parents=True, exist_ok=True)
     stamp.unlink(missing_ok=True)
-    build_from_request(photo, settings, target, config["tts"].get("voices") or {})
+    build_from_request(photo, settings, target, voices)
     for old in folder.iterdir():
         if old.is_file() and old != target:
             old.unlink()

@@ -19,8 +19,9 @@ DAG: dict[str, tuple[str, ...]] = {
 }
 assert tuple(DAG) == STAGES, "every stage token has its place in the flow"
 
-# Per-video stages that wait for a stage in every language (fan-in), after all of DAG. They are
-# options of the stage they follow, so their code and config live in its package and conf group.
+# Per-video stages that wait for a stage in every language (fan-in), after all of DAG. Each is an
+# option of the stage it follows: its code is in that stage's package, its config group (named
+# like the stage, with an `enabled` switch) is defined beside that stage's options in conf/.
 FAN_IN: dict[str, tuple[str, ...]] = {
     "multitrack": ("render",),
 }

@@ -87,6 +87,8 @@ def test_fingerprint_follows_content_not_paths(photo, speech, tmp_path, tone):
     louder = write_wav(tmp_path / "louder.wav", 2 * tone(1.5, 22050), 22050)
     assert fingerprint(photo, PhotoSettings(audio=str(speech))) != fingerprint(photo, PhotoSettings(audio=str(louder)))
     assert fingerprint(photo, PhotoSettings(audio=str(speech))) != fingerprint(photo, PhotoSettings(audio=str(speech), fps=30))
+    script = PhotoSettings(script=str(speech))
+    assert fingerprint(photo, script, {"style": "a"}) != fingerprint(photo, script, {"style": "b"}), "a new voice re-voices"
 
 
 def test_registration_builds_once_and_rebuilds_when_the_speech_changes(photo, speech, tmp_path, tone):

@@ -123,11 +123,12 @@ def check_request(photo: Path, settings: PhotoSettings) -> None:
                          f"or its words with --script script.txt")
 
 
-def fingerprint(photo: Path, settings: PhotoSettings) -> str:
-    """What the built video depends on: the photo's and speech's bytes and the build settings
-    (not their paths), so the same request reuses the registered video instead of rebuilding it."""
+def fingerprint(photo: Path, settings: PhotoSettings, voice: dict[str, Any] | None = None) -> str:
+    """What the built video depends on: the photo's and speech's bytes, the build settings and the
+    voice config of a script (not the paths), so the same request reuses the registered video."""
     digest = hashlib.sha256()
-    build = {**asdict(settings), "audio": None, "script": None, "voiced": not settings.audio, "version": BUILD_VERSION}
+    build = {**asdict(settings), "audio": None, "script": None, "version": BUILD_VERSION,
+             "voice": None if settings.audio else voice}
     digest.update(json.dumps(build, sort_keys=True).encode())
     for path in (photo, Path(settings.audio or settings.script or "")):
         digest.update(hashlib.sha256(path.read_bytes()).digest())
