@@ -90,3 +90,37 @@ def test_synthesize_to_fit_corrects_the_speed_from_measured_length(words, slot, 
     assert 1.0 <= speed <= cap
     if words * 0.5 <= slot:
         assert voice.calls == [1.0]
+
+
+# --------------------------------------------------------------------------- stretch and borrowing
+
+from tasks.tts.timing import SegmentTiming, TimingReport, plan_fit  # noqa: E402
+
+
+@pytest.mark.parametrize("natural, start, end, earliest, latest, expected", [
+    # natural, original [start, end], previous dub end, next segment start -> start, scale, length, before, after, overrun
+    (2.0, 1.0, 3.0, 0.0, 5.0, (1.0, 1.0, 2.0, 0.0, 0.0, 0.0)),       # fits as it is
+    (2.2, 1.0, 3.0, 0.0, 5.0, (1.0, 0.9091, 2.0, 0.0, 0.0, 0.0)),    # stretched faster to the original length
+    (1.8, 1.0, 3.0, 0.0, 5.0, (1.0, 1.1111, 2.0, 0.0, 0.0, 0.0)),    # stretched slower
+    (1.0, 1.0, 3.0, 0.0, 5.0, (1.0, 1.25, 1.25, 0.0, 0.0, 0.0)),     # slower only up to the limit
+    (3.0, 1.0, 3.0, 0.0, 5.0, (1.0, 0.8, 2.4, 0.0, 0.4, 0.0)),       # faster up to the limit, then silence after
+    (3.0, 1.0, 3.0, 0.0, 3.2, (0.92, 0.8, 2.28, 0.08, 0.2, 0.12)),   # next segment at 3.2: borrow before, cut the rest
+    (3.0, 1.0, 3.0, 0.97, 3.2, (0.97, 0.8, 2.23, 0.03, 0.2, 0.17)),  # never over the previous dub
+    (3.0, 1.0, 3.0, 0.0, 3.0, (0.92, 0.8, 2.08, 0.08, 0.0, 0.32)),   # next speaker right at the end
+    (0.0, 1.0, 3.0, 0.0, 5.0, (1.0, 1.0, 0.0, 0.0, 0.0, 0.0)),
+])
+def test_plan_fit_stretches_then_borrows_then_cuts(natural, start, end, earliest, latest, expected):
+    fit = plan_fit(natural, start, end, earliest, latest, 0.8, 1.25, 0.08)
+    got = (fit.start, fit.time_scale, fit.length, fit.borrowed_before, fit.borrowed_after, fit.overrun)
+    assert got == pytest.approx(expected, abs=1e-3)
+    assert fit.end <= max(latest, start) + 1e-9          # never into the next segment
+    assert fit.start >= min(start, max(earliest, start - 0.08)) - 1e-9
+
+
+def test_timing_report_share_on_time():
+    def row(start, end, original=(1.0, 2.0)):
+        return SegmentTiming(0, "S0", *original, start, end, 1.0, 1.0, 0.0, 0.0, 0.0)
+
+    report = TimingReport("es", 0.1, 0.3, (row(1.0, 2.0), row(1.05, 2.29), row(1.2, 2.0), row(1.0, 2.4)))
+    assert report.within() == pytest.approx(0.5)
+    assert TimingReport("es", 0.1, 0.3, ()).within() == 1.0

@@ -103,3 +103,39 @@ def test_match_loudness_within_one_lu():
     fixed, gain = match_loudness(output, rate, source)
     assert gain > 10
     assert abs(integrated_loudness(fixed, rate) - integrated_loudness(source, rate)) < 1.0
+
+
+# --------------------------------------------------------------------------- pitch-preserving stretch
+
+from tasks.tts.stretch import frame_positions, stretch_frames  # noqa: E402
+
+
+@pytest.mark.parametrize("frames, scale, count", [(100, 1.25, 125), (100, 0.8, 80), (10, 2.0, 20), (1, 3.0, 3)])
+def test_frame_positions_cover_the_input(frames, scale, count):
+    positions = frame_positions(frames, scale)
+    assert len(positions) == count
+    assert positions[0] == 0 and positions.max() <= frames - 1
+    assert np.all(np.diff(positions) >= 0)
+
+
+def test_stretch_frames_keeps_pitch_and_voicing():
+    f0 = np.array([0, 0, 100, 110, 120, 0], float)
+    sp = np.arange(6, dtype=float)[:, None] * np.ones((1, 4))
+    out_f0, out_sp, out_ap = stretch_frames(f0, sp, sp.copy(), 2.0)
+    assert len(out_f0) == 12 and out_sp.shape == (12, 4) and out_ap.shape == (12, 4)
+    assert set(out_f0.tolist()) <= set(f0.tolist())          # no new pitch values, only repeated frames
+    assert np.all(np.diff(out_sp[:, 0]) >= 0)                 # envelopes interpolated in order
+
+
+def test_world_stretch_changes_length_not_pitch():
+    pytest.importorskip("pyworld")
+    from tasks.speakers.backends import world_features
+    from tasks.speakers import f0_stats
+    from tasks.tts.stretch import world_stretch
+
+    t = np.arange(16000) / 16000
+    x = (0.15 * np.sign(np.sin(2 * np.pi * 150 * t))).astype(np.float32)  # harmonic-rich, as voiced speech
+    assert f0_stats(world_features(x, 16000)[0])["median"] == pytest.approx(150, rel=0.03)
+    y = world_stretch(x, 16000, 1.25)
+    assert len(y) == pytest.approx(20000, abs=400)
+    assert f0_stats(world_features(y, 16000)[0])["median"] == pytest.approx(150, rel=0.03)

@@ -1,8 +1,11 @@
 """tts: voice every translated segment, fit it to its original slot, and mix it into the soundtrack.
 
-Timing: a segment starts where the original did and must end before the next one starts (or the
-video ends). Too long at normal speed, it is synthesised faster, up to `max_speed`; still too long,
-it is cut with a short fade and the overrun is reported. The original speech is ducked by `duck_db`
+Timing: a segment starts where the original did and should end where it did, and always before the
+next one starts (or the video ends). Too long at normal speed, it is synthesised faster, up to
+`max_speed`; then stretched (pitch kept, WORLD) toward the original duration within
+[`min_time_scale`, `max_time_scale`] (shorter ones are slowed down too); still too long, it borrows
+the silence after the segment, then up to `max_early_s` before it (tasks.tts.timing); what is left is
+cut with a short fade and reported as the overrun. The original speech is ducked by `duck_db`
 under the segments; music and effects outside them are kept as they were.
 
 Outputs in `data/tts/<video>/<lang>/`: `speech.wav` (the full dubbed soundtrack), `voice.wav` (the
@@ -20,6 +23,11 @@ from tasks.artifacts import DubbedSegment, TranslatedSegment
 @dataclass(frozen=True)
 class Timing:
     max_speed: float = 1.35
+    min_time_scale: float = 0.8    # pitch-preserving stretch limits (output / synthesized duration)
+    max_time_scale: float = 1.25
+    max_early_s: float = 0.08      # silence before the original start a dub may borrow
+    start_tolerance_s: float = 0.1  # what the timing report counts as on time
+    end_tolerance_s: float = 0.3
     fade_s: float = 0.03
     duck_db: float = -30.0
     duck_ramp_s: float = 0.08
@@ -114,8 +122,9 @@ def mix(soundtrack: np.ndarray, rate: int, dub: np.ndarray, original_spans: list
 
 
 def report_row(segment: TranslatedSegment, slot: tuple[float, float], voice: str, speed: float,
-               placed_s: float, overrun: float, phonemes: str, conversion: str = "") -> DubbedSegment:
-    return DubbedSegment(segment.id, segment.start, round(segment.start + placed_s, 3), round(slot[1], 3),
+               placed_s: float, overrun: float, phonemes: str, conversion: str = "", start: float | None = None) -> DubbedSegment:
+    start = segment.start if start is None else start  # a dub may start a little early (borrowed silence)
+    return DubbedSegment(segment.id, round(start, 3), round(start + placed_s, 3), round(slot[1], 3),
                          voice, round(speed, 3), round(placed_s, 3), round(overrun, 3), segment.text, phonemes,
                          segment.speaker, conversion)
 

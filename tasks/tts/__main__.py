@@ -8,6 +8,7 @@ from tasks.stage import StageContext, StageError, instantiate, log, main
 from tasks.speakers.schema import read as read_speakers
 from tasks.tts import Timing, describe, fit_to_slot, mix, report_row, slots, synthesize_to_fit
 from tasks.tts.matching import NoMatch, assign_voices, match_loudness
+from tasks.tts.timing import SegmentTiming, TimingReport, plan_fit, write_report
 
 
 def run(context: StageContext) -> None:
@@ -27,25 +28,35 @@ def run(context: StageContext) -> None:
         log.info("speaker %s: base voice %s, conversion %s", speaker, voice.name, converter.name)
     timing = Timing(**(context.config.get("timing") or {}))
     dub = np.zeros(len(soundtrack), dtype=np.float32)
-    rows, dub_spans = [], []
+    rows, dub_spans, timings = [], [], []
     ordered = sorted(translation.segments, key=lambda s: s.start)
+    previous_end = 0.0
     for segment, slot in tqdm(list(zip(ordered, slots(ordered, probe.duration))), desc=f"tts {context.lang}", unit="seg"):
         if not segment.text:
             continue
-        slot_s = slot[1] - slot[0]
         voice = voice_of.get(segment.speaker, default_voice)
-        speech, speed = synthesize_to_fit(voice, segment.text, slot_s, timing.max_speed)
+        speech, speed = synthesize_to_fit(voice, segment.text, segment.end - segment.start, timing.max_speed)
         speech = resample(speech, voice.sample_rate, rate)
-        speech, conversion = converter.match(speech, rate, speakers.profile(segment.speaker))
-        speech, overrun = fit_to_slot(speech, rate, slot_s, timing.fade_s)
-        first = int(round(segment.start * rate))
+        fit = plan_fit(len(speech) / rate, segment.start, segment.end, previous_end, slot[1],
+                       timing.min_time_scale, timing.max_time_scale, timing.max_early_s)
+        speech, conversion = converter.match(speech, rate, speakers.profile(segment.speaker), fit.time_scale)
+        speech, overrun = fit_to_slot(speech, rate, slot[1] - fit.start, timing.fade_s)
+        first = int(round(fit.start * rate))
         placed = speech[: max(0, len(dub) - first)]
         dub[first:first + len(placed)] += placed
-        dub_spans.append((segment.start, segment.start + len(placed) / rate))
+        placed_end = fit.start + len(placed) / rate
+        dub_spans.append((fit.start, placed_end))
+        previous_end = placed_end
+        if fit.time_scale != 1.0:
+            conversion = {**conversion, "time_scale": fit.time_scale}
         rows.append(report_row(segment, slot, voice.name, speed, len(placed) / rate, overrun, voice.phonemes(segment.text),
-                               describe(conversion)))
+                               describe(conversion), fit.start))
+        timings.append(SegmentTiming(segment.id, segment.speaker, segment.start, segment.end, round(fit.start, 3),
+                                     round(placed_end, 3), round(speed, 3), fit.time_scale, fit.borrowed_before,
+                                     fit.borrowed_after, round(overrun, 3)))
         if overrun:
-            log.warning("segment %d overruns its slot by %.2f s at speed %.2f: cut", segment.id, overrun, speed)
+            log.warning("segment %d overruns by %.2f s at speed %.2f and stretch %.2f: cut", segment.id, overrun, speed,
+                        fit.time_scale)
     original_spans = [(s.start, s.end) for s in ordered]
     mixed = mix(soundtrack, rate, dub, original_spans, timing, dub_spans)
     mixed, gain_db = match_loudness(mixed, rate, soundtrack)  # EBU R128: as loud as the source
@@ -53,9 +64,11 @@ def run(context: StageContext) -> None:
         write_wav(out / "speech.wav", mixed, rate)
         write_wav(out / "voice.wav", resample(dub, rate, SPEECH_RATE), SPEECH_RATE)  # the dub alone, for visemes
         artifacts.write(out / "segments.json", DubbedSpeech(context.lang, rate, tuple(rows)))
-    log.info("%d segments voiced (%s); loudness matched with %+.1f dB; max speed %.2f; total overrun %.2f s", len(rows),
-             ", ".join(sorted({r.voice for r in rows})), gain_db,
-             max((r.speed for r in rows), default=1.0), sum(r.overrun for r in rows))
+        report = TimingReport(context.lang, timing.start_tolerance_s, timing.end_tolerance_s, tuple(timings))
+        write_report(out / "timing.json", report)
+    log.info("%d segments voiced (%s); loudness matched with %+.1f dB; max speed %.2f; total overrun %.2f s; "
+             "%.0f%% on time", len(rows), ", ".join(sorted({r.voice for r in rows})), gain_db,
+             max((r.speed for r in rows), default=1.0), sum(r.overrun for r in rows), 100 * report.within())
 
 
 if __name__ == "__main__":

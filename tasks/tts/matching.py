@@ -100,8 +100,10 @@ class NoMatch:
 
     name = "none"
 
-    def match(self, samples: np.ndarray, rate: int, source_profile) -> tuple[np.ndarray, dict]:
-        return np.asarray(samples, np.float32), {"conversion": self.name}
+    def match(self, samples: np.ndarray, rate: int, source_profile, time_scale: float = 1.0) -> tuple[np.ndarray, dict]:
+        from tasks.tts.stretch import world_stretch
+
+        return world_stretch(samples, rate, time_scale), {"conversion": self.name}
 
 
 class WorldMatcher:
@@ -116,17 +118,19 @@ class WorldMatcher:
         self.pitch, self.formants, self.equalize, self.level = pitch, formants, equalize, level
         self.max_eq_db, self.analysis_rate, self.frame_ms = max_eq_db, analysis_rate, frame_ms
 
-    def match(self, samples: np.ndarray, rate: int, source_profile) -> tuple[np.ndarray, dict]:
+    def match(self, samples: np.ndarray, rate: int, source_profile, time_scale: float = 1.0) -> tuple[np.ndarray, dict]:
+        """Converted speech, `time_scale` times as long (pitch-preserving, in the same WORLD pass)."""
         import pyworld
 
         from tasks.media import resample
         from tasks.speakers import f0_stats
+        from tasks.tts.stretch import stretch_frames, world_stretch
 
         samples = np.asarray(samples, np.float32)
         report: dict = {"conversion": self.name}
         if len(samples) < rate * 0.1 or source_profile is None or source_profile.median_f0 <= 0:
             report["conversion"] = "none (no usable profile or speech)"
-            return samples, report
+            return world_stretch(samples, rate, time_scale), report
         work_rate = self.analysis_rate
         x = resample(samples, rate, work_rate).astype(np.float64)
         f0, t = pyworld.harvest(x, work_rate, f0_floor=60.0, f0_ceil=500.0, frame_period=self.frame_ms)
@@ -152,8 +156,9 @@ class WorldMatcher:
             per_bin = np.interp(np.log(np.maximum(freqs, grid[0])), np.log(grid), gains)
             sp = sp * (10 ** (per_bin / 10))[None, :]
             report["eq_db_max"] = round(float(np.max(np.abs(gains))), 2)
+        f0, sp, ap = stretch_frames(f0, np.ascontiguousarray(sp), np.ascontiguousarray(ap), time_scale)
         y = pyworld.synthesize(f0, np.ascontiguousarray(sp), np.ascontiguousarray(ap), work_rate, self.frame_ms)
-        y = resample(y.astype(np.float32), work_rate, rate)[: len(samples)]
+        y = resample(y.astype(np.float32), work_rate, rate)[: int(round(len(samples) * time_scale))]
         if self.level and source_profile.rms_db:
             y = set_level(y, rate, samples, source_profile.rms_db)
             report["level_db"] = source_profile.rms_db
