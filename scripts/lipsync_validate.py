@@ -1,6 +1,16 @@
 """Validate the lip-sync measures (issue 6) on the real clips in ../shared/media/video.
 
-Per clip: the original video with its own audio, the same audio delayed by 0.5 s, and the next
+Two modes.
+
+`--workspaces WS...`: the per-clip table of issue 6 from dubbed workspaces (each one `dub` run; its
+evaluate stage measured the dub against its audio and the source against its own): source and dub
+closure excess and aperture contrast, dub/source ratios (target >= 0.8), the dub's audio-visual
+offset (target +-40 ms), PSNR outside the mouth (target >= 40 dB on every frame), boundary gradient
+and flicker against the source, and the frames left untouched by design per reason.
+
+    python scripts/lipsync_validate.py --workspaces /tmp/ws_a /tmp/ws_b [--lang es] [--out table.json]
+
+Default mode, the measure's own validation. Per clip: the original video with its own audio, the same audio delayed by 0.5 s, and the next
 clip's audio (trimmed or zero-padded to the same length). A measure is trusted only where own
 audio scores clearly above both. Prints a markdown table; writes JSON.
 
@@ -32,8 +42,59 @@ def fmt(value) -> str:
     return str(value)
 
 
+def ratio(dub, source):
+    if dub is None or source is None or source <= 0:
+        return None
+    return dub / source
+
+
+def dubbed_rows(workspaces: list[Path], lang: str) -> list[dict]:
+    """One row per dubbed video found in the workspaces (data/lipsync/<video>/<lang>)."""
+    rows = []
+    for workspace in workspaces:
+        for folder in sorted((workspace / "data" / "lipsync").glob(f"*/{lang}")):
+            video = folder.parent.name
+            report = json.loads((folder / "report.json").read_text())
+            metrics_file = workspace / "data" / "evaluate" / video / lang / "metrics.json"
+            metrics = json.loads(metrics_file.read_text()) if metrics_file.exists() else {}
+            untouched = {}
+            for track in report["tracks"]:
+                for reason, count in track["untouched"].items():
+                    untouched[reason] = untouched.get(reason, 0) + int(count)
+            row = {"video": video, "frames": report["frames"], "frames_edited": report["frames_edited"],
+                   "bank": [t["bank_size"] for t in report["tracks"]], "untouched": untouched, **report["metrics"]}
+            for name in ("closure_excess", "aperture_contrast", "sync_offset_ms", "sync_confidence"):
+                row[f"source_{name}"] = metrics.get(f"source_lipsync_{name}")
+                row[f"dub_{name}"] = metrics.get(f"lipsync_{name}")
+            row["closure_ratio"] = ratio(row["dub_closure_excess"], row["source_closure_excess"])
+            row["aperture_ratio"] = ratio(row["dub_aperture_contrast"], row["source_aperture_contrast"])
+            offset = row["dub_sync_offset_ms"]
+            row["passes"] = {"closure": row["closure_ratio"] is not None and row["closure_ratio"] >= 0.8,
+                             "aperture": row["aperture_ratio"] is not None and row["aperture_ratio"] >= 0.8,
+                             "offset": offset is not None and abs(offset) <= 40, "psnr": row["psnr_outside_min"] >= 40}
+            rows.append(row)
+    return rows
+
+
+def dubbed_table(rows: list[dict]) -> str:
+    lines = ["| clip | closure excess src / dub (ratio) | aperture contrast src / dub (ratio) | dub offset ms (conf) | "
+             "PSNR outside mouth min dB | boundary gradient out/src | flicker out/src (edit's own) | edited / frames | untouched by design |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        untouched = ", ".join(f"{k} {v}" for k, v in r["untouched"].items() if v) or "-"
+        mark = {k: ("" if v else " FAIL") for k, v in r["passes"].items()}
+        lines.append(
+            f"| {r['video']} | {fmt(r['source_closure_excess'])} / {fmt(r['dub_closure_excess'])} ({fmt(r['closure_ratio'])}{mark['closure']}) | "
+            f"{fmt(r['source_aperture_contrast'])} / {fmt(r['dub_aperture_contrast'])} ({fmt(r['aperture_ratio'])}{mark['aperture']}) | "
+            f"{fmt(r['dub_sync_offset_ms'])}{mark['offset']} ({fmt(r['dub_sync_confidence'])}) | {r['psnr_outside_min']:.1f}{mark['psnr']} | "
+            f"x{r['boundary_gradient_ratio']:.2f} | x{r['flicker_ratio']:.2f} ({r['edit_flicker']:.2f}) | {r['frames_edited']} / {r['frames']} | {untouched} |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--workspaces", nargs="*", type=Path, help="dubbed workspaces: print the per-clip dub table instead")
+    parser.add_argument("--lang", default="es", help="with --workspaces: the dubbed language")
     parser.add_argument("--media", default=os.environ.get("DUB_SHARED_MEDIA", str(PROJECT.parent / "shared" / "media")) + "/video")
     parser.add_argument("--clips", nargs="*", default=DEFAULT_CLIPS)
     parser.add_argument("--shift", type=float, default=0.5)
@@ -41,6 +102,12 @@ def main() -> None:
     parser.add_argument("--smoothed", action="store_true", help="use the face stage's smoothed landmarks")
     parser.add_argument("--out", default="/tmp/lipsync_validation.json")
     args = parser.parse_args()
+    if args.workspaces:
+        rows = dubbed_rows(args.workspaces, args.lang)
+        print(dubbed_table(rows))
+        Path(args.out).write_text(json.dumps(rows, indent=2) + "\n")
+        print(f"\nJSON: {args.out}", file=sys.stderr)
+        return
 
     from tasks.evaluate.lipsync import fit_length, load_audio, mouth_track, score, shift_audio
     from tasks.visemes.align import AsrAligner

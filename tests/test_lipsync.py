@@ -499,3 +499,47 @@ def test_still_bank_collapses_to_one_exemplar_with_its_own_ranges():
         bank.add(np.full((500, 700, 3), 128, np.uint8), face(0.1 + 0.03 * i), (0, 0, 0), i, i)
     moving.finish(bank)
     assert not bank.still and len(bank) == 5
+
+
+def test_no_crossfade_across_an_articulation():
+    from types import SimpleNamespace
+
+    from tasks.lipsync.__main__ import crossfade
+
+    features = np.array([(g, .5, .5) for g in (0.8, 0.8, 0.8, 0.8, 0.8, 0.8, 0.8, 0.0, 0.7, 0.8)])
+    plan = SimpleNamespace(choice=np.array([0, 1, 7, 8]), bank=SimpleNamespace(sequence=np.arange(1, 11), features=features))
+    assert crossfade(plan, 2, 2, set(), max_shape=0.25) == (-1, 0.0)      # open -> closed: no dissolve
+    plan.choice = np.array([0, 1, 8, 9])
+    assert crossfade(plan, 2, 2, set(), max_shape=0.25) == (2, 0.5)        # about the same opening: dissolve
+
+
+def test_select_reaches_a_one_frame_closure():
+    """Smoothness costs only the shape change beyond the targets' own: a short closure the targets ask
+    for is not smoothed away by the jump costs."""
+    features = np.array([(g, .5, .5) for g in (0.0, 0.8)] + [(0.8, .5, .5)] * 4)
+    index = core.BankIndex(features, np.zeros((6, 2)))
+    sequence = np.array([1, 10, 11, 12, 13, 14])
+    targets = np.array([(g, .5, .5) for g in (0.8, 0.8, 0.0, 0.8, 0.8)])
+    chosen = core.select(index, targets, np.zeros((5, 2)), sequence, smoothness=1.0, candidates=6)
+    assert features[chosen[2], 0] == 0.0 and (features[chosen[[0, 1, 3, 4]], 0] == 0.8).all()
+
+
+def test_short_closures_are_held_longer_but_pauses_and_silence_are_not_moved():
+    from tasks.lipsync.__main__ import hold_closures
+
+    gap = np.array([0.5, 0.5, 0.5, 0.0, 0.6, 0.6, 0.0, 0.0, 0.0, 0.0, 0.0, 0.4, 0.4])
+    speaking = np.ones(len(gap), bool)
+    targets = np.stack([gap, np.full(len(gap), 0.5), gap], axis=1)
+    out = hold_closures(targets, speaking, 0.05, 1, 1, 4)
+    assert out[:, 0].tolist() == [0.5, 0.5, 0.0, 0.0, 0.0, 0.6, 0.0, 0.0, 0.0, 0.0, 0.0, 0.4, 0.4]  # the pause: not a bilabial
+    assert (out[:, 1:] == targets[:, 1:]).all()
+    speaking[2] = False
+    assert hold_closures(targets, speaking, 0.05, 1, 0, 4)[2, 0] == 0.5  # never outside speech
+
+
+def test_lone_tracks_are_the_faces_that_never_share_the_screen():
+    from tasks.lipsync.__main__ import lone_speaker_tracks
+
+    faces = {"frame": np.array([0, 1, 2, 3, 4, 5, 3, 4, 9]), "track": np.array([0, 0, 0, 1, 1, 1, 2, 2, 3])}
+    assert lone_speaker_tracks(faces, {0, 1, 2, 3}) == [0, 3]   # 1 and 2 share frames 3 and 4
+    assert lone_speaker_tracks(faces, {0}) == [0]

@@ -137,6 +137,14 @@ def speaker_tracks(tracks, visemes, present: set[int]) -> tuple[dict[str, int], 
     return mapping, unmatched
 
 
+def lone_speaker_tracks(faces: dict, present: set[int]) -> list[int]:
+    """Face tracks that never share a frame with another track: where one voice speaks and the face
+    stage could not tell whose face it is, the only face on screen at each moment (shots of one
+    person cut together, re-identification broken by the cuts)."""
+    frames = {t: set(np.asarray(faces["frame"])[np.asarray(faces["track"]) == t].tolist()) for t in present}
+    return sorted(t for t in present if all(not (frames[t] & frames[o]) for o in present if o != t))
+
+
 def plan_track(track: int, curves, faces: dict, visemes, frames: int, fps: float, config: dict) -> TrackPlan:
     limits, speech = config.get("limits") or {}, config.get("speech") or {}
     finite = np.isfinite(faces["landmarks"]).all(axis=(1, 2))
@@ -161,8 +169,10 @@ def plan_track(track: int, curves, faces: dict, visemes, frames: int, fps: float
             status[frame] = STATUS.index("edit")
     params = curves.params
     count = len(params["gap"])
-    index = np.minimum(np.arange(frames), count - 1)
-    targets = np.stack([np.asarray(params[k], dtype=float)[index] for k in ("gap", "width", "jaw")], axis=1)
+    # the mouth leads the sound (lips shape a phone before it is heard): frame f shows the curves'
+    # value `lead_s` later, interpolated between frames
+    at = np.clip(np.arange(frames) + float((config.get("articulation") or {}).get("lead_s", 0.0)) * fps, 0, count - 1)
+    targets = np.stack([np.interp(at, np.arange(count), np.asarray(params[k], dtype=float)) for k in ("gap", "width", "jaw")], axis=1)
     targets = articulate(targets, speaking, config.get("articulation") or {})
     return TrackPlan(track, curves.speaker, ranges, rows, status, targets)
 
@@ -179,6 +189,24 @@ def articulate(targets: np.ndarray, speaking: np.ndarray, options: dict) -> np.n
         reached = float(np.quantile(out[speaking, column], quantile))
         gain = float(np.clip(level / max(reached, 1e-6), 1.0, float(options.get("max_gain", 2.0))))
         out[:, column] = np.clip(out[:, column] * gain, 0.0, 1.0)
+    return hold_closures(out, speaking, float(options.get("closure_level", 0.05)), int(options.get("closure_before", 0)),
+                         int(options.get("closure_after", 0)), int(options.get("closure_max_frames", 4)))
+
+
+def hold_closures(targets: np.ndarray, speaking: np.ndarray, level: float, before: int, after: int, longest: int) -> np.ndarray:
+    """Lengthen every short lip closure inside speech (a run of at most `longest` frames with the gap
+    at or below `level`) by `before` frames earlier and `after` later: a bilabial's lips close ahead
+    of its sound and stay shut 70-120 ms, while a phone timing may give it a single frame."""
+    if before <= 0 and after <= 0:
+        return targets
+    out = np.array(targets, dtype=float)
+    closed = (out[:, 0] <= level) & speaking
+    for first, last in runs(closed):
+        if last - first + 1 > longest:
+            continue  # a pause, not a bilabial
+        lo, hi = max(first - before, 0), min(last + after, len(out) - 1)
+        span = slice(lo, hi + 1)
+        out[span, 0] = np.where(speaking[span], np.minimum(out[span, 0], out[first:last + 1, 0].min()), out[span, 0])
     return out
 
 
@@ -197,9 +225,10 @@ def bank_candidates(plan: TrackPlan, faces: dict, config: dict) -> np.ndarray:
     return np.array(keep, dtype=int)
 
 
-def crossfade(plan: TrackPlan, index: int, frames: int, cuts: set[int] = frozenset()) -> tuple[int, float]:
-    """After a jump between unrelated exemplars, the old one (carried on along its own source
-    frames) dissolves out over `frames` frames: (exemplar to mix in or -1, its weight)."""
+def crossfade(plan: TrackPlan, index: int, frames: int, cuts: set[int] = frozenset(), max_shape: float = 0.25) -> tuple[int, float]:
+    """After a jump between unrelated exemplars of about the same mouth opening (at most `max_shape`
+    apart, 0..1 of the range), the old one (carried on along its own source frames) dissolves out
+    over `frames` frames: (exemplar to mix in or -1, its weight)."""
     if frames <= 0 or index == 0:
         return -1, 0.0
     seq = plan.bank.sequence
@@ -210,6 +239,9 @@ def crossfade(plan: TrackPlan, index: int, frames: int, cuts: set[int] = frozens
             return -1, 0.0
         a, b = int(plan.choice[t]), int(plan.choice[t + 1])
         if b != a and seq[b] != seq[a] + 1:
+            features = getattr(plan.bank, "features", None)
+            if features is not None and abs(float(features[a][0] - features[b][0])) > max_shape:
+                return -1, 0.0  # an articulation (e.g. into a closure): a dissolve would blur it open
             old = a
             for _ in range(back):
                 old = successor(old)
@@ -293,10 +325,17 @@ def run(context: StageContext) -> None:
 
     present = {int(t) for t in np.unique(faces["track"]) if t >= 0}
     mapping, unmatched = speaker_tracks(tracks, visemes, present)
+    pairs = [(name, track) for name, track in mapping.items()]
+    if not mapping and unmatched and (config.get("limits") or {}).get("lone_faces_speak", True):
+        lone = lone_speaker_tracks(faces, present)
+        if lone:
+            log.warning("no speaker has a face track in tracks.json: %s speak with the faces alone on screen (tracks %s)",
+                        ", ".join(unmatched), lone)
+            pairs, unmatched = [(name, track) for name in unmatched for track in lone], []
     if unmatched:
         log.warning("speakers with no face track (left as they are): %s", ", ".join(unmatched))
     curves_of = {s.speaker: s for s in visemes.speakers}
-    plans = [plan_track(track, curves_of[name], faces, visemes, frames, probe.fps, config) for name, track in mapping.items()]
+    plans = [plan_track(track, curves_of[name], faces, visemes, frames, probe.fps, config) for name, track in pairs]
     plans = [plan for plan in plans if plan.rows]
 
     # pass 1: the banks
@@ -370,7 +409,7 @@ def run(context: StageContext) -> None:
                             continue
                         if index == 0 or plan.choice[index - 1] < 0 or index in cuts:
                             compositor.reset(plan.track)  # a new run or a new shot: no colour memory
-                        fade_from, weight = crossfade(plan, index, compositor.crossfade_frames, cuts)
+                        fade_from, weight = crossfade(plan, index, compositor.crossfade_frames, cuts, compositor.crossfade_max_shape)
                         if fade_from >= 0:
                             other = generator.render(plan.bank, fade_from, (height, width), landmarks, plan.targets[index])
                             rendered = compositor.mix(rendered, other, weight)

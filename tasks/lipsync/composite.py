@@ -10,12 +10,13 @@ from tasks.lipsync.core import colour_transfer, feather
 class Compositor:
     def __init__(self, mode: str = "feather", feather: float = 0.12, colour: bool = True,
                  colour_smoothing: float = 0.6, occluder_grow: float = 0.03, crossfade_frames: int = 2,
-                 colour_gain: tuple[float, float] = (0.7, 1.4)):
+                 colour_gain: tuple[float, float] = (0.7, 1.4), crossfade_max_shape: float = 0.25):
         if mode not in ("feather", "poisson"):
             raise ValueError(f"blend mode {mode!r}: expected feather or poisson")
         self.mode, self.feather, self.colour = mode, float(feather), bool(colour)
         self.colour_smoothing, self.occluder_grow = float(colour_smoothing), float(occluder_grow)
         self.crossfade_frames = int(crossfade_frames)
+        self.crossfade_max_shape = float(crossfade_max_shape)
         self.colour_gain = (float(colour_gain[0]), float(colour_gain[1]))
         self.state: dict[int, tuple[np.ndarray, np.ndarray]] = {}
 

@@ -94,7 +94,8 @@ def select(index: BankIndex, targets: np.ndarray, poses: np.ndarray, source_fram
     """Exemplar per frame over a whole run of frames (Viterbi over the `candidates` best per frame).
 
     The step cost is 0 from an exemplar to its own successor in the source (real motion), `hold_cost`
-    for staying on one exemplar, else `smoothness` x (shape distance + appearance distance).
+    for staying on one exemplar, else `smoothness` x (shape change beyond the targets' own change +
+    appearance distance).
     """
     targets = np.asarray(targets, dtype=float)
     if len(targets) == 0 or len(index) == 0:
@@ -104,9 +105,14 @@ def select(index: BankIndex, targets: np.ndarray, poses: np.ndarray, source_fram
     unary = np.take_along_axis(unary_all, cand, axis=1)
     source_frames = np.asarray(source_frames)
 
+    # a change of mouth shape that the targets themselves make is articulation, not a jump: only the
+    # shape change beyond the targets' own costs (else short closures are smoothed away)
+    moves = np.sqrt((np.diff(targets, axis=0) ** 2 * index.weights).sum(-1))
+
     def transition(t: int) -> np.ndarray:
         a, b = cand[t - 1], cand[t]
         shape = np.sqrt((((index.features[a][:, None] - index.features[b][None]) ** 2) * index.weights).sum(-1))
+        shape = np.maximum(shape - moves[t - 1], 0.0)
         if descriptors is not None:
             shape = shape + (1.0 - np.clip(descriptors[a] @ descriptors[b].T, -1, 1))
         step = smoothness * shape
