@@ -550,6 +550,8 @@ def test_refine_moves_a_misplaced_vowel_onto_the_loud_voiced_part():
     far[85:95] = 1.0
     held = refine(phones, table, far, Refinement())
     assert held[1].start < 0.55
+    assert refine([], table, son) == []
+    assert refine(phones, table, son[:20]) == phones  # no audio under the words: left as they were
 
 
 def test_sonority_is_high_for_voiced_sound_and_low_for_noise_and_silence():
@@ -568,3 +570,13 @@ def test_sonority_is_high_for_voiced_sound_and_low_for_noise_and_silence():
     k = int(0.5 * FEATURE_RATE)
     silent, vowel, fricative = np.median(son[5:k - 5]), np.median(son[k + 5:2 * k - 5]), np.median(son[2 * k + 5:3 * k - 5])
     assert vowel > 0.8 and fricative < 0.5 * vowel and silent < 0.05
+
+
+def test_dynamic_range_separates_clean_speech_from_speech_over_music():
+    from tasks.visemes.refine import dynamic_range_db
+
+    rng = np.random.default_rng(1)
+    syllables = np.tile(np.r_[np.ones(40), np.full(40, 1e-3)], 10)  # speech with real pauses
+    assert dynamic_range_db(syllables * (1 + 0.1 * rng.random(800))) > 40
+    assert dynamic_range_db(syllables + 0.3) < 20  # a bed of music under the same speech
+    assert dynamic_range_db(np.zeros(10)) == 0.0

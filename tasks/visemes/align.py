@@ -217,10 +217,15 @@ class AsrAligner:
 
         phones = align_words(words, table, phonemize, env)
         if self.refine and self.boundaries is not None:
-            from tasks.visemes.refine import Refinement, refine, sonority
+            from tasks.visemes.refine import Refinement, dynamic_range_db, refine, sonority
 
             model = Refinement(**self.boundaries)
-            phones = refine(phones, table, sonority(samples.mean(axis=1), rate, model), model)
+            spread_db = dynamic_range_db(env)
+            if spread_db >= model.min_dynamic_range_db:
+                phones = refine(phones, table, sonority(samples.mean(axis=1), rate, model), model)
+            else:
+                log.info("phone boundaries kept from the word timings: the audio's quiet frames are only %.0f dB under "
+                         "its loud ones (music or noise under the speech)", spread_db)
         return phones
 
     def align(self, audio: Path, segments, table: VisemeTable, speaker_of: dict[int, str]) -> Alignment:

@@ -43,6 +43,9 @@ class Refinement:
     range_db: float = 35.0  # sonority level 0 this far under the loud (95th percentile) speech
     voicing_floor: float = 0.35  # v0: sonority of an unvoiced frame relative to a voiced one
     low_floor: float = 0.4  # l0: sonority of a frame with no energy under 1 kHz
+    # below this spread between loud (95th percentile) and quiet (10th) frames, music or noise
+    # fills every gap and the sonority cannot show the phones: the word timings are kept
+    min_dynamic_range_db: float = 20.0
 
 
 @lru_cache(maxsize=4)
@@ -86,6 +89,15 @@ def sonority(samples: np.ndarray, rate: int, model: Refinement = Refinement()) -
     out = level * (model.voicing_floor + (1 - model.voicing_floor) * voiced) * (model.low_floor + (1 - model.low_floor) * low)
     top = float(np.percentile(out, 95))
     return np.clip(out / top, 0.0, 1.0) if top > 0 else out
+
+
+def dynamic_range_db(env: np.ndarray) -> float:
+    """Loud (95th percentile) minus quiet (10th percentile) level of an RMS envelope, in dB."""
+    env = np.asarray(env, dtype=float)
+    if env.size == 0 or not np.any(env > 0):
+        return 0.0
+    db = 20 * np.log10(np.maximum(env, 1e-6))
+    return float(np.percentile(db, 95) - np.percentile(db, 10))
 
 
 def phrases(phones: list[TimedPhone], gap_s: float) -> list[list[TimedPhone]]:
