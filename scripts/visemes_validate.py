@@ -127,7 +127,7 @@ def synth_check(lang: str, out: Path, fps: float = 25.0) -> dict:
 def face_outputs(video: Path, folder: Path) -> Path:
     """The face stage's faces.npz + tracks.json for `video`, made once under `folder`: the clip is
     registered in a scratch workspace, given one speaker talking throughout, and the real face stage
-    runs on it (its default dlib config, no debug video)."""
+    runs on it (its configuration in conf/face/dlib.yaml, no debug video)."""
     out = folder / video.stem / "data" / "face" / "clip"
     if (out / "faces.npz").exists() and (out / "tracks.json").exists():
         return out
