@@ -282,3 +282,109 @@ def test_face_configs_name_known_options():
         config = yaml.safe_load(path.read_text())
         assert set(config["tracking"]) <= known, path.name
         assert config["backend"]["_target_"].startswith("tasks.face.backends.")
+
+
+# ---------------------------------------------------------------- jitter metric against articulation
+def test_jitter_separates_landmark_noise_from_articulation():
+    rate, frames = 25.0, 100
+    rng = np.random.default_rng(1)
+    clean = []
+    for t in range(frames):  # the head glides; the mouth opens and closes at 4 Hz (fast speech)
+        opening = 0.25 + 0.2 * np.sin(2 * np.pi * 4.0 * t / rate)
+        clean.append(synthetic_face(centre=(300 + 1.5 * t, 240 + 0.4 * t), iod=100, mouth_open=opening))
+    clean = np.array(clean)
+    speaking = geo.mouth_jitter(clean)
+    assert speaking["displacement_px"] > 3.0  # articulation moves the lips several pixels a frame
+    assert speaking["jitter_px"] < 0.05 * speaking["displacement_px"]
+    noisy = clean.copy()
+    noisy[:, 48:68] += rng.normal(0, 0.5, noisy[:, 48:68].shape)
+    # the noise alone would displace a point by 0.5 * sqrt(2) * sqrt(2) = 1 px per frame
+    assert geo.mouth_jitter(noisy)["jitter_px"] == pytest.approx(1.0, abs=0.3)
+
+
+def test_local_fit_weights_reproduce_a_parabola():
+    weights = geo.local_fit_weights(7, 4)
+    t = np.arange(-3, 4, dtype=float)
+    assert weights.sum() == pytest.approx(1.0)
+    assert float(weights @ (3 + 2 * t - 0.5 * t ** 2 + 0.1 * t ** 4)) == pytest.approx(3.0)
+
+
+# ---------------------------------------------------------------- detector plumbing
+def test_nms_keeps_the_best_of_overlapping_boxes():
+    from tasks.face.mtcnn import nms
+
+    boxes = np.array([[0, 0, 100, 100], [5, 5, 105, 105], [200, 200, 260, 260], [210, 210, 240, 240]], float)
+    scores = np.array([0.9, 0.95, 0.8, 0.7])
+    assert sorted(nms(boxes, scores, 0.5).tolist()) == [1, 2, 3]
+    assert sorted(nms(boxes, scores, 0.5, by_min=True).tolist()) == [1, 2]  # the small box lies inside
+
+
+def test_mtcnn_boxes_are_reframed_like_dlib_boxes():
+    from tasks.face.backends import mtcnn_to_dlib_box
+
+    out = mtcnn_to_dlib_box(np.array([[100, 100, 200, 240, 0.99]]), dy=0.075, width=1.06, height=0.8)[0]
+    assert out[4] == pytest.approx(0.99)
+    assert (out[0] + out[2]) / 2 == pytest.approx(150) and out[2] - out[0] == pytest.approx(106)
+    assert (out[1] + out[3]) / 2 == pytest.approx(170 + 0.075 * 140) and out[3] - out[1] == pytest.approx(112)
+
+
+def test_unknown_dlib_detector_is_a_stage_error():
+    from tasks.face.backends import DlibBackend
+    from tasks.stage import StageError
+
+    with pytest.raises(StageError, match="unknown dlib detector"):
+        DlibBackend(detector="sift")
+
+
+# ---------------------------------------------------------------- tracking between detections
+def textured(shape=(360, 640), seed=0) -> np.ndarray:
+    import cv2
+
+    noise = np.random.default_rng(seed).uniform(0, 255, shape).astype(np.float32)
+    return np.clip(cv2.GaussianBlur(noise, (0, 0), 2.0) * 3 - 255, 0, 255).astype(np.uint8)
+
+
+@pytest.mark.parametrize("shift,zoom", [((6.0, -3.0), 1.0), ((0.0, 0.0), 1.02), ((-4.0, 2.0), 0.985)])
+def test_optical_flow_carries_the_box_with_the_face(shift, zoom):
+    import cv2
+
+    from tasks.face.pipeline import FaceOptions, _Active, _Tracker
+
+    image = textured()
+    box = np.array([250.0, 100.0, 370.0, 240.0])
+    centre = (box[:2] + box[2:]) / 2
+    matrix = cv2.getRotationMatrix2D((float(centre[0]), float(centre[1])), 0.0, zoom)
+    matrix[:, 2] += shift
+    moved = cv2.warpAffine(image, matrix, (image.shape[1], image.shape[0]), flags=cv2.INTER_CUBIC)
+    tracker = _Tracker(None, FaceOptions(max_scale_step=1.05), image.shape[1], image.shape[0])
+    track = _Active(Fragment(0), np.zeros((68, 2)), box.copy(), box.copy(), np.zeros((13, 2)), 0)
+    carried = tracker._carry(track, image, moved)
+    assert (carried[:2] + carried[2:]) / 2 == pytest.approx(centre + shift, abs=0.5)
+    assert (carried[2] - carried[0]) / (box[2] - box[0]) == pytest.approx(zoom, abs=0.01)
+
+
+def test_optical_flow_limits_the_change_of_size_per_frame():
+    import cv2
+
+    from tasks.face.pipeline import FaceOptions, _Active, _Tracker
+
+    image = textured(seed=2)
+    box = np.array([250.0, 100.0, 370.0, 240.0])
+    matrix = cv2.getRotationMatrix2D((310.0, 170.0), 0.0, 1.2)  # the face comes 20% nearer at once
+    moved = cv2.warpAffine(image, matrix, (image.shape[1], image.shape[0]), flags=cv2.INTER_CUBIC)
+    tracker = _Tracker(None, FaceOptions(max_scale_step=1.03), image.shape[1], image.shape[0])
+    track = _Active(Fragment(0), np.zeros((68, 2)), box.copy(), box.copy(), np.zeros((13, 2)), 0)
+    carried = tracker._carry(track, image, moved)
+    assert (carried[2] - carried[0]) / (box[2] - box[0]) == pytest.approx(1.03, abs=0.005)
+
+
+# ---------------------------------------------------------------- hands over the mouth
+def test_hidden_lips_uses_the_mouth_line_when_lips_are_not_red():
+    from tasks.face.visibility import hidden_lips
+
+    pale_lips = np.zeros(40)  # this face's lips are no redder than its skin
+    darkness = np.full(40, 0.45)
+    darkness[10:20] = 0.05  # the dark line between the lips disappears under a hand
+    hidden = hidden_lips(pale_lips, darkness)
+    assert hidden[10:20].all() and not hidden[:10].any() and not hidden[20:].any()
+    assert not hidden_lips(pale_lips, np.full(40, 0.05)).any()  # a cue the face never shows is unused

@@ -79,18 +79,22 @@ def mouth_visibility(frame_bgr: np.ndarray, landmarks: np.ndarray, other_boxes: 
     centre = local[48:60].mean(axis=0)
     grown = np.zeros(MASK_SHAPE, np.uint8)
     cv2.fillPoly(grown, [np.round(centre + 1.35 * (local[48:60] - centre)).astype(np.int32)], 1)
+    # the shadow along the line between the lips belongs to the mouth, not to an occluder
+    cavity = cv2.dilate(cavity, np.ones((3, 3), np.uint8))
     region = (grown > 0) & (cavity == 0)
     lips = (outer > 0) & (cavity == 0)
     tol = np.maximum(chroma_tol, 3 * spread[1:])
     d_cr = ycc[..., 1] - skin[1]
     d_cb = ycc[..., 2] - skin[2]
-    foreign = (np.abs(d_cb) > tol[1] + 4) | (d_cr < -tol[0]) | (d_cr > lip_red + tol[0]) \
+    # lipstick and lip liner shift the lips' blue-difference far from the skin's, so on the lips
+    # only redness lost (grey, black or blue objects), darkness and glare count
+    foreign = ((np.abs(d_cb) > tol[1] + 4) & ~lips) | (d_cr < -tol[0]) | (d_cr > lip_red + tol[0]) \
         | (ycc[..., 0] < dark * skin[0]) | (ycc[..., 0] > bright * max(skin[0], 40.0))
     foreign &= region
     foreign = cv2.morphologyEx(foreign.astype(np.uint8), cv2.MORPH_OPEN, np.ones((2, 2), np.uint8)) > 0
     covered = float(foreign.sum()) / max(int(region.sum()), 1)
     lip_contrast = float(np.median(d_cr[lips])) if lips.any() else 0.0
-    darkness = mouth_line_darkness(ycc[..., 0], local, skin[0])
+    darkness = mouth_line_darkness(ycc[..., 0], cavity > 0, skin[0])
     code = OBJECT if covered > 0.15 else NONE
     if other_boxes is not None and len(other_boxes):
         mouth_centre = np.array([(x0 + x1) / 2, (y0 + y1) / 2])
@@ -101,27 +105,20 @@ def mouth_visibility(frame_bgr: np.ndarray, landmarks: np.ndarray, other_boxes: 
     return float(np.clip(1.0 - covered, 0.0, 1.0)), (foreign * 255).astype(np.uint8), box, code, (lip_contrast, darkness)
 
 
-def mouth_line_darkness(luma: np.ndarray, local: np.ndarray, skin_luma: float) -> float:
-    """How much darker than the skin the line between the lips is (0: not at all, 1: black).
+def mouth_line_darkness(luma: np.ndarray, between_lips: np.ndarray, skin_luma: float) -> float:
+    """How much darker than the skin the darkest part between the lips is (0: not at all, 1: black).
 
-    A visible mouth always has a dark line there, the shadow between closed lips or the open
-    cavity, whatever the lip colour; a hand or any smooth cover over the mouth does not.
+    A visible mouth always has dark pixels there, the shadow between closed lips, the open cavity
+    or the gaps beside the teeth, whatever the lip colour; a hand or any smooth cover does not.
     """
-    rows, cols = luma.shape
-    samples = [local[60], (local[61] + local[67]) / 2, (local[62] + local[66]) / 2, (local[63] + local[65]) / 2, local[64]]
-    values = []
-    for x, y in samples:
-        c, r = int(round(x)), int(round(y))
-        patch = luma[max(r - 1, 0):min(r + 2, rows), max(c - 1, 0):min(c + 2, cols)]
-        if patch.size:
-            values.append(float(patch.min()))
-    if not values or skin_luma <= 1:
+    values = luma[between_lips]
+    if not len(values) or skin_luma <= 1:
         return 0.0
-    return float(np.clip(1.0 - np.median(values) / skin_luma, 0.0, 1.0))
+    return float(np.clip(1.0 - np.percentile(values, 5) / skin_luma, 0.0, 1.0))
 
 
 def hidden_lips(lip_contrast: np.ndarray, darkness: np.ndarray | None = None, ratio: float = 0.3,
-                min_typical: float = 4.0, dark_ratio: float = 0.5, min_typical_dark: float = 0.12) -> np.ndarray:
+                min_typical: float = 4.0, dark_ratio: float = 0.6, min_typical_dark: float = 0.12) -> np.ndarray:
     """Frames of one track where a skin-coloured cover (a hand) hides the mouth: the lips lost their
     redness against the skin, or the dark line between the lips is gone.
 
