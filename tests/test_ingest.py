@@ -1,6 +1,7 @@
 """Probing and extraction of inputs, including every kind of bad input."""
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from tasks.ingest import ingest
@@ -39,3 +40,20 @@ def test_ingest_writes_probe_and_both_audio_tracks(generated_clip, tmp_path):
     assert track_rate == 44100 and track.shape[1] == description.audio_channels
     assert len(speech) / rate == pytest.approx(2.0, abs=0.1)
     assert (tmp_path / "probe.json").exists()
+
+
+def test_ingest_takes_a_photo_video_like_any_video(tmp_path, tone):
+    """A still photo becomes an ordinary input: ingest extracts its speech at full length."""
+    from PIL import Image
+
+    from tasks.ingest.photo import PhotoSettings, build_video
+    from tasks.media import write_wav
+
+    Image.new("RGB", (99, 75), (180, 140, 120)).save(tmp_path / "portrait.png")
+    speech = write_wav(tmp_path / "speech.wav", tone(1.2, 24000), 24000)
+    video = build_video(tmp_path / "portrait.png", speech, tmp_path / "portrait.mp4", PhotoSettings())
+    description = ingest(video, tmp_path / "ingest")
+    extracted, rate = read_wav(tmp_path / "ingest" / "audio.wav")
+    assert (description.width, description.height, description.audio_channels) == (98, 74, 1)
+    assert len(extracted) / rate == pytest.approx(1.2, abs=0.05)
+    assert np.abs(extracted).max() > 0.1, "the speech survives the round trip"
