@@ -388,3 +388,13 @@ def test_hidden_lips_uses_the_mouth_line_when_lips_are_not_red():
     hidden = hidden_lips(pale_lips, darkness)
     assert hidden[10:20].all() and not hidden[:10].any() and not hidden[20:].any()
     assert not hidden_lips(pale_lips, np.full(40, 0.05)).any()  # a cue the face never shows is unused
+
+
+@pytest.mark.parametrize("size,stride,shape", [(2, 2, (1, 3, 13, 17)), (3, 2, (4, 5, 11, 11)), (3, 2, (2, 2, 10, 9))])
+def test_strided_max_pool_matches_ceil_mode_pooling(size, stride, shape):
+    torch = pytest.importorskip("torch")
+    from tasks.face.mtcnn import max_pool_ceil
+
+    x = torch.randn(*shape)
+    expected = torch.nn.functional.max_pool2d(x, size, stride, ceil_mode=True)
+    assert torch.equal(max_pool_ceil(x, size, stride), expected)

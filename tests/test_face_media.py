@@ -41,6 +41,25 @@ def test_stage_mic_cuts_keeps_the_performer_across_cuts(tmp_path):
     performer = max(result.track_ids(), key=lambda t: (result.track == t).sum())
     shots = set(shot[result.frame[result.track == performer]].tolist())
     assert len(shots) >= 2, "the performer's identity must survive the cuts"
+    # six people on screen for more than a second (counted by eye, see scripts/face_report.py):
+    # the performer, a man in profile, and four faces in the audience, three of them turned
+    assert len(result.track_ids()) == module.EXPECTED["stage_mic_cuts"]
+    audience = [t for t in result.track_ids() if set(shot[result.frame[result.track == t]].tolist()) == {3}]
+    assert len(audience) == 4
+
+
+def test_mtcnn_finds_turned_faces_that_hog_misses():
+    from tasks.face.pipeline import _scaled, detection_scale, read_frames
+
+    module = report_module()
+    frames = [f for i, (_, f) in enumerate(read_frames(str(shared_media("video/stage_mic_cuts.mp4")))) if i in (30, 240)]
+    found = {}
+    for detector in ("hog", "mtcnn"):
+        backend, options = module.configured(detector)
+        scale = detection_scale(640, 360, options, backend.detect_window)
+        found[detector] = [len(backend.detect(_scaled(frame, scale))) for frame in frames]
+    assert found["mtcnn"][0] >= 1 and found["hog"][0] == 0  # the man in profile
+    assert found["mtcnn"][1] >= 4 > found["hog"][1]  # the audience, mostly in 3/4 view
 
 
 def test_composite_maps_each_speaker_to_its_own_face(tmp_path):
@@ -70,6 +89,8 @@ def test_single_speaker_clips_one_continuous_speaking_track(tmp_path, clip):
     assert result.track_ids() == [0]
     assert report["continuity"][0]["coverage_of_clip"] > 0.97
     assert result.speakers == {"S0": 0}
+    # noise in the mouth landmarks beyond what head motion and articulation explain (geometry.mouth_jitter)
+    assert report["jitter"][0]["jitter_iod"] < 0.01, report["jitter"]
 
 
 def paste_hand(frame: np.ndarray, landmarks: np.ndarray, colour: np.ndarray, rng) -> np.ndarray:

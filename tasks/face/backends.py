@@ -41,8 +41,9 @@ class DlibBackend:
     `hog` (frontal faces only, fast), `cnn` (dlib's MMOD: more poses, ~50x slower on CPU) or
     `mtcnn` (the MTCNN cascade from the facenet-pytorch wheel: 3/4 and profile faces too).
 
-    `detect_window` is the smallest face the detector finds, in pixels of the frame it is given; the
-    tracker scales frames so the configured smallest face has that size. MTCNN boxes frame the face
+    `detect_window` is the smallest face the detector finds, in pixels of the frame it is given
+    (80 for dlib's, `mtcnn.min_size` for MTCNN); the tracker scales frames so that the configured
+    smallest face has that size. MTCNN boxes frame the face
     differently from dlib's (taller, higher): `mtcnn_box` maps them to the box the shape predictor
     was trained on (measured on the frontal clips: centre lower by 0.075 box heights, width x1.06,
     height x0.80). With `mtcnn`, `detect_threshold` is an offset on the cascade's stage thresholds,
@@ -52,15 +53,16 @@ class DlibBackend:
 
     def __init__(self, detector: str = "hog", upsample: int = 0, detect_threshold: float = 0.0,
                  model_dir: str | None = None, embedding_threshold: float = 0.55, chip_padding: float = 0.25,
-                 detect_window: float | None = None, mtcnn: dict | None = None, mtcnn_box: dict | None = None,
+                 mtcnn: dict | None = None, mtcnn_box: dict | None = None,
                  new_track_score: float | None = None):
         if detector not in ("hog", "cnn", "mtcnn"):
             raise StageError(f"unknown dlib detector {detector!r}: use hog, cnn or mtcnn")
         self.name = f"dlib:{detector}"
         self.detector_kind = detector
-        self.detect_window = float(detect_window or (24.0 if detector == "mtcnn" else 80.0))
         self.mtcnn_options = dict(mtcnn or {})
-        self.new_track_score = new_track_score
+        # the MTCNN cascade finds faces down to its `min_size`; dlib's detectors scan an 80 px window
+        self.detect_window = float(self.mtcnn_options.get("min_size", 24.0)) if detector == "mtcnn" else 80.0
+        self.new_track_score = new_track_score if detector == "mtcnn" else None  # a probability: MTCNN's only
         self.mtcnn_box = {"dy": 0.075, "width": 1.06, "height": 0.80, **(mtcnn_box or {})}
         self.upsample = upsample
         self.detect_threshold = detect_threshold
@@ -93,7 +95,7 @@ class DlibBackend:
             elif key == "mtcnn":
                 from tasks.face.mtcnn import MTCNN
 
-                self._models[key] = MTCNN(min_size=self.detect_window, **self.mtcnn_options)
+                self._models[key] = MTCNN(**self.mtcnn_options)
             else:
                 raise StageError(f"unknown dlib detector {key!r}: use hog or cnn")
         return self._models[key]
