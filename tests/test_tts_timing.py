@@ -119,8 +119,34 @@ def test_plan_fit_stretches_then_borrows_then_cuts(natural, start, end, earliest
 
 def test_timing_report_share_on_time():
     def row(start, end, original=(1.0, 2.0)):
-        return SegmentTiming(0, "S0", *original, start, end, 1.0, 1.0, 0.0, 0.0, 0.0)
+        return SegmentTiming(0, "S0", *original, start, end, 1.0, 1.0, 0.0, 0.0, 0.0, 0.0)
 
     report = TimingReport("es", 0.1, 0.3, (row(1.0, 2.0), row(1.05, 2.29), row(1.2, 2.0), row(1.0, 2.4)))
     assert report.within() == pytest.approx(0.5)
     assert TimingReport("es", 0.1, 0.3, ()).within() == 1.0
+
+
+def _speech_with_pauses(rate=1000):
+    loud = np.ones(300, np.float32) * 0.5
+    return np.concatenate([loud, np.zeros(200, np.float32), loud, np.zeros(100, np.float32), loud, np.zeros(50, np.float32)])
+
+
+def test_pauses_are_inner_silences_only():
+    from tasks.tts.timing import pauses
+
+    assert pauses(_speech_with_pauses(), 1000) == [(300, 500), (800, 900)]
+
+
+@pytest.mark.parametrize("extra, cap, added", [
+    (0.3, 1.0, 0.3),     # shared 2:1 between the two pauses
+    (3.0, 1.0, 2.0),     # each pause grows by at most the cap
+    (0.0, 1.0, 0.0),
+])
+def test_widen_pauses(extra, cap, added):
+    from tasks.tts.timing import widen_pauses
+
+    x = _speech_with_pauses()
+    out, got = widen_pauses(x, 1000, extra, cap)
+    assert got == pytest.approx(added, abs=0.005)
+    assert len(out) == len(x) + round(got * 1000)
+    assert np.count_nonzero(out) == np.count_nonzero(x)   # only silence was added

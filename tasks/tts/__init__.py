@@ -1,7 +1,8 @@
 """tts: voice every translated segment, fit it to its original slot, and mix it into the soundtrack.
 
 Timing: a segment starts where the original did and should end where it did, and always before the
-next one starts (or the video ends). Too long at normal speed, it is synthesised faster, up to
+next one starts (or the video ends). Too short, its inner pauses are widened (each up to
+`max_pause_gain_s`). Too long at normal speed, it is synthesised faster, up to
 `max_speed`; then stretched (pitch kept, WORLD) toward the original duration within
 [`min_time_scale`, `max_time_scale`] (shorter ones are slowed down too); still too long, it borrows
 the silence after the segment, then up to `max_early_s` before it (tasks.tts.timing); what is left is
@@ -26,6 +27,7 @@ class Timing:
     min_time_scale: float = 0.8    # pitch-preserving stretch limits (output / synthesized duration)
     max_time_scale: float = 1.25
     max_early_s: float = 0.08      # silence before the original start a dub may borrow
+    max_pause_gain_s: float = 1.0  # a too-short dub's inner pauses are widened first, each by at most this
     start_tolerance_s: float = 0.1  # what the timing report counts as on time
     end_tolerance_s: float = 0.3
     fade_s: float = 0.03

@@ -8,7 +8,7 @@ from tasks.stage import StageContext, StageError, instantiate, log, main
 from tasks.speakers.schema import read as read_speakers
 from tasks.tts import Timing, describe, fit_to_slot, mix, report_row, slots, synthesize_to_fit
 from tasks.tts.matching import NoMatch, assign_voices, match_loudness
-from tasks.tts.timing import SegmentTiming, TimingReport, plan_fit, write_report
+from tasks.tts.timing import SegmentTiming, TimingReport, plan_fit, widen_pauses, write_report
 
 
 def run(context: StageContext) -> None:
@@ -37,6 +37,8 @@ def run(context: StageContext) -> None:
         voice = voice_of.get(segment.speaker, default_voice)
         speech, speed = synthesize_to_fit(voice, segment.text, segment.end - segment.start, timing.max_speed)
         speech = resample(speech, voice.sample_rate, rate)
+        speech, pauses_added = widen_pauses(speech, rate, segment.end - segment.start - len(speech) / rate,
+                                            timing.max_pause_gain_s)
         fit = plan_fit(len(speech) / rate, segment.start, segment.end, previous_end, slot[1],
                        timing.min_time_scale, timing.max_time_scale, timing.max_early_s)
         speech, conversion = converter.match(speech, rate, speakers.profile(segment.speaker), fit.time_scale)
@@ -52,7 +54,7 @@ def run(context: StageContext) -> None:
         rows.append(report_row(segment, slot, voice.name, speed, len(placed) / rate, overrun, voice.phonemes(segment.text),
                                describe(conversion), fit.start))
         timings.append(SegmentTiming(segment.id, segment.speaker, segment.start, segment.end, round(fit.start, 3),
-                                     round(placed_end, 3), round(speed, 3), fit.time_scale, fit.borrowed_before,
+                                     round(placed_end, 3), round(speed, 3), fit.time_scale, round(pauses_added, 3), fit.borrowed_before,
                                      fit.borrowed_after, round(overrun, 3)))
         if overrun:
             log.warning("segment %d overruns by %.2f s at speed %.2f and stretch %.2f: cut", segment.id, overrun, speed,

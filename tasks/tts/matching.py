@@ -114,17 +114,36 @@ class WorldMatcher:
     name = "world"
 
     def __init__(self, pitch: bool = True, formants: bool = True, equalize: bool = True, level: bool = True,
-                 max_eq_db: float = 6.0, analysis_rate: int = 24000, frame_ms: float = 5.0):
+                 max_eq_db: float = 6.0, analysis_rate: int = 24000, frame_ms: float = 5.0,
+                 strengths: tuple[float, ...] = (1.0,), select_by_similarity: bool = False,
+                 warp_range: tuple[float, float] = (0.85, 1.2)):
         self.pitch, self.formants, self.equalize, self.level = pitch, formants, equalize, level
         self.max_eq_db, self.analysis_rate, self.frame_ms = max_eq_db, analysis_rate, frame_ms
+        self.strengths = tuple(float(v) for v in strengths) or (1.0,)
+        self.select_by_similarity = select_by_similarity
+        self.warp_range = tuple(warp_range)
+        self._encoder = None
+
+    def similarity(self, y: np.ndarray, rate: int, source_profile) -> float:
+        from tasks.speakers.encoder import SpeakerEncoder
+
+        if self._encoder is None:
+            self._encoder = SpeakerEncoder()
+        return float(self._encoder.embed_utterance(y, rate) @ np.asarray(source_profile.embedding, np.float32))
 
     def match(self, samples: np.ndarray, rate: int, source_profile, time_scale: float = 1.0) -> tuple[np.ndarray, dict]:
-        """Converted speech, `time_scale` times as long (pitch-preserving, in the same WORLD pass)."""
+        """Converted speech, `time_scale` times as long (pitch-preserving, in the same WORLD pass).
+
+        With several `strengths` (1 = the full pitch/formant/equaliser move toward the speaker, 0 =
+        only the equaliser as a plain filter, no vocoder, when no stretch is needed) and
+        `select_by_similarity`, the variant whose GE2E embedding is closest to the speaker's is kept:
+        on voices already close to the speaker, vocoder artefacts can cost more likeness than the
+        conversion brings."""
         import pyworld
 
         from tasks.media import resample
         from tasks.speakers import f0_stats
-        from tasks.tts.stretch import stretch_frames, world_stretch
+        from tasks.tts.stretch import world_stretch
 
         samples = np.asarray(samples, np.float32)
         report: dict = {"conversion": self.name}
@@ -137,32 +156,82 @@ class WorldMatcher:
         sp = pyworld.cheaptrick(x, f0, t, work_rate)
         ap = pyworld.d4c(x, f0, t, work_rate)
         own = f0_stats(f0)
-        if self.pitch and own["voiced_frames"] >= 5:
-            f0 = map_f0(f0, own["log_mean"], own["log_std"], source_profile.log_f0_mean, source_profile.log_f0_std)
-            report["f0_from_hz"], report["f0_to_hz"] = own["median"], source_profile.median_f0
         grid = np.asarray(source_profile.envelope_hz, float)
         target = np.asarray(source_profile.envelope_db, float)
         voiced = sp[f0 > 0] if np.any(f0 > 0) else sp
         own_db = 10 * np.log10(np.maximum(voiced, 1e-16)).mean(axis=0)
+        alpha = 1.0
         if self.formants and len(grid):
-            alpha = best_warp(own_db, target, work_rate, grid)
-            sp = warp_envelope(sp, alpha)
-            bins = np.arange(len(own_db), dtype=np.float64)
-            own_db = np.interp(np.clip(bins / alpha, 0, len(own_db) - 1), bins, own_db)
-            report["formant_warp"] = round(alpha, 3)
+            alphas = np.linspace(self.warp_range[0], self.warp_range[1], 15)
+            alpha = best_warp(own_db, target, work_rate, grid, alphas)
+        variants = []
+        use_selection = self.select_by_similarity and len(source_profile.embedding) and len(self.strengths) > 1
+        for strength in (self.strengths if use_selection else self.strengths[:1]):
+            y, details = self._variant(samples, rate, x, f0, sp, ap, own, own_db, alpha, grid, target, source_profile,
+                                       time_scale, strength)
+            score = self.similarity(y, rate, source_profile) if use_selection else 0.0
+            variants.append((score, strength, y, details))
+        score, strength, y, details = max(variants, key=lambda v: v[0])
+        report.update(details)
+        if use_selection:
+            report["strength"] = strength
+            report["similarity"] = round(score, 3)
+        return y, report
+
+    def _variant(self, samples, rate, x, f0, sp, ap, own, own_db, alpha, grid, target, source_profile,
+                 time_scale, strength):
+        """One conversion at `strength` (0..1 of the pitch, formant and equaliser moves)."""
+        import pyworld
+
+        from tasks.media import resample
+        from tasks.tts.stretch import stretch_frames
+
+        work_rate = self.analysis_rate
+        details: dict = {}
+        gains = np.zeros(len(grid))
         if self.equalize and len(grid):
-            gains = equalizer_db(envelope_on_grid(own_db, work_rate, grid), target, self.max_eq_db)
-            freqs = np.linspace(0, work_rate / 2, sp.shape[1])
-            per_bin = np.interp(np.log(np.maximum(freqs, grid[0])), np.log(grid), gains)
-            sp = sp * (10 ** (per_bin / 10))[None, :]
-            report["eq_db_max"] = round(float(np.max(np.abs(gains))), 2)
-        f0, sp, ap = stretch_frames(f0, np.ascontiguousarray(sp), np.ascontiguousarray(ap), time_scale)
-        y = pyworld.synthesize(f0, np.ascontiguousarray(sp), np.ascontiguousarray(ap), work_rate, self.frame_ms)
-        y = resample(y.astype(np.float32), work_rate, rate)[: int(round(len(samples) * time_scale))]
+            bins = np.arange(len(own_db), dtype=np.float64)
+            warped_db = np.interp(np.clip(bins / alpha ** strength, 0, len(own_db) - 1), bins, own_db)
+            gains = equalizer_db(envelope_on_grid(warped_db, work_rate, grid), target, self.max_eq_db) * max(strength, 0.5)
+            details["eq_db_max"] = round(float(np.max(np.abs(gains))), 2)
+        if strength <= 0 and abs(time_scale - 1.0) < 1e-3:
+            y = equalize_waveform(samples, rate, grid, gains) if len(grid) else samples
+        else:
+            new_f0 = f0
+            if self.pitch and own["voiced_frames"] >= 5 and strength > 0:
+                new_f0 = map_f0(f0, own["log_mean"], own["log_std"],
+                                own["log_mean"] + strength * (source_profile.log_f0_mean - own["log_mean"]),
+                                own["log_std"] + strength * (source_profile.log_f0_std - own["log_std"]))
+                details["f0_from_hz"] = own["median"]
+                details["f0_to_hz"] = round(float(np.exp(np.log(max(own["median"], 1e-3)) + strength * (
+                    np.log(source_profile.median_f0) - np.log(max(own["median"], 1e-3))))), 2)
+            new_sp = sp
+            if self.formants and len(grid) and strength > 0:
+                new_sp = warp_envelope(sp, alpha ** strength)
+                details["formant_warp"] = round(float(alpha ** strength), 3)
+            if len(grid):
+                freqs = np.linspace(0, work_rate / 2, sp.shape[1])
+                per_bin = np.interp(np.log(np.maximum(freqs, grid[0])), np.log(grid), gains)
+                new_sp = new_sp * (10 ** (per_bin / 10))[None, :]
+            a, b, c = stretch_frames(new_f0, np.ascontiguousarray(new_sp), np.ascontiguousarray(ap), time_scale)
+            y = pyworld.synthesize(a, np.ascontiguousarray(b), np.ascontiguousarray(c), work_rate, self.frame_ms)
+            y = resample(y.astype(np.float32), work_rate, rate)[: int(round(len(samples) * time_scale))]
         if self.level and source_profile.rms_db:
             y = set_level(y, rate, samples, source_profile.rms_db)
-            report["level_db"] = source_profile.rms_db
-        return np.clip(y, -1, 1).astype(np.float32), report
+            details["level_db"] = source_profile.rms_db
+        return np.clip(y, -1, 1).astype(np.float32), details
+
+
+def equalize_waveform(samples: np.ndarray, rate: int, grid_hz: np.ndarray, gains_db: np.ndarray) -> np.ndarray:
+    """A static equaliser (gains in dB on `grid_hz`, log-frequency interpolated) applied as one
+    zero-phase filter over the whole signal: no vocoder, no artefacts."""
+    samples = np.asarray(samples, np.float64)
+    if not len(samples) or not len(grid_hz):
+        return samples.astype(np.float32)
+    freqs = np.fft.rfftfreq(len(samples), 1 / rate)
+    grid_hz = np.asarray(grid_hz, float)
+    gain = np.interp(np.log(np.maximum(freqs, grid_hz[0])), np.log(grid_hz), np.asarray(gains_db, float))
+    return np.fft.irfft(np.fft.rfft(samples) * 10 ** (gain / 20), len(samples)).astype(np.float32)
 
 
 def set_level(y: np.ndarray, rate: int, reference: np.ndarray, rms_db: float) -> np.ndarray:

@@ -1,6 +1,8 @@
 """Fitting a synthesized segment to the original one's timing, after the synthesis rate did what it could.
 
 Order of means (pure planning here; the WORLD time-stretch is in `tasks.tts.stretch`):
+0. too short: the pauses inside the synthesized speech are widened first (silence costs nothing in
+   intelligibility), each by at most `max_pause_gain_s`;
 1. pitch-preserving time-stretch toward the original duration, within [min_time_scale, max_time_scale];
 2. still too long: borrow the silence after the original segment, up to the next segment's start
    (the next speaker's turn is never overlapped), then a little before it (`max_early_s`, never
@@ -10,6 +12,8 @@ Order of means (pure planning here; the WORLD time-stretch is in `tasks.tts.stre
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+import numpy as np
 
 from tasks import artifacts
 
@@ -51,6 +55,44 @@ def plan_fit(natural_s: float, start: float, end: float, earliest: float, latest
                round(after, 4), round(overrun, 4))
 
 
+def pauses(samples: np.ndarray, rate: int, min_pause_s: float = 0.08, below_peak_db: float = 35.0,
+           frame_s: float = 0.01) -> list[tuple[int, int]]:
+    """Inner silent runs (sample ranges) of at least `min_pause_s`: frames `below_peak_db` under the
+    loudest frame, leading and trailing silence excluded."""
+    hop = max(1, int(rate * frame_s))
+    count = len(samples) // hop
+    if count < 3:
+        return []
+    frames = np.asarray(samples[:count * hop], np.float64).reshape(count, hop)
+    level = 10 * np.log10(np.mean(frames ** 2, axis=1) + 1e-12)
+    quiet = level < level.max() - below_peak_db
+    out = []
+    index = np.flatnonzero(np.diff(np.concatenate([[0], quiet.astype(np.int8), [0]])))
+    for a, b in zip(index[::2], index[1::2]):
+        if a > 0 and b < count and (b - a) * frame_s >= min_pause_s:
+            out.append((int(a * hop), int(b * hop)))
+    return out
+
+
+def widen_pauses(samples: np.ndarray, rate: int, extra_s: float, max_pause_gain_s: float,
+                 min_pause_s: float = 0.08) -> tuple[np.ndarray, float]:
+    """Lengthen the inner pauses by `extra_s` in all (shared in proportion to their length, each at
+    most `max_pause_gain_s`); silence is inserted in the middle of each. Returns the samples and the
+    seconds added."""
+    found = pauses(samples, rate, min_pause_s)
+    if extra_s <= 0 or not found:
+        return samples, 0.0
+    lengths = np.array([b - a for a, b in found], float)
+    shares = np.minimum(lengths / lengths.sum() * extra_s * rate, max_pause_gain_s * rate).astype(int)
+    pieces, last = [], 0
+    for (a, b), add in zip(found, shares):
+        middle = (a + b) // 2
+        pieces += [samples[last:middle], np.zeros(add, dtype=samples.dtype)]
+        last = middle
+    pieces.append(samples[last:])
+    return np.concatenate(pieces), float(shares.sum()) / rate
+
+
 # --------------------------------------------------------------------------- report (timing.json)
 
 @dataclass(frozen=True)
@@ -63,6 +105,7 @@ class SegmentTiming:
     end: float
     speed: float             # synthesis rate
     time_scale: float        # WORLD stretch
+    pauses_added: float      # seconds of silence added inside the dub
     borrowed_before: float
     borrowed_after: float
     overrun: float
