@@ -543,3 +543,24 @@ def test_lone_tracks_are_the_faces_that_never_share_the_screen():
     faces = {"frame": np.array([0, 1, 2, 3, 4, 5, 3, 4, 9]), "track": np.array([0, 0, 0, 1, 1, 1, 2, 2, 3])}
     assert lone_speaker_tracks(faces, {0, 1, 2, 3}) == [0, 3]   # 1 and 2 share frames 3 and 4
     assert lone_speaker_tracks(faces, {0}) == [0]
+
+
+def test_adjust_mouth_closes_further_than_it_opens():
+    from tasks.lipsync.exemplar import adjust_mouth
+    from tasks.visemes.calibration import mouth_measures
+
+    base = face(0.14)
+    have = np.array([mouth_measures(base[None])[k][0] for k in ("gap", "width", "jaw")])
+    closed = adjust_mouth(base, have, have - (0.14, 0, 0), 100.0, limit=0.06, close_limit=0.15)
+    assert mouth_measures(closed[None])["gap"][0] == pytest.approx(0.0, abs=1e-6)
+    opened = adjust_mouth(base, have, have + (0.14, 0, 0), 100.0, limit=0.06, close_limit=0.15)
+    assert mouth_measures(opened[None])["gap"][0] == pytest.approx(0.20, abs=1e-6)
+
+
+def test_a_closure_prefers_really_closed_exemplars_over_a_closer_pose():
+    features = np.array([(0.0, .5, .5), (0.35, .5, .5)])
+    poses = np.array([(0.0, 8.0), (0.0, 0.0)])
+    target, pose = np.array([(0.0, .5, .5)]), np.zeros((1, 2))
+    assert core.BankIndex(features, poses).nearest(target, pose)[0, 0] == 1
+    assert core.BankIndex(features, poses, closure_weight=2.0).nearest(target, pose)[0, 0] == 0
+    assert core.BankIndex(features, poses, closure_weight=2.0).nearest(np.array([(0.3, .5, .5)]), pose)[0, 0] == 1

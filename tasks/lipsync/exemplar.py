@@ -178,11 +178,15 @@ def cavity_shade(patch: np.ndarray, cavity: np.ndarray, strength: float, soften_
     return np.clip(patch.astype(np.float32) * shade[..., None] + 0.5, 0, 255).astype(np.uint8)
 
 
-def adjust_mouth(points: np.ndarray, have: np.ndarray, want: np.ndarray, iod: float, limit: float) -> np.ndarray:
+def adjust_mouth(points: np.ndarray, have: np.ndarray, want: np.ndarray, iod: float, limit: float,
+                 close_limit: float | None = None) -> np.ndarray:
     """Move an exemplar's lip and chin landmarks (canonical px) from measures `have` toward `want`
-    (gap, width, jaw in inter-ocular units), each change at most `limit` inter-ocular distances."""
+    (gap, width, jaw in inter-ocular units), each change at most `limit` inter-ocular distances; the
+    gap may shrink by up to `close_limit` (closing squeezes real pixels away, it invents nothing)."""
     out = np.array(points, dtype=float)
-    delta = np.clip(np.asarray(want, dtype=float) - np.asarray(have, dtype=float), -limit, limit) * iod
+    lower = np.full(3, -limit)
+    lower[0] = -max(limit, close_limit if close_limit is not None else limit)
+    delta = np.clip(np.asarray(want, dtype=float) - np.asarray(have, dtype=float), lower, limit) * iod
     d_gap, d_width, d_jaw = delta
     out[UPPER_LIP, 1] -= 0.35 * d_gap
     out[LOWER_LIP, 1] += 0.65 * d_gap
@@ -202,7 +206,8 @@ class ExemplarGenerator:
                  weights: dict | None = None, pose_weight: float = 0.5, pose_scale: float = 10.0,
                  smoothness: float = 0.6, hold_cost: float = 0.02, candidates: int = 24,
                  adjust_limit: float = 0.06, min_bank: int = 8, run_length: int = 8, chin_margin: float = 0.0,
-                 still: dict | None = None, cavity_shading: float = 0.75):
+                 still: dict | None = None, cavity_shading: float = 0.75, close_limit: float = 0.06,
+                 closure_weight: float = 0.0):
         self.bank_size = int(bank_size)
         self.min_canonical_iod = float(min_canonical_iod)
         self.max_canonical_iod = float(max_canonical_iod)
@@ -217,6 +222,8 @@ class ExemplarGenerator:
         still = {"max_spread": 0.02, "open_gap": 0.22, "jaw_span": 0.12, "width_span": 0.08, "adjust_limit": 0.35, **(still or {})}
         self.still = {k: float(v) for k, v in still.items()}
         self.cavity_shading = float(cavity_shading)
+        self.close_limit = float(close_limit)
+        self.closure_weight = float(closure_weight)
 
     # ------------------------------------------------------------ bank
     def new_bank(self, track: int, landmarks: np.ndarray, ranges: dict) -> Bank:
@@ -257,7 +264,8 @@ class ExemplarGenerator:
                 bank.ranges = still_ranges(bank.landmarks[0], self.still["open_gap"], self.still["jaw_span"], self.still["width_span"])
                 lm = np.array(bank.landmarks)
         bank.features = shape_features(lm, bank.ranges)
-        bank.index = BankIndex(bank.features, np.array(bank.poses), self.weights, self.pose_weight, self.pose_scale)
+        bank.index = BankIndex(bank.features, np.array(bank.poses), self.weights, self.pose_weight, self.pose_scale,
+                               self.closure_weight)
         mouth = bank.template[48:60]
         pad = 0.15 * bank.iod
         x0, y0 = np.maximum(mouth.min(0) - pad, 0).astype(int)
@@ -293,7 +301,7 @@ class ExemplarGenerator:
         have = np.array([mouth_measures(exemplar[None])[k][0] for k in FEATURES])
         want = np.array([lo + t * (hi - lo) for t, (lo, hi) in zip(target, (bank.ranges[k] for k in FEATURES))])
         limit = self.still["adjust_limit"] if bank.still else self.adjust_limit
-        moved = adjust_mouth(exemplar, have, want, bank.iod, limit)
+        moved = adjust_mouth(exemplar, have, want, bank.iod, limit, self.close_limit)
         to_frame = similarity(bank.template[RIGID], landmarks[RIGID].astype(float))
         cw, ch = bank.crop_size
         border = np.array([[0, 0], [cw / 2, 0], [cw - 1, 0], [cw - 1, ch / 2], [cw - 1, ch - 1], [cw / 2, ch - 1],
