@@ -8,7 +8,9 @@
    on the transcript (re-voiced in `--lang`, default the source language so no MT is involved):
    "plain" = default voice, no conversion, no stretch (the unmodified synthesis), "matched" = the
    configured voice matching and timing fit. Reported: number of speakers, GE2E cosine of the dub
-   to the speaker (plain -> matched), share of segments starting within 100 ms and ending within
+   to the speaker (plain -> matched, each run synthesizes anew and Piper samples noise, so about
+   +-0.02 between runs), the same per segment on one synthesis (the chosen base voice unconverted ->
+   converted, from the stage's report), share of segments starting within 100 ms and ending within
    300 ms, Whisper WER of the dub (plain -> matched), loudness of the mix vs the source (LU).
 Scratch data goes to the workspace; ingest/asr outputs already there are reused.
 """
@@ -109,7 +111,8 @@ def revoice(root: Path, video: str, lang: str, params: dict, plain: bool) -> Pat
     config = copy.deepcopy(params["tts"])
     if plain:
         config["matching"] = {}
-        config["timing"] = {**config["timing"], "min_time_scale": 1.0, "max_time_scale": 1.0, "max_early_s": 0.0}
+        config["timing"] = {**config["timing"], "min_time_scale": 1.0, "max_time_scale": 1.0, "max_early_s": 0.0,
+                            "max_pause_gain_s": 0.0}
     # the stage reads data/mt/<video>/<lang>; a separate "lang" folder keeps the two runs apart
     context = StageContext("tts", video, tag, root, {"tts": config})
     voices = config["voices"]
@@ -119,6 +122,16 @@ def revoice(root: Path, video: str, lang: str, params: dict, plain: bool) -> Pat
             config["matching"]["candidates"] = {**config["matching"]["candidates"], tag: config["matching"]["candidates"][lang]}
     run_tts(context)
     return root / "data" / "tts" / video / tag
+
+
+def active(x: np.ndarray, rate: int, below_peak_db: float = 40.0) -> np.ndarray:
+    """The 20 ms frames of `x` within `below_peak_db` of its loudest (silences left out before embedding)."""
+    hop = int(rate * 0.02)
+    frames = x[:len(x) // hop * hop].reshape(-1, hop)
+    if not len(frames):
+        return x
+    level = 10 * np.log10(np.mean(frames.astype(np.float64) ** 2, axis=1) + 1e-12)
+    return frames[level > level.max() - below_peak_db].ravel()
 
 
 def clip_row(root: Path, video: str, lang: str, params: dict, encoder, whisper) -> dict:
@@ -142,8 +155,9 @@ def clip_row(root: Path, video: str, lang: str, params: dict, encoder, whisper) 
             for s in speakers.segments:
                 if s.speaker == profile.speaker:
                     mask[int(s.start * voice_rate):int((s.end + 0.5) * voice_rate)] = True
-            if mask.sum() > voice_rate * 0.5 and len(profile.embedding):
-                similarities.append(float(encoder.embed_utterance(voice[mask], voice_rate) @ np.asarray(profile.embedding)))
+            speech = active(voice[mask], voice_rate)
+            if len(speech) > voice_rate * 0.5 and len(profile.embedding):
+                similarities.append(float(encoder.embed_utterance(speech, voice_rate) @ np.asarray(profile.embedding)))
         row[f"sim_{label}"] = min(similarities) if similarities else float("nan")
         heard = " ".join(s.text for s in whisper.transcribe(voice.astype(np.float32), language=lang, beam_size=5)[0])
         row[f"wer_{label}"] = word_error_rate(text, heard)
@@ -151,6 +165,11 @@ def clip_row(root: Path, video: str, lang: str, params: dict, encoder, whisper) 
         row[f"on_time_{label}"] = report.within()
         row[f"overrun_{label}"] = round(sum(s.overrun for s in report.segments), 2)
         if not plain:
+            dubbed = json.loads((out / "segments.json").read_text())["segments"]
+            base = [float(part.split("=")[1]) for d in dubbed for part in d["conversion"].split() if part.startswith("similarity_base=")]
+            chosen = [float(part.split("=")[1]) for d in dubbed for part in d["conversion"].split() if part.startswith("similarity=")]
+            row["seg_sim_base"], row["seg_sim_matched"] = (float(np.mean(base)) if base else float("nan"),
+                                                           float(np.mean(chosen)) if chosen else float("nan"))
             mixed, _ = read_wav(out / "speech.wav")
             row["lu_diff"] = integrated_loudness(mixed, rate) - integrated_loudness(soundtrack, rate)
             row["segments"] = [{"id": s.id, "start_err": round(s.start_error, 3), "end_err": round(s.end_error, 3),
@@ -192,14 +211,15 @@ def main() -> None:
         wanted = [c for c in args.clips.split(",") if c]
         clips = [p for p in sorted((MEDIA / "video").glob("*.mp4")) if not wanted or p.stem in wanted]
         root = args.workspace
-        print(f"\n{'clip':22} {'spk':>3} {'sim plain->matched':>19} {'on time plain->matched':>23} "
-              f"{'overrun s':>9} {'WER plain->matched':>19} {'LU diff':>7}")
+        print(f"\n{'clip':22} {'spk':>3} {'sim plain->matched':>19} {'seg sim base->matched':>22} "
+              f"{'on time plain->matched':>23} {'overrun s':>9} {'WER plain->matched':>19} {'LU diff':>7}")
         for clip in clips:
             video = prepare(root, clip, params)
             run_speakers(StageContext("speakers", video, None, root, params))
             r = clip_row(root, video, args.lang, params, diarizer.encoder, whisper)
             rows.append(r)
             print(f"{video:22} {r['speakers']:3d} {r['sim_plain']:8.3f} -> {r['sim_matched']:.3f} "
+                  f"{r['seg_sim_base']:11.3f} -> {r['seg_sim_matched']:.3f} "
                   f"{r['on_time_plain']:11.0%} -> {r['on_time_matched']:4.0%}    {r['overrun_matched']:9.2f} "
                   f"{r['wer_plain']:8.1%} -> {r['wer_matched']:6.1%}  {r['lu_diff']:+7.2f}", flush=True)
     if args.json:

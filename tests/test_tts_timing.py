@@ -111,6 +111,8 @@ from tasks.tts.timing import SegmentTiming, TimingReport, plan_fit  # noqa: E402
 ])
 def test_plan_fit_stretches_then_borrows_then_cuts(natural, start, end, earliest, latest, expected):
     fit = plan_fit(natural, start, end, earliest, latest, 0.8, 1.25, 0.08)
+    assert plan_fit(natural, start, end, earliest, latest, 0.8, 1.25, 0.08, dead_band_s=0.25).time_scale == (
+        1.0 if abs(fit.time_scale * natural - natural) <= 0.25 else fit.time_scale)
     got = (fit.start, fit.time_scale, fit.length, fit.borrowed_before, fit.borrowed_after, fit.overrun)
     assert got == pytest.approx(expected, abs=1e-3)
     assert fit.end <= max(latest, start) + 1e-9          # never into the next segment

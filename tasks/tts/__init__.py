@@ -26,6 +26,7 @@ class Timing:
     max_speed: float = 1.35
     min_time_scale: float = 0.8    # pitch-preserving stretch limits (output / synthesized duration)
     max_time_scale: float = 1.25
+    stretch_dead_band_s: float = 0.1  # no stretch when it would move the end by less than this
     max_early_s: float = 0.08      # silence before the original start a dub may borrow
     max_pause_gain_s: float = 1.0  # a too-short dub's inner pauses are widened first, each by at most this
     start_tolerance_s: float = 0.1  # what the timing report counts as on time

@@ -35,12 +35,13 @@ def run(context: StageContext) -> None:
         if not segment.text:
             continue
         voice = voice_of.get(segment.speaker, default_voice)
-        speech, speed = synthesize_to_fit(voice, segment.text, segment.end - segment.start, timing.max_speed)
+        end = min(segment.end, slot[1])  # the original may run past the end of the video
+        speech, speed = synthesize_to_fit(voice, segment.text, end - segment.start, timing.max_speed)
         speech = resample(speech, voice.sample_rate, rate)
-        speech, pauses_added = widen_pauses(speech, rate, segment.end - segment.start - len(speech) / rate,
+        speech, pauses_added = widen_pauses(speech, rate, end - segment.start - len(speech) / rate,
                                             timing.max_pause_gain_s)
-        fit = plan_fit(len(speech) / rate, segment.start, segment.end, previous_end, slot[1],
-                       timing.min_time_scale, timing.max_time_scale, timing.max_early_s)
+        fit = plan_fit(len(speech) / rate, segment.start, end, previous_end, slot[1],
+                       timing.min_time_scale, timing.max_time_scale, timing.max_early_s, timing.stretch_dead_band_s)
         speech, conversion = converter.match(speech, rate, speakers.profile(segment.speaker), fit.time_scale)
         speech, overrun = fit_to_slot(speech, rate, slot[1] - fit.start, timing.fade_s)
         first = int(round(fit.start * rate))
@@ -53,7 +54,7 @@ def run(context: StageContext) -> None:
             conversion = {**conversion, "time_scale": fit.time_scale}
         rows.append(report_row(segment, slot, voice.name, speed, len(placed) / rate, overrun, voice.phonemes(segment.text),
                                describe(conversion), fit.start))
-        timings.append(SegmentTiming(segment.id, segment.speaker, segment.start, segment.end, round(fit.start, 3),
+        timings.append(SegmentTiming(segment.id, segment.speaker, segment.start, end, round(fit.start, 3),
                                      round(placed_end, 3), round(speed, 3), fit.time_scale, round(pauses_added, 3), fit.borrowed_before,
                                      fit.borrowed_after, round(overrun, 3)))
         if overrun:

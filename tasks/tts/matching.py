@@ -176,6 +176,7 @@ class WorldMatcher:
         if use_selection:
             report["strength"] = strength
             report["similarity"] = round(score, 3)
+            report["similarity_base"] = round(self.similarity(samples, rate, source_profile), 3)  # same speech, unconverted
         return y, report
 
     def _variant(self, samples, rate, x, f0, sp, ap, own, own_db, alpha, grid, target, source_profile,

@@ -35,7 +35,7 @@ class Fit:
 
 
 def plan_fit(natural_s: float, start: float, end: float, earliest: float, latest: float,
-             min_time_scale: float, max_time_scale: float, max_early_s: float) -> Fit:
+             min_time_scale: float, max_time_scale: float, max_early_s: float, dead_band_s: float = 0.0) -> Fit:
     """How to place `natural_s` seconds of synthesized speech for an original segment [start, end].
 
     `earliest` is where the previous dub ends, `latest` where the next segment starts (or the video
@@ -46,6 +46,8 @@ def plan_fit(natural_s: float, start: float, end: float, earliest: float, latest
     if natural_s <= 0:
         return Fit(start, 1.0, 0.0, 0.0, 0.0, 0.0)
     scale = min(max(target / natural_s, min_time_scale), max_time_scale) if target > 0 else min_time_scale
+    if abs(natural_s * scale - natural_s) <= dead_band_s:
+        scale = 1.0
     length = natural_s * scale
     after = min(max(length - target, 0.0), max(latest - end, 0.0))
     before = min(max(length - target - after, 0.0), max_early_s, max(start - earliest, 0.0))
