@@ -357,7 +357,7 @@ def test_optical_flow_carries_the_box_with_the_face(shift, zoom):
     matrix[:, 2] += shift
     moved = cv2.warpAffine(image, matrix, (image.shape[1], image.shape[0]), flags=cv2.INTER_CUBIC)
     tracker = _Tracker(None, FaceOptions(max_scale_step=1.05), image.shape[1], image.shape[0])
-    track = _Active(Fragment(0), np.zeros((68, 2)), box.copy(), box.copy(), np.zeros((13, 2)), 0)
+    track = _Active(Fragment(0), np.zeros((68, 2)), box.copy(), 0)
     carried = tracker._carry(track, image, moved)
     assert (carried[:2] + carried[2:]) / 2 == pytest.approx(centre + shift, abs=0.5)
     assert (carried[2] - carried[0]) / (box[2] - box[0]) == pytest.approx(zoom, abs=0.01)
@@ -373,7 +373,7 @@ def test_optical_flow_limits_the_change_of_size_per_frame():
     matrix = cv2.getRotationMatrix2D((310.0, 170.0), 0.0, 1.2)  # the face comes 20% nearer at once
     moved = cv2.warpAffine(image, matrix, (image.shape[1], image.shape[0]), flags=cv2.INTER_CUBIC)
     tracker = _Tracker(None, FaceOptions(max_scale_step=1.03), image.shape[1], image.shape[0])
-    track = _Active(Fragment(0), np.zeros((68, 2)), box.copy(), box.copy(), np.zeros((13, 2)), 0)
+    track = _Active(Fragment(0), np.zeros((68, 2)), box.copy(), 0)
     carried = tracker._carry(track, image, moved)
     assert (carried[2] - carried[0]) / (box[2] - box[0]) == pytest.approx(1.03, abs=0.005)
 
@@ -398,3 +398,15 @@ def test_strided_max_pool_matches_ceil_mode_pooling(size, stride, shape):
     x = torch.randn(*shape)
     expected = torch.nn.functional.max_pool2d(x, size, stride, ceil_mode=True)
     assert torch.equal(max_pool_ceil(x, size, stride), expected)
+
+
+def test_frontality_from_five_points():
+    from tasks.face.backends import frontality
+
+    frontal = [[100, 100], [160, 100], [130, 130], [108, 160], [152, 160]]
+    three_quarter = [[100, 100], [140, 100], [130, 130], [105, 160], [140, 160]]
+    profile = [[100, 100], [120, 100], [90, 130], [95, 160], [115, 160]]  # the nose beyond the near eye
+    rolled = np.array(frontal, float) @ np.array([[0.8, -0.6], [0.6, 0.8]]).T  # tilting the head changes nothing
+    values = frontality(np.array([frontal, three_quarter, profile, rolled], float))
+    assert values[0] == pytest.approx(1.0) and values[3] == pytest.approx(1.0)
+    assert 0.3 < values[1] < 0.7 and values[2] == 0.0

@@ -18,7 +18,8 @@ class FaceBackend(Protocol):
     embedding_threshold: float  # Euclidean distance under which two embeddings are one person
 
     def detect(self, image_bgr: np.ndarray) -> np.ndarray:
-        """Faces in a (possibly downscaled) frame: (N, 5) x0, y0, x1, y1, score."""
+        """Faces in a (possibly downscaled) frame: (N, 5) x0, y0, x1, y1, score, or (N, 6) with a
+        sixth column, the face's frontality (1 frontal .. 0 profile), where the detector knows it."""
 
     def landmarks(self, gray: np.ndarray, frame_bgr: np.ndarray, box: np.ndarray) -> np.ndarray:
         """68 points (68, 2) of the face in `box`, in full-resolution pixels."""
@@ -121,10 +122,10 @@ class DlibBackend:
         base = model.thresholds
         model.thresholds = tuple(float(np.clip(t + self.detect_threshold, 0.05, 0.995)) for t in base)
         try:
-            boxes, _ = model.detect(rgb)
+            boxes, points = model.detect(rgb)
         finally:
             model.thresholds = base
-        return mtcnn_to_dlib_box(boxes, **self.mtcnn_box)
+        return np.concatenate([mtcnn_to_dlib_box(boxes, **self.mtcnn_box), frontality(points)[:, None]], axis=1)
 
     def landmarks(self, gray: np.ndarray, frame_bgr: np.ndarray, box: np.ndarray) -> np.ndarray:
         import dlib
@@ -143,6 +144,15 @@ class DlibBackend:
         shape = dlib.full_object_detection(rect, points)
         chip = dlib.get_face_chip(frame_rgb, shape, size=150, padding=self.chip_padding)
         return np.array(self._model("rec").compute_face_descriptor(chip), dtype=np.float32)
+
+
+def frontality(points: np.ndarray) -> np.ndarray:
+    """1 for a face seen from the front, 0 in profile, from five landmarks (N, 5, 2: eyes, nose,
+    mouth corners): where the nose tip falls between the eyes, along the line through them."""
+    points = np.asarray(points, dtype=np.float64).reshape(-1, 5, 2)
+    axis = points[:, 1] - points[:, 0]
+    along = ((points[:, 2] - points[:, 0]) * axis).sum(axis=1) / np.maximum((axis ** 2).sum(axis=1), 1e-9)
+    return np.clip(1.0 - 2.0 * np.abs(along - 0.5), 0.0, 1.0)
 
 
 def mtcnn_to_dlib_box(boxes: np.ndarray, dy: float, width: float, height: float) -> np.ndarray:

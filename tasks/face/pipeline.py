@@ -30,6 +30,7 @@ class FaceOptions:
     verify_threshold: float = -0.8   # detector threshold adjustment when re-checking a lost track locally
     max_unconfirmed_s: float = 0.8   # a track not seen by the detector for this long ends
     embed_every: int = 10            # frames between identity embeddings of one track
+    embed_min_frontal: float = 0.4   # turned faces (detector's frontality below this) get no embedding
     split_factor: float = 1.4        # a track whose embedding drifts this far past the threshold is split
     min_detections: int = 2          # fragments confirmed fewer times are false detections
     min_track_s: float = 1.0         # identities on screen for less time get no track (id -1)
@@ -53,9 +54,8 @@ class _Active:
     fragment: Fragment
     landmarks: np.ndarray
     box: np.ndarray
-    anchor_box: np.ndarray
-    anchor_pts: np.ndarray
     confirmed: int
+    frontal: float = 1.0              # from the last detection, where the detector measures it
     last_embed: int = -(10 ** 9)
     rows: list[int] = field(default_factory=list)
 
@@ -160,7 +160,7 @@ class _Tracker:
     def _start(self, frame: int, box: np.ndarray, landmarks: np.ndarray) -> _Active:
         fragment = Fragment(len(self.fragments))
         self.fragments.append(fragment)
-        track = _Active(fragment, landmarks, box, box.copy(), landmarks[geo.RIGID].copy(), frame)
+        track = _Active(fragment, landmarks, box, frame)
         self.active.append(track)
         return track
 
@@ -204,7 +204,7 @@ class _Tracker:
         half = (track.box[2:] - track.box[:2]) * factor / 2
         return np.concatenate([centre - half, centre + half])
 
-    def _verify(self, gray_small_source: np.ndarray, box: np.ndarray) -> np.ndarray | None:
+    def _verify(self, frame: np.ndarray, box: np.ndarray) -> np.ndarray | None:
         """Re-run the detector around a track's box with a lower threshold; the box found or None."""
         import cv2
 
@@ -215,7 +215,7 @@ class _Tracker:
         x1, y1 = int(min(self.width, cx + side / 2)), int(min(self.height, cy + side / 2))
         if x1 - x0 < 20 or y1 - y0 < 20:
             return None
-        crop = gray_small_source[y0:y1, x0:x1]
+        crop = frame[y0:y1, x0:x1]
         scale = 240.0 / max(crop.shape)
         crop = cv2.resize(crop, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
         threshold = getattr(self.backend, "detect_threshold", 0.0)
@@ -255,6 +255,7 @@ class _Tracker:
             scale = detection_scale(self.width, self.height, o, getattr(self.backend, "detect_window", 80.0))
             found = self.backend.detect(_scaled(frame, scale))
             boxes = found[:, :4] / scale if len(found) else np.zeros((0, 4))
+            frontal = found[:, 5] if found.shape[1] > 5 else np.ones(len(found))
             pairs = match_detections(np.array([t.box for t in self.active]).reshape(-1, 4), boxes, o.min_iou)
             matched_t = {t for t, _ in pairs}
             matched_d = {d for _, d in pairs}
@@ -263,9 +264,10 @@ class _Tracker:
                 track = self.active[t]
                 box = o.detection_weight * boxes[d] + (1 - o.detection_weight) * track.box
                 self._anchor(track, gray, frame, box, index)
+                track.frontal = float(frontal[d])
                 confirmed_now.add(id(self.active[t]))
             for track in [t for i, t in enumerate(self.active) if i not in matched_t]:
-                box = self._verify(gray, track.box)
+                box = self._verify(frame, track.box)
                 if box is not None:
                     self._anchor(track, gray, frame, box, index)
                     confirmed_now.add(id(track))
@@ -287,7 +289,7 @@ class _Tracker:
                 if geo.interocular(landmarks) < o.min_iod_px:
                     continue
                 track = self._start(index, boxes[d], landmarks)
-                track.box = boxes[d].copy()
+                track.box, track.frontal = boxes[d].copy(), float(frontal[d])
                 confirmed_now.add(id(track))
         # 3. end tracks unseen for too long, and duplicates (two tracks on one face)
         fps_frames = o.max_unconfirmed_s * self.fps
@@ -323,9 +325,14 @@ class _Tracker:
     def _embed(self, track: _Active, rgb: np.ndarray, frame: np.ndarray, index: int) -> None:
         from tasks.face.tracking import embedding_distance
 
-        vector = self.backend.embed(rgb, track.landmarks)
         track.last_embed = index
         fragment = track.fragment
+        if track.frontal < self.o.embed_min_frontal:
+            # the identity embedding of a turned face says little about who it is (profiles of
+            # different people come out close): such frames neither split nor merge identities
+            self._thumbnail(fragment.id, index, frame, track.box)
+            return
+        vector = self.backend.embed(rgb, track.landmarks)
         threshold = getattr(self.backend, "embedding_threshold", 0.55)
         if len(fragment.embeddings) >= 3 and embedding_distance(fragment.embeddings, [vector]) > self.o.split_factor * threshold:
             # the track slid onto someone else: close it here, continue as a new fragment
@@ -341,13 +348,16 @@ class _Tracker:
             track, fragment = new, new.fragment
             track.last_embed = index
         fragment.embeddings.append(vector)
-        thumbs = self.thumbs.setdefault(fragment.id, [])
+        self._thumbnail(fragment.id, index, frame, track.box)
+
+    def _thumbnail(self, fragment: int, index: int, frame: np.ndarray, box: np.ndarray) -> None:
+        thumbs = self.thumbs.setdefault(fragment, [])
         if len(thumbs) < self.o.thumbnails:
-            thumbs.append((index, _crop(frame, track.box)))
+            thumbs.append((index, _crop(frame, box)))
 
     def _anchor(self, track: _Active, gray, frame, box: np.ndarray, index: int) -> None:
         track.landmarks = self.backend.landmarks(gray, frame, box)
-        track.anchor_box, track.anchor_pts, track.box = box.copy(), track.landmarks[geo.RIGID].copy(), box.copy()
+        track.box = box.copy()
         track.confirmed = index
 
     def _inside(self, box: np.ndarray) -> bool:
