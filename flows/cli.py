@@ -43,7 +43,7 @@ def expand_arguments(argv: list[str]) -> list[str]:
             expanded.append(f"{PATH_OPTIONS[option]}={quoted(str(Path(value).expanduser().absolute()))}")
         elif arg.startswith("-"):
             fail(f"unknown option {arg}: options are {', '.join(PATH_OPTIONS)}; settings are key=value (see conf/)")
-        elif not has_value:
+        elif not has_value and not arg.startswith(("~", "+")):  # not a Hydra deletion or addition
             expanded.append(f"input={quoted(str(Path(arg).expanduser().absolute()))}")
         else:
             expanded.append(arg)

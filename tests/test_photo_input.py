@@ -215,3 +215,12 @@ def test_prores_rerenders_only_render_and_after(photo_dub):
     assert (mov.width, mov.height, mov.frames) == (source.width, source.height, source.frames)
     tracks = audio_tracks(workspace / "data" / "multitrack" / "obama" / "obama.mul.mov")
     assert tracks == [("pcm_s16le", "spa", True), ("pcm_s16le", "eng", False)]
+
+
+@pytest.mark.slow
+def test_multitrack_settings_rerun_only_multitrack(photo_dub):
+    workspace, _, args = photo_dub
+    result = run_dub(workspace, *args, "render=prores", "multitrack.include_original=false")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert ran_stages(result.stdout + result.stderr) == {"multitrack@obama"}
+    assert audio_tracks(workspace / "data" / "multitrack" / "obama" / "obama.mul.mov") == [("pcm_s16le", "spa", True)]
