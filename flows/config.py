@@ -91,6 +91,10 @@ def check_input(source: Path, config: dict[str, Any]) -> None:
     photo = PhotoSettings.from_config(config["ingest"].get("photo"))
     if is_photo(source):
         check_request(source, photo)
+        voices = config["tts"].get("voices") or {}
+        if photo.script and photo.script_lang not in voices:
+            raise StageError(f"no voice for the script's language {photo.script_lang} "
+                             f"(ingest.photo.script_lang): configured are {', '.join(sorted(voices))}")
         return
     if photo.audio or photo.script:
         raise StageError(f"--audio and --script are for a still photo input, and {source.name} is not an image")

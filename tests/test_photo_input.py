@@ -121,6 +121,8 @@ def test_cli_turns_a_path_and_options_into_overrides(tmp_path):
     (lambda d, p, s: [str(p), "--audio", str(d / "missing.wav")], "audio not found"),
     (lambda d, p, s: [str(p), "--audio", "langs=[es]"], "--audio needs a file"),
     (lambda d, p, s: [str(p), "--voice", "x"], "unknown option --voice"),
+    (lambda d, p, s: [str(p), "--script", str((d / "w.txt").write_text("Hola.") and d / "w.txt"), "ingest.photo.script_lang=xx"],
+     "no voice for the script's language xx"),
 ])
 def test_cli_refuses_bad_photo_input_in_one_line(photo, speech, tmp_path, args, message):
     result = run_dub(tmp_path, *args(tmp_path, photo, speech), timeout=120)

@@ -168,9 +168,6 @@ def build_from_request(photo: Path, settings: PhotoSettings, target: Path, voice
         return build_video(photo, Path(settings.audio), target, settings)
     from tasks.stage import instantiate
 
-    if settings.script_lang not in voices:
-        raise StageError(f"no voice for script language {settings.script_lang}: "
-                         f"configured are {', '.join(sorted(voices))}")
     voice = instantiate(voices, settings.script_lang)
     speech = voice_script(read_script(Path(settings.script)), voice, settings.pause_s)
     with tempfile.TemporaryDirectory(prefix="script-") as scratch:
