@@ -139,3 +139,25 @@ def test_world_stretch_changes_length_not_pitch():
     y = world_stretch(x, 16000, 1.25)
     assert len(y) == pytest.approx(20000, abs=400)
     assert f0_stats(world_features(y, 16000)[0])["median"] == pytest.approx(150, rel=0.03)
+
+
+@pytest.mark.parametrize("likeness, tolerance, expected_strength", [
+    # similarity of: strength 1, strength 0, unconverted -> the kept variant
+    ((0.60, 0.50, 0.45), 0.0, 1.0),      # the most alike wins
+    ((0.60, 0.59, 0.45), 0.02, 0.0),     # a milder one within the tolerance wins
+    ((0.50, 0.55, 0.58), 0.0, -1.0),     # conversion only loses likeness: the base voice as it is
+])
+def test_world_matcher_keeps_the_most_alike_variant(monkeypatch, likeness, tolerance, expected_strength):
+    pytest.importorskip("pyworld")
+    from dataclasses import replace
+
+    from tasks.speakers.backends import voice_profile
+
+    rate = 16000
+    target = replace(voice_profile("S0", _vowel(rate, 200) * 2, rate, None), embedding=(1.0, 0.0))
+    scores = iter(list(likeness) + [0.4])  # the last call measures the unconverted speech for the report
+    matcher = WorldMatcher(strengths=(1.0, 0.0), select_by_similarity=True, similarity_tolerance=tolerance)
+    monkeypatch.setattr(matcher, "similarity", lambda y, r, p: next(scores))
+    _, report = matcher.match(_vowel(rate, 110), rate, target)
+    assert report["strength"] == expected_strength
+    assert report["similarity_base"] == 0.4

@@ -116,12 +116,13 @@ class WorldMatcher:
     def __init__(self, pitch: bool = True, formants: bool = True, equalize: bool = True, level: bool = True,
                  max_eq_db: float = 6.0, analysis_rate: int = 24000, frame_ms: float = 5.0,
                  strengths: tuple[float, ...] = (1.0,), select_by_similarity: bool = False,
-                 warp_range: tuple[float, float] = (0.85, 1.2)):
+                 warp_range: tuple[float, float] = (0.85, 1.2), similarity_tolerance: float = 0.0):
         self.pitch, self.formants, self.equalize, self.level = pitch, formants, equalize, level
         self.max_eq_db, self.analysis_rate, self.frame_ms = max_eq_db, analysis_rate, frame_ms
         self.strengths = tuple(float(v) for v in strengths) or (1.0,)
         self.select_by_similarity = select_by_similarity
         self.warp_range = tuple(warp_range)
+        self.similarity_tolerance = similarity_tolerance
         self._encoder = None
 
     def similarity(self, y: np.ndarray, rate: int, source_profile) -> float:
@@ -136,9 +137,10 @@ class WorldMatcher:
 
         With several `strengths` (1 = the full pitch/formant/equaliser move toward the speaker, 0 =
         only the equaliser as a plain filter, no vocoder, when no stretch is needed) and
-        `select_by_similarity`, the variant whose GE2E embedding is closest to the speaker's is kept:
-        on voices already close to the speaker, vocoder artefacts can cost more likeness than the
-        conversion brings."""
+        `select_by_similarity`, the variant whose GE2E embedding is closest to the speaker's is kept
+        (the base voice unconverted competes too when no stretch is needed), or the mildest one within
+        `similarity_tolerance` of it: on voices already close to the speaker, vocoder artefacts can
+        cost more likeness than the conversion brings, and every conversion costs some intelligibility."""
         import pyworld
 
         from tasks.media import resample
@@ -171,12 +173,21 @@ class WorldMatcher:
                                        time_scale, strength)
             score = self.similarity(y, rate, source_profile) if use_selection else 0.0
             variants.append((score, strength, y, details))
-        score, strength, y, details = max(variants, key=lambda v: v[0])
+        if use_selection and abs(time_scale - 1.0) < 1e-3:  # the base voice as it is: no filter, no vocoder
+            unconverted = set_level(samples, rate, samples, source_profile.rms_db) if self.level and source_profile.rms_db else samples
+            variants.append((self.similarity(unconverted, rate, source_profile), -1.0,
+                             np.clip(unconverted, -1, 1).astype(np.float32), {"level_db": source_profile.rms_db}))
+        best = max(v[0] for v in variants)
+        # the mildest change whose likeness is within the tolerance of the best (milder = more intelligible)
+        score, strength, y, details = min((v for v in variants if v[0] >= best - self.similarity_tolerance),
+                                          key=lambda v: v[1])
         report.update(details)
         if use_selection:
             report["strength"] = strength
             report["similarity"] = round(score, 3)
             report["similarity_base"] = round(self.similarity(samples, rate, source_profile), 3)  # same speech, unconverted
+            if strength < 0:
+                report["conversion"] = "none (closest as it is)"
         return y, report
 
     def _variant(self, samples, rate, x, f0, sp, ap, own, own_db, alpha, grid, target, source_profile,
