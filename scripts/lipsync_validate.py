@@ -8,7 +8,10 @@ closure excess and aperture contrast, dub/source ratios (target >= 0.8), the dub
 offset (target +-40 ms), PSNR outside the mouth (target >= 40 dB on every frame), boundary gradient
 and flicker against the source, and the frames left untouched by design per reason.
 
-    python scripts/lipsync_validate.py --workspaces /tmp/ws_a /tmp/ws_b [--lang es] [--out table.json]
+    python scripts/lipsync_validate.py --workspaces /tmp/ws_a /tmp/ws_b [--lang es] [--fresh] [--out table.json]
+
+`--fresh` measures both afresh here with the measure's forced-language ASR instead of reading the
+evaluate stage's figures (those use evaluate's re-transcription, wrong when it heard another language).
 
 Default mode, the measure's own validation. Per clip: the original video with its own audio, the same audio delayed by 0.5 s, and the next
 clip's audio (trimmed or zero-padded to the same length). A measure is trusted only where own
@@ -48,8 +51,29 @@ def ratio(dub, source):
     return dub / source
 
 
-def dubbed_rows(workspaces: list[Path], lang: str) -> list[dict]:
-    """One row per dubbed video found in the workspaces (data/lipsync/<video>/<lang>)."""
+def remeasure(workspace: Path, video: str, lang: str) -> dict:
+    """The dub (rendered file, its own audio, `lang`) and the source (its own audio, the language the
+    asr stage heard) measured afresh, with the measure's own forced-language ASR: the evaluate stage
+    passes its re-transcription's words, which are garbage when it heard another language."""
+    from tasks import artifacts
+    from tasks.artifacts import Transcript
+    from tasks.evaluate.lipsync import measure
+    from tasks.stage import source_video
+
+    rendered = sorted((workspace / "data" / "render" / video / lang).glob(f"{video}.{lang}.*"))[0]
+    source_language = artifacts.read(workspace / "data" / "asr" / video / "transcript.json", Transcript).language
+    out = {}
+    for prefix, path, language in (("lipsync", rendered, lang), ("source_lipsync", source_video(workspace, video), source_language)):
+        values = measure(path, None, language).as_dict()
+        out.update({f"{prefix}_{k}": values.get(k) for k in ("closure_excess", "aperture_contrast", "sync_offset_ms", "sync_confidence")})
+        print(f"{video} {prefix}: " + " ".join(f"{k}={fmt(values.get(k))}" for k in ("closure_excess", "aperture_contrast", "sync_offset_ms")),
+              file=sys.stderr, flush=True)
+    return out
+
+
+def dubbed_rows(workspaces: list[Path], lang: str, fresh: bool = False) -> list[dict]:
+    """One row per dubbed video found in the workspaces (data/lipsync/<video>/<lang>); `fresh`:
+    measure lip sync here instead of reading the evaluate stage's metrics."""
     rows = []
     for workspace in workspaces:
         for folder in sorted((workspace / "data" / "lipsync").glob(f"*/{lang}")):
@@ -57,6 +81,8 @@ def dubbed_rows(workspaces: list[Path], lang: str) -> list[dict]:
             report = json.loads((folder / "report.json").read_text())
             metrics_file = workspace / "data" / "evaluate" / video / lang / "metrics.json"
             metrics = json.loads(metrics_file.read_text()) if metrics_file.exists() else {}
+            if fresh:
+                metrics = remeasure(workspace, video, lang)
             untouched = {}
             for track in report["tracks"]:
                 for reason, count in track["untouched"].items():
@@ -95,6 +121,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workspaces", nargs="*", type=Path, help="dubbed workspaces: print the per-clip dub table instead")
     parser.add_argument("--lang", default="es", help="with --workspaces: the dubbed language")
+    parser.add_argument("--fresh", action="store_true", help="with --workspaces: measure lip sync here (forced-language ASR)")
     parser.add_argument("--media", default=os.environ.get("DUB_SHARED_MEDIA", str(PROJECT.parent / "shared" / "media")) + "/video")
     parser.add_argument("--clips", nargs="*", default=DEFAULT_CLIPS)
     parser.add_argument("--shift", type=float, default=0.5)
@@ -103,7 +130,7 @@ def main() -> None:
     parser.add_argument("--out", default="/tmp/lipsync_validation.json")
     args = parser.parse_args()
     if args.workspaces:
-        rows = dubbed_rows(args.workspaces, args.lang)
+        rows = dubbed_rows(args.workspaces, args.lang, args.fresh)
         print(dubbed_table(rows))
         Path(args.out).write_text(json.dumps(rows, indent=2) + "\n")
         print(f"\nJSON: {args.out}", file=sys.stderr)

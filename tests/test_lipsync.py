@@ -564,3 +564,11 @@ def test_a_closure_prefers_really_closed_exemplars_over_a_closer_pose():
     assert core.BankIndex(features, poses).nearest(target, pose)[0, 0] == 1
     assert core.BankIndex(features, poses, closure_weight=2.0).nearest(target, pose)[0, 0] == 0
     assert core.BankIndex(features, poses, closure_weight=2.0).nearest(np.array([(0.3, .5, .5)]), pose)[0, 0] == 1
+
+
+def test_the_presenter_is_the_lone_face_most_on_screen():
+    from tasks.lipsync.__main__ import presenter_track
+
+    faces = {"track": np.array([0, 0, 0, 1, 1]), "box": np.array([[0, 0, 50, 50]] * 3 + [[0, 0, 90, 90]] * 2)}
+    assert presenter_track(faces, [0, 1]) == 1      # 2 frames x 90 px > 3 frames x 50 px
+    assert presenter_track(faces, [0]) == 0

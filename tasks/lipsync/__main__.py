@@ -138,11 +138,17 @@ def speaker_tracks(tracks, visemes, present: set[int]) -> tuple[dict[str, int], 
 
 
 def lone_speaker_tracks(faces: dict, present: set[int]) -> list[int]:
-    """Face tracks that never share a frame with another track: where one voice speaks and the face
-    stage could not tell whose face it is, the only face on screen at each moment (shots of one
-    person cut together, re-identification broken by the cuts)."""
+    """Face tracks that never share a frame with another track: where the face stage could not tell
+    whose face a voice is, the only face on screen at each moment (a photo, a presenter)."""
     frames = {t: set(np.asarray(faces["frame"])[np.asarray(faces["track"]) == t].tolist()) for t in present}
     return sorted(t for t in present if all(not (frames[t] & frames[o]) for o in present if o != t))
+
+
+def presenter_track(faces: dict, tracks: list[int]) -> int:
+    """Of lone tracks, the one most on screen (frames x median face width): a cutaway to someone
+    else (an audience shot) is not taken for the speaker."""
+    track, box = np.asarray(faces["track"]), np.asarray(faces["box"], dtype=float)
+    return max(tracks, key=lambda t: float((track == t).sum()) * float(np.median(box[track == t, 2] - box[track == t, 0])))
 
 
 def plan_track(track: int, curves, faces: dict, visemes, frames: int, fps: float, config: dict) -> TrackPlan:
@@ -329,9 +335,10 @@ def run(context: StageContext) -> None:
     if not mapping and unmatched and (config.get("limits") or {}).get("lone_faces_speak", True):
         lone = lone_speaker_tracks(faces, present)
         if lone:
-            log.warning("no speaker has a face track in tracks.json: %s speak with the faces alone on screen (tracks %s)",
-                        ", ".join(unmatched), lone)
-            pairs, unmatched = [(name, track) for name in unmatched for track in lone], []
+            track = presenter_track(faces, lone)
+            log.warning("no speaker has a face track in tracks.json: %s speak with the face most on screen alone (track %d)",
+                        ", ".join(unmatched), track)
+            pairs, unmatched = [(name, track) for name in unmatched], []
     if unmatched:
         log.warning("speakers with no face track (left as they are): %s", ", ".join(unmatched))
     curves_of = {s.speaker: s for s in visemes.speakers}

@@ -10,13 +10,15 @@ from tasks.lipsync.core import colour_transfer, feather
 class Compositor:
     def __init__(self, mode: str = "feather", feather: float = 0.12, colour: bool = True,
                  colour_smoothing: float = 0.6, occluder_grow: float = 0.03, crossfade_frames: int = 2,
-                 colour_gain: tuple[float, float] = (0.7, 1.4), crossfade_max_shape: float = 0.25):
+                 colour_gain: tuple[float, float] = (0.7, 1.4), crossfade_max_shape: float = 0.25,
+                 dark_floor: float = 0.7):
         if mode not in ("feather", "poisson"):
             raise ValueError(f"blend mode {mode!r}: expected feather or poisson")
         self.mode, self.feather, self.colour = mode, float(feather), bool(colour)
         self.colour_smoothing, self.occluder_grow = float(colour_smoothing), float(occluder_grow)
         self.crossfade_frames = int(crossfade_frames)
         self.crossfade_max_shape = float(crossfade_max_shape)
+        self.dark_floor = float(dark_floor)
         self.colour_gain = (float(colour_gain[0]), float(colour_gain[1]))
         self.state: dict[int, tuple[np.ndarray, np.ndarray]] = {}
 
@@ -51,7 +53,11 @@ class Compositor:
                 s = self.colour_smoothing
                 gain, offset = s * self.state[track][0] + (1 - s) * gain, s * self.state[track][1] + (1 - s) * offset
             self.state[track] = (gain, offset)
-            lab_patch = lab_patch * gain.astype(np.float32) + offset.astype(np.float32)
+            matched = lab_patch * gain.astype(np.float32) + offset.astype(np.float32)
+            # a contrast gain with a negative offset would crush the darkest pixels (the mouth's
+            # cavity, a beard) to black: lightness falls at most to `dark_floor` of its own
+            matched[..., 0] = np.maximum(matched[..., 0], self.dark_floor * lab_patch[..., 0])
+            lab_patch = matched
             patch = np.clip(cv2.cvtColor(lab_patch, cv2.COLOR_Lab2BGR) * 255 + 0.5, 0, 255).astype(np.uint8)
         if self.mode == "poisson":
             inner = (alpha > 0.01).astype(np.uint8) * 255
