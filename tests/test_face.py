@@ -410,3 +410,20 @@ def test_frontality_from_five_points():
     values = frontality(np.array([frontal, three_quarter, profile, rolled], float))
     assert values[0] == pytest.approx(1.0) and values[3] == pytest.approx(1.0)
     assert 0.3 < values[1] < 0.7 and values[2] == 0.0
+
+
+def test_features_foreign_in_every_frame_belong_to_the_face():
+    from tasks.face import visibility as vis
+
+    frames = 40
+    masks = np.zeros((frames, *vis.MASK_SHAPE), np.uint8)
+    masks[:, 20:26, 10:30] = 255  # a moustache: foreign in every frame, same place
+    masks[10:20, 5:25, 15:35] = 255  # a microphone passing in front for ten frames
+    covered = (masks > 0).reshape(frames, -1).sum(axis=1) / 600.0  # a 600-pixel mouth region
+    visibility = (1.0 - covered).astype(np.float32)
+    occluder = np.where(covered > 0.15, vis.OBJECT, vis.NONE).astype(np.int8)
+    assert (occluder == vis.OBJECT).all()  # the moustache alone covers 20% of the region
+    vis.discount_own_features(masks, visibility, occluder)
+    assert (occluder[10:20] == vis.OBJECT).all() and (occluder[:10] == vis.NONE).all()
+    assert (masks[:, 20:26, 10:15] == 0).all() and (masks[10:20, 5:20, 20:35] == 255).all()
+    assert visibility[0] == pytest.approx(1.0) and visibility[15] < 0.6

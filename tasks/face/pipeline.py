@@ -461,6 +461,9 @@ def _finish(tracker: _Tracker, o: FaceOptions, fps: float, times: np.ndarray, ba
     lip = np.array(rows["lip_contrast"], dtype=np.float64).reshape(-1, 2)  # (lip redness, mouth-line darkness)
     for t in set(track.tolist()) - {-1}:
         idx = sel[track[sel] == t]
+        own_masks, own_vis, own_codes = masks[idx], visibility[idx], occluder[idx]
+        vis.discount_own_features(own_masks, own_vis, own_codes)
+        masks[idx], visibility[idx], occluder[idx] = own_masks, own_vis, own_codes
         hidden = vis.hidden_lips(lip[idx, 0], lip[idx, 1])
         for i in idx[hidden]:
             if occluder[i] == vis.NONE:

@@ -138,3 +138,29 @@ def hidden_lips(lip_contrast: np.ndarray, darkness: np.ndarray | None = None, ra
         if typical_dark >= min_typical_dark:
             hidden |= darkness < dark_ratio * typical_dark
     return hidden
+
+
+def discount_own_features(masks: np.ndarray, visibility: np.ndarray, occluder: np.ndarray,
+                          persistent: float = 0.8, min_frames: int = 25, object_share: float = 0.15) -> None:
+    """Remove from one track's masks what is "foreign" in nearly all of its frames, in place.
+
+    A beard, a moustache, lipstick or a piercing differs from the cheek colour in every frame at
+    the same place on the mouth; a hand or a microphone comes and goes, or moves. Pixels foreign
+    in more than `persistent` of the frames are the face's own; the covered share of each OBJECT
+    frame shrinks accordingly, and a frame left under `object_share` is no longer occluded.
+    A track shorter than `min_frames` is left as it is (too few frames to tell).
+    """
+    if len(masks) < min_frames:
+        return
+    covered = masks > 0
+    own = covered.mean(axis=0) > persistent
+    if not own.any():
+        return
+    for i in np.flatnonzero(occluder == OBJECT):
+        before = int(covered[i].sum())
+        after = int((covered[i] & ~own).sum())
+        share = (1.0 - float(visibility[i])) * after / max(before, 1)
+        visibility[i] = 1.0 - share
+        if share <= object_share:
+            occluder[i] = NONE
+    masks[:, own] = 0
