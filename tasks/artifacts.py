@@ -35,6 +35,9 @@ class Probe:
     audio_codec: str
     audio_rate: int
     audio_channels: int
+    # Seconds the first picture is shown after the first audio sample (negative: audio starts
+    # later). Extracted audio is shifted by it, so frame k sits at k / fps in every stage.
+    video_delay: float = 0.0
 
 
 @dataclass(frozen=True)

@@ -65,7 +65,22 @@ def probe(path: Path | str) -> Probe:
             audio_codec=audio.codec_context.name,
             audio_rate=audio.codec_context.sample_rate or 0,
             audio_channels=audio.codec_context.channels or 1,
+            video_delay=round(_start(video) - _start(audio), 6),
         )
+
+
+def _start(stream) -> float:
+    return float(stream.start_time * stream.time_base) if stream.start_time is not None else 0.0
+
+
+def video_delay(path: Path | str) -> float:
+    """How much later than the audio the first picture of `path` is shown (0 without video)."""
+    import av
+
+    with av.open(str(path)) as container:
+        if not container.streams.video or not container.streams.audio:
+            return 0.0
+        return _start(container.streams.video[0]) - _start(container.streams.audio[0])
 
 
 def _count_frames(container, video) -> int:
@@ -82,8 +97,15 @@ def _count_frames(container, video) -> int:
 
 
 def extract_audio(source: Path, target: Path, rate: int | None, channels: int | None) -> Path:
-    """Decode the first audio track to 16-bit WAV, resampled/remixed where asked."""
+    """Decode the first audio track to 16-bit WAV, resampled/remixed where asked, and aligned to the
+    first picture: audio before it is cut, a late audio start is padded with silence, because every
+    stage times frame k at k / fps and the render starts picture and sound together."""
     args = ["-i", str(source), "-map", "0:a:0", "-vn", "-c:a", "pcm_s16le"]
+    delay = video_delay(source)
+    if delay > 0.001:
+        args += ["-af", f"atrim=start={delay:.6f},asetpts=PTS-STARTPTS"]
+    elif delay < -0.001:
+        args += ["-af", f"adelay={-delay * 1000:.1f}:all=1"]
     if rate:
         args += ["-ar", str(rate)]
     if channels:

@@ -57,3 +57,22 @@ def test_ingest_takes_a_photo_video_like_any_video(tmp_path, tone):
     assert (description.width, description.height, description.audio_channels) == (98, 74, 1)
     assert len(extracted) / rate == pytest.approx(1.2, abs=0.05)
     assert np.abs(extracted).max() > 0.1, "the speech survives the round trip"
+
+
+@pytest.mark.parametrize("video_offset,expected_delay", [(0.5, 0.5), (-0.4, -0.4), (0.0, 0.0)])
+def test_audio_is_aligned_to_the_first_picture(tmp_path, video_offset, expected_delay):
+    """A container whose picture starts after (or before) its sound: the extracted audio is cut
+    (or padded) so that its time 0 is the first frame, as every stage times frame k at k / fps."""
+    from tasks.media import run_ffmpeg
+
+    source = tmp_path / "offset.mp4"
+    shifted = ["-itsoffset", str(abs(video_offset))] if video_offset else []
+    video = [*(shifted if video_offset > 0 else []), "-f", "lavfi", "-i", "testsrc=size=160x120:rate=25:duration=2"]
+    audio = [*(shifted if video_offset < 0 else []), "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100:duration=2"]
+    run_ffmpeg(*video, *audio, "-map", "0:v", "-map", "1:a", "-c:v", "libx264", "-c:a", "aac", str(source))
+    description = ingest(source, tmp_path / "out")
+    assert description.video_delay == pytest.approx(expected_delay, abs=0.05)
+    speech, rate = read_wav(tmp_path / "out" / "audio.wav")
+    assert len(speech) / rate == pytest.approx(2.0 - max(expected_delay, 0.0) + max(-expected_delay, 0.0), abs=0.05)
+    if expected_delay < 0:  # the padded start is silent
+        assert np.abs(speech[: int(0.3 * rate)]).max() < 1e-3
