@@ -22,6 +22,9 @@ fi
 # Only the GE2E weights inside resemblyzer are used; its own dependencies (librosa, numba, a
 # source-only webrtcvad) are not, so it is installed without them.
 "$VENV/bin/python" -m pip install -q --no-deps "resemblyzer==0.1.4"
+# Likewise only the MTCNN weight files inside facenet-pytorch are read (tasks/face/mtcnn.py); its
+# pins (an old torch, numpy<2) would replace the CPU torch.
+"$VENV/bin/python" -m pip install -q --no-deps "facenet-pytorch==2.6.0"
 # Join split model weights into the cache once, so the first run does not pay for it.
 "$VENV/bin/python" -c "from tasks.models import whisper_base_multilingual as w; w()"
 echo "setup: done ($("$VENV/bin/python" --version), $("$VENV/bin/dvc" --version | head -1) dvc, prefect $("$VENV/bin/python" -c 'import prefect; print(prefect.__version__)'))"
