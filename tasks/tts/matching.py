@@ -185,7 +185,9 @@ class WorldMatcher:
         if use_selection:
             report["strength"] = strength
             report["similarity"] = round(score, 3)
-            report["similarity_base"] = round(self.similarity(samples, rate, source_profile), 3)  # same speech, unconverted
+            leveled = set_level(samples, rate, samples, source_profile.rms_db) if source_profile.rms_db else samples
+            # the same speech unconverted, at the same level (GE2E is not level-invariant)
+            report["similarity_base"] = round(self.similarity(leveled, rate, source_profile), 3)
             if strength < 0:
                 report["conversion"] = "none (closest as it is)"
         return y, report
