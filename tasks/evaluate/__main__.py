@@ -17,7 +17,10 @@ def lip_sync_figures(context: StageContext, rendered, heard, source_language: st
 
     transcript = artifacts.read(context.input_dir("asr") / "transcript.json", Transcript)
     runs = {
-        "lipsync": measure(rendered, None, context.lang, words=words_of(heard)),
+        # words heard in another language would place the wrong phones: the measure then runs its
+        # own recognition forced to the dubbed language
+        "lipsync": measure(rendered, None, context.lang,
+                           words=words_of(heard) if heard.language == context.lang else None),
         "source_lipsync": measure(source_video(context.root, context.video), None, source_language,
                                   words=words_of(transcript)),
     }
