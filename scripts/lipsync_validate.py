@@ -29,11 +29,15 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
+
 PROJECT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT))
 
 DEFAULT_CLIPS = ["frontal_man_suit", "frontal_man_map", "frontal_woman_flag", "frontal_woman_glasses",
                  "head_turns_woman", "backlit_webcam", "stage_mic_cuts"]
+TARGET_RATIO = 0.8     # issue 6: dub / source
+INTERVAL_LEVEL = 0.9
 MEASURES = ("closure_rate", "closure_chance", "closure_excess", "aperture_contrast", "sync_confidence", "sync_offset_ms")
 
 
@@ -65,10 +69,17 @@ def remeasure(workspace: Path, video: str, lang: str) -> dict:
     out = {}
     for prefix, path, language in (("lipsync", rendered, lang), ("source_lipsync", source_video(workspace, video), source_language)):
         values = measure(path, None, language).as_dict()
-        out.update({f"{prefix}_{k}": values.get(k) for k in ("closure_excess", "aperture_contrast", "sync_offset_ms", "sync_confidence")})
+        out.update({f"{prefix}_{k}": values.get(k) for k in ("closure_excess", "aperture_contrast", "sync_offset_ms", "sync_confidence",
+                                                             "closures", "open_vowels", "extra")})
         print(f"{video} {prefix}: " + " ".join(f"{k}={fmt(values.get(k))}" for k in ("closure_excess", "aperture_contrast", "sync_offset_ms")),
               file=sys.stderr, flush=True)
     return out
+
+
+def ratio_interval(dub_extra: dict, source_extra: dict, figure: str, level: float):
+    from tasks.evaluate.lipsync import ratio_interval as interval
+
+    return interval(dub_extra, source_extra, figure, level)
 
 
 def dubbed_rows(workspaces: list[Path], lang: str, fresh: bool = False) -> list[dict]:
@@ -92,14 +103,64 @@ def dubbed_rows(workspaces: list[Path], lang: str, fresh: bool = False) -> list[
             for name in ("closure_excess", "aperture_contrast", "sync_offset_ms", "sync_confidence"):
                 row[f"source_{name}"] = metrics.get(f"source_lipsync_{name}")
                 row[f"dub_{name}"] = metrics.get(f"lipsync_{name}")
+            for name in ("closures", "open_vowels", "extra"):
+                row[f"source_{name}"] = metrics.get(f"source_lipsync_{name}")
+                row[f"dub_{name}"] = metrics.get(f"lipsync_{name}")
             row["closure_ratio"] = ratio(row["dub_closure_excess"], row["source_closure_excess"])
             row["aperture_ratio"] = ratio(row["dub_aperture_contrast"], row["source_aperture_contrast"])
+            for figure, key in (("closure_excess", "closure"), ("aperture_contrast", "aperture")):
+                interval = (None, None)
+                if row["dub_extra"] and row["source_extra"]:
+                    interval = ratio_interval(row["dub_extra"], row["source_extra"], figure, INTERVAL_LEVEL)
+                row[f"{key}_ratio_interval"] = list(interval)
+                row[f"{key}_verdict"] = verdict(row[f"{key}_ratio"], interval)
             offset = row["dub_sync_offset_ms"]
-            row["passes"] = {"closure": row["closure_ratio"] is not None and row["closure_ratio"] >= 0.8,
-                             "aperture": row["aperture_ratio"] is not None and row["aperture_ratio"] >= 0.8,
+            row["passes"] = {"closure": row["closure_ratio"] is not None and row["closure_ratio"] >= TARGET_RATIO,
+                             "aperture": row["aperture_ratio"] is not None and row["aperture_ratio"] >= TARGET_RATIO,
                              "offset": offset is not None and abs(offset) <= 40, "psnr": row["psnr_outside_min"] >= 40}
             rows.append(row)
     return rows
+
+
+def verdict(point, interval) -> str:
+    """Against the target ratio, with the bootstrap interval over the phones counted: PASS (the whole
+    interval at or above it), pass (the ratio is, its interval reaches below), unclear (the ratio is
+    below, its interval reaches the target: more phones could go either way), FAIL (the whole
+    interval below). Without an interval, the point alone: pass or FAIL."""
+    low, high = interval
+    if point is None:
+        return "FAIL"
+    if low is None or high is None:
+        return "pass" if point >= TARGET_RATIO else "FAIL"
+    if point >= TARGET_RATIO:
+        return "PASS" if low >= TARGET_RATIO else "pass"
+    return "unclear" if high >= TARGET_RATIO else "FAIL"
+
+
+def pooled(rows: list[dict]) -> dict:
+    """Closure excess and aperture contrast with every clip's phones pooled (dub phones against
+    source phones over all clips with a moving source mouth): 3-10 bilabials per clip, 30-60 over
+    all of them. Each phone keeps its own clip's chance and speaker's range."""
+    from tasks.evaluate.lipsync import bootstrap_interval, contrast_of, excess_of
+
+    out = {}
+    for side in ("dub", "source"):
+        extras = [r[f"{side}_extra"] for r in rows if r.get("dub_extra") and r.get("source_extra")]
+        evidence = np.concatenate([np.asarray(e.get("closure_evidence") or [], dtype=np.float64).reshape(-1, 2) for e in extras]) \
+            if extras else np.zeros((0, 2))
+        # openings in each speaker's own range units, so that clips add up
+        opens = np.concatenate([np.asarray(e["open_vowel_openings"]) / e["opening_range"] for e in extras
+                                if e.get("opening_range") and e.get("open_vowel_openings") and e.get("bilabial_openings")] or [np.zeros(0)])
+        closes = np.concatenate([np.asarray(e["bilabial_openings"]) / e["opening_range"] for e in extras
+                                 if e.get("opening_range") and e.get("open_vowel_openings") and e.get("bilabial_openings")] or [np.zeros(0)])
+        out[side] = {"closures": len(evidence), "open_vowels": len(opens),
+                     "closure_excess": excess_of(evidence) if len(evidence) else None,
+                     "closure_excess_interval": bootstrap_interval(excess_of, [evidence], INTERVAL_LEVEL),
+                     "aperture_contrast": contrast_of(opens, closes, 1.0) if len(opens) and len(closes) else None,
+                     "aperture_contrast_interval": bootstrap_interval(lambda o, c: contrast_of(o, c, 1.0), [opens, closes], INTERVAL_LEVEL)}
+    for figure, key in (("closure_excess", "closure"), ("aperture_contrast", "aperture")):
+        out[f"{key}_ratio"] = ratio(out["dub"][figure], out["source"][figure])
+    return out
 
 
 def dubbed_table(rows: list[dict]) -> str:
@@ -109,12 +170,30 @@ def dubbed_table(rows: list[dict]) -> str:
     for r in rows:
         untouched = ", ".join(f"{k} {v}" for k, v in r["untouched"].items() if v) or "-"
         mark = {k: ("" if v else " FAIL") for k, v in r["passes"].items()}
+        if r.get("dub_extra") and r.get("source_extra"):
+            mark["closure"] = f" [{interval_text(r['closure_ratio_interval'])}] {r['closure_verdict']}; bilabials {r['source_closures']} / {r['dub_closures']}"
+            mark["aperture"] = f" [{interval_text(r['aperture_ratio_interval'])}] {r['aperture_verdict']}; open vowels {r['source_open_vowels']} / {r['dub_open_vowels']}"
         lines.append(
             f"| {r['video']} | {fmt(r['source_closure_excess'])} / {fmt(r['dub_closure_excess'])} ({fmt(r['closure_ratio'])}{mark['closure']}) | "
             f"{fmt(r['source_aperture_contrast'])} / {fmt(r['dub_aperture_contrast'])} ({fmt(r['aperture_ratio'])}{mark['aperture']}) | "
             f"{fmt(r['dub_sync_offset_ms'])}{mark['offset']} ({fmt(r['dub_sync_confidence'])}) | {r['psnr_outside_min']:.1f}{mark['psnr']} | "
             f"x{r['boundary_gradient_ratio']:.2f} | x{r['flicker_ratio']:.2f} ({r['edit_flicker']:.2f}) | {r['frames_edited']} / {r['frames']} | {untouched} |")
     return "\n".join(lines)
+
+
+def interval_text(interval) -> str:
+    low, high = interval
+    return "-" if low is None or high is None else f"{fmt(low)}..{fmt(high)}"
+
+
+def pooled_text(summary: dict, clips: list[str]) -> str:
+    dub, source = summary["dub"], summary["source"]
+    return (f"Pooled over {', '.join(clips)}: closure excess source {fmt(source['closure_excess'])} "
+            f"[{interval_text(source['closure_excess_interval'])}] on {source['closures']} bilabials, dub {fmt(dub['closure_excess'])} "
+            f"[{interval_text(dub['closure_excess_interval'])}] on {dub['closures']} (ratio {fmt(summary['closure_ratio'])}); "
+            f"aperture contrast source {fmt(source['aperture_contrast'])} [{interval_text(source['aperture_contrast_interval'])}] "
+            f"on {source['open_vowels']} open vowels, dub {fmt(dub['aperture_contrast'])} [{interval_text(dub['aperture_contrast_interval'])}] "
+            f"on {dub['open_vowels']} (ratio {fmt(summary['aperture_ratio'])}). Intervals: {INTERVAL_LEVEL:.0%} bootstrap over phones.")
 
 
 def main() -> None:
@@ -132,7 +211,11 @@ def main() -> None:
     if args.workspaces:
         rows = dubbed_rows(args.workspaces, args.lang, args.fresh)
         print(dubbed_table(rows))
-        Path(args.out).write_text(json.dumps(rows, indent=2) + "\n")
+        moving = [r for r in rows if (r.get("source_closure_excess") or 0) > 0 and r.get("dub_extra")]
+        summary = pooled(moving) if moving else None
+        if summary:
+            print("\n" + pooled_text(summary, [r["video"] for r in moving]))
+        Path(args.out).write_text(json.dumps({"rows": rows, "pooled": summary}, indent=2, default=float) + "\n")
         print(f"\nJSON: {args.out}", file=sys.stderr)
         return
 
@@ -171,7 +254,6 @@ def main() -> None:
     print()
     print("| measure | clips where own > shifted and own > swapped | mean own | mean shifted | mean swapped |")
     print("|---|---|---|---|---|")
-    import numpy as np
 
     summary = {}
     for m in ("closure_rate", "closure_excess", "aperture_contrast", "sync_confidence"):

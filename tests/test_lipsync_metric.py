@@ -271,3 +271,39 @@ def test_scores_as_plain_json():
     assert out["closure_rate"] == 0.1235 and out["closure_chance"] is None
     assert out["extra"] == {"opening_p5": None, "track": 2}
     json.dumps(out, allow_nan=False)
+
+
+# ---------------------------------------------------------------- per-phone evidence and intervals
+
+def test_closure_evidence_means_are_the_rate_and_chance():
+    gap = gap_with_closures(200, [20, 60, 100, 140])
+    intervals = [(f / FPS, (f + 1) / FPS) for f in (20, 60, 100, 140, 180)]  # four on closures, one not
+    hits, chances = ls.closure_evidence(gap, FPS, intervals, 0.05)
+    rate, counted = ls.closure_rate(gap, FPS, intervals, 0.05)
+    assert len(hits) == counted == 5 and hits.mean() == pytest.approx(rate)
+    assert chances.mean() == pytest.approx(ls.closure_chance(gap, FPS, intervals, 0.05), abs=0.02)
+
+
+def test_bootstrap_interval_narrows_with_more_phones():
+    rng = np.random.default_rng(1)
+    few, many = rng.integers(0, 2, 5).astype(float), rng.integers(0, 2, 80).astype(float)
+    lo_few, hi_few = ls.bootstrap_interval(np.mean, [few])
+    lo_many, hi_many = ls.bootstrap_interval(np.mean, [many])
+    assert lo_few <= few.mean() <= hi_few and lo_many <= many.mean() <= hi_many
+    assert hi_many - lo_many < 0.6 * (hi_few - lo_few)
+    assert ls.bootstrap_interval(np.mean, [few[:1]]) == (None, None)
+
+
+def test_score_arrays_gives_intervals_and_ratio_interval():
+    """Eight bilabials all closed and on time: the excess interval sits well above 0, and the dub
+    against itself has a ratio interval around 1; against a dub that never closes, below 0.8."""
+    gap = gap_with_closures(250, [20, 50, 80, 110, 140, 170, 200, 230])
+    phones = [P(c / FPS - 0.02, c / FPS + 0.02, "PP") for c in (20, 50, 80, 110, 140, 170, 200, 230)]
+    phones += [P((c + 12) / FPS, (c + 14) / FPS, "AA") for c in (20, 50, 80, 110, 140, 170, 200, 230)]
+    extra = ls.score_arrays(gap, FPS, None, phones)["extra"]
+    assert len(extra["closure_evidence"]) == 8 and extra["closure_excess_interval"][0] > 0.5
+    assert ls.ratio_interval(extra, extra, "closure_excess") == pytest.approx((1.0, 1.0))
+    flat = ls.score_arrays(np.full(250, 0.3) + 0.01 * np.sin(np.arange(250)), FPS, None, phones)["extra"]
+    low, high = ls.ratio_interval(flat, extra, "closure_excess")
+    assert high < 0.8
+    assert ls.ratio_interval(flat, {}, "aperture_contrast") == (None, None)

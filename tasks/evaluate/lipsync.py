@@ -171,6 +171,91 @@ def closure_chance(opening: np.ndarray, fps: float, intervals: Sequence[tuple[fl
     return float(np.mean(rates)) if rates else None
 
 
+def closure_evidence(opening: np.ndarray, fps: float, intervals: Sequence[tuple[float, float]], threshold: float,
+                     tolerance: int = 1, min_shift_s: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+    """Per bilabial with a face in its window: (hit: 1 when the lips close within +-`tolerance`
+    frames of it, else 0; its chance: the share of unrelated times, circular shifts of it by every
+    whole frame from `min_shift_s` to duration - `min_shift_s`, at which it would hit). Their means
+    are `closure_rate` and (about) `closure_chance`; kept per phone so that the closure excess can
+    be given with an interval over the bilabials actually counted."""
+    duration = len(opening) / fps
+    shifts = np.arange(int(np.ceil(min_shift_s * fps)), int(np.floor((duration - min_shift_s) * fps)) + 1) / fps
+    hits, chances = [], []
+    for start, end in intervals:
+        hit, counted = closure_rate(opening, fps, [(start, end)], threshold, tolerance)
+        if not counted:
+            continue
+        moved = [closure_rate(opening, fps, [((start + s) % duration, (start + s) % duration + (end - start))],
+                              threshold, tolerance)[0] for s in shifts]
+        moved = [m for m in moved if m is not None]
+        if not moved:
+            continue
+        hits.append(hit)
+        chances.append(float(np.mean(moved)))
+    return np.asarray(hits, dtype=np.float64), np.asarray(chances, dtype=np.float64)
+
+
+def bootstrap_interval(statistic, samples: Sequence[np.ndarray], level: float = 0.9, draws: int = 2000,
+                       seed: int = 0) -> tuple[float | None, float | None]:
+    """Percentile bootstrap interval of `statistic(*samples)`: each sample (an array whose first axis
+    is the unit resampled: one phone) is redrawn with replacement, independently of the others.
+    Draws where the statistic is None or not finite are dropped; (None, None) when fewer than half
+    remain or a sample has fewer than 2 units."""
+    samples = [np.asarray(x, dtype=np.float64) for x in samples]
+    if any(len(x) < 2 for x in samples):
+        return None, None
+    rng = np.random.default_rng(seed)
+    values = []
+    for _ in range(draws):
+        value = statistic(*(x[rng.integers(0, len(x), len(x))] for x in samples))
+        if value is not None and np.isfinite(value):
+            values.append(value)
+    if len(values) < draws // 2:
+        return None, None
+    tail = 50.0 * (1.0 - level)
+    return float(np.percentile(values, tail)), float(np.percentile(values, 100.0 - tail))
+
+
+def excess_of(evidence: np.ndarray) -> float:
+    """Closure excess of per-phone (hit, chance) rows."""
+    return float(evidence[:, 0].mean() - evidence[:, 1].mean())
+
+
+def contrast_of(opens: np.ndarray, closes: np.ndarray, span: float) -> float:
+    return float((opens.mean() - closes.mean()) / span)
+
+
+def side_samples(extra: dict, figure: str) -> tuple[list[np.ndarray], object] | None:
+    """The per-phone samples behind one figure of a measurement (its `extra`, see `phone_evidence`)
+    and the statistic that turns them into that figure; None when they are missing."""
+    if figure == "closure_excess":
+        evidence = np.asarray(extra.get("closure_evidence") or [], dtype=np.float64).reshape(-1, 2)
+        return ([evidence], excess_of) if len(evidence) else None
+    span = extra.get("opening_range")
+    opens, closes = extra.get("open_vowel_openings") or [], extra.get("bilabial_openings") or []
+    if not span or not opens or not closes:
+        return None
+    return [np.asarray(opens), np.asarray(closes)], (lambda o, c: contrast_of(o, c, span))
+
+
+def ratio_interval(dub_extra: dict, source_extra: dict, figure: str, level: float = 0.9
+                   ) -> tuple[float | None, float | None]:
+    """Bootstrap interval of dub / source for `figure` ("closure_excess" or "aperture_contrast"):
+    the dub's phones and the source's are redrawn independently; draws where the source's figure
+    is <= 0 give no ratio (None when that is most of them)."""
+    dub, source = side_samples(dub_extra, figure), side_samples(source_extra, figure)
+    if dub is None or source is None:
+        return None, None
+    (dub_samples, dub_stat), (source_samples, source_stat) = dub, source
+    split = len(dub_samples)
+
+    def statistic(*xs):
+        base = source_stat(*xs[split:])
+        return dub_stat(*xs[:split]) / base if base > 0 else None
+
+    return bootstrap_interval(statistic, [*dub_samples, *source_samples], level)
+
+
 def phone_opening(opening: np.ndarray, fps: float, start: float, end: float, step_s: float = 0.01) -> float | None:
     """Mean of the mouth opening, linearly interpolated between frames, over [start, end] (a
     continuous mean: a phone a few ms earlier or later changes it a little, not by a whole frame);
@@ -319,9 +404,10 @@ def score_arrays(opening: np.ndarray, fps: float, envelope: np.ndarray | None, p
                  closure_visemes: Sequence[str] = ("PP",), open_visemes: Sequence[str] = OPEN_VISEMES,
                  tolerance: int = 1, closed_fraction: float = 0.2, max_closed_gap: float = 0.08,
                  max_offset_s: float = 0.2, null_s: float = 1.0, highpass_s: float = 0.0,
-                 window_s: float = 2.0, hop_s: float = 0.5, rate: float = SYNC_RATE) -> dict:
+                 window_s: float = 2.0, hop_s: float = 0.5, rate: float = SYNC_RATE, interval_level: float = 0.9) -> dict:
     """All three measures from arrays: per-frame opening, the envelope on the `rate` grid (or None)
-    and timed phones (objects with start, end, viseme)."""
+    and timed phones (objects with start, end, viseme). `extra` carries the per-phone evidence and
+    the `interval_level` bootstrap intervals of closure excess and aperture contrast."""
     opening = np.asarray(opening, dtype=np.float64)
     closures = [(p.start, p.end) for p in phones if p.viseme in closure_visemes]
     opens = [(p.start, p.end) for p in phones if p.viseme in open_visemes]
@@ -339,7 +425,31 @@ def score_arrays(opening: np.ndarray, fps: float, envelope: np.ndarray | None, p
     excess = None if rate_c is None or chance is None else rate_c - chance
     return {"closure_rate": rate_c, "closure_chance": chance, "closure_excess": excess, "closures": n_c, "aperture_contrast": contrast,
             "open_vowels": n_o, "sync_confidence": conf, "sync_offset_ms": offset, "sync_correlation": best,
-            "extra": {"closed_threshold": threshold, "opening_p5": lo, "opening_p95": hi}}
+            "extra": {"closed_threshold": threshold, "opening_p5": lo, "opening_p95": hi,
+                      **phone_evidence(opening, fps, closures, opens, threshold, tolerance, interval_level)}}
+
+
+def phone_evidence(opening: np.ndarray, fps: float, closures: Sequence[tuple[float, float]],
+                   opens: Sequence[tuple[float, float]], threshold: float, tolerance: int = 1,
+                   level: float = 0.9) -> dict:
+    """What the two phone-based measures rest on, per phone, and their bootstrap intervals over the
+    phones counted (a clip has 3-10 bilabials: one phone more or less closed moves the closure
+    excess by 0.1-0.3, and the interval says so): `closure_evidence` rows (hit, chance), the
+    openings of the open vowels and of the bilabials, the speaker's range, and
+    `closure_excess_interval` / `aperture_contrast_interval` at `level`."""
+    hits, chances = closure_evidence(opening, fps, closures, threshold, tolerance)
+    evidence = np.stack([hits, chances], axis=1) if len(hits) else np.zeros((0, 2))
+    lo, hi = speaker_range(opening)
+    open_values = np.asarray([v for s, e in opens if (v := phone_opening(opening, fps, s, e)) is not None])
+    close_values = np.asarray([v for s, e in closures if (v := phone_opening(opening, fps, s, e)) is not None])
+    span = hi - lo if np.isfinite(lo) else float("nan")
+    contrast_interval = (None, None)
+    if np.isfinite(span) and span > 1e-3:
+        contrast_interval = bootstrap_interval(lambda o, c: contrast_of(o, c, span), [open_values, close_values], level)
+    return {"closure_evidence": evidence.round(4).tolist(), "open_vowel_openings": open_values.round(4).tolist(),
+            "bilabial_openings": close_values.round(4).tolist(), "opening_range": span,
+            "closure_excess_interval": list(bootstrap_interval(excess_of, [evidence], level)),
+            "aperture_contrast_interval": list(contrast_interval), "interval_level": level}
 
 
 # --------------------------------------------------------------------------- I/O
