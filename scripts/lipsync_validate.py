@@ -11,7 +11,12 @@ and flicker against the source, and the frames left untouched by design per reas
     python scripts/lipsync_validate.py --workspaces /tmp/ws_a /tmp/ws_b [--lang es] [--fresh] [--out table.json]
 
 `--fresh` measures both afresh here with the measure's forced-language ASR instead of reading the
-evaluate stage's figures (those use evaluate's re-transcription, wrong when it heard another language).
+evaluate stage's figures (those use evaluate's re-transcription, wrong when it heard another language),
+and adds what the figures rest on: bilabials and open vowels counted (source / dub), the 90% bootstrap
+interval of each dub/source ratio over those phones with a verdict against 0.8 (PASS: all of the
+interval above; pass: the ratio above; unclear: the ratio below but the interval reaches 0.8; FAIL: all
+of it below), the offset read from the phones beside the envelope's, and the two figures with every
+clip's phones pooled.
 
 Default mode, the measure's own validation. Per clip: the original video with its own audio, the same audio delayed by 0.5 s, and the next
 clip's audio (trimmed or zero-padded to the same length). A measure is trusted only where own
@@ -176,9 +181,17 @@ def dubbed_table(rows: list[dict]) -> str:
         lines.append(
             f"| {r['video']} | {fmt(r['source_closure_excess'])} / {fmt(r['dub_closure_excess'])} ({fmt(r['closure_ratio'])}{mark['closure']}) | "
             f"{fmt(r['source_aperture_contrast'])} / {fmt(r['dub_aperture_contrast'])} ({fmt(r['aperture_ratio'])}{mark['aperture']}) | "
-            f"{fmt(r['dub_sync_offset_ms'])}{mark['offset']} ({fmt(r['dub_sync_confidence'])}) | {r['psnr_outside_min']:.1f}{mark['psnr']} | "
+            f"{fmt(r['dub_sync_offset_ms'])}{mark['offset']} ({fmt(r['dub_sync_confidence'])}){phone_offset_text(r)} | {r['psnr_outside_min']:.1f}{mark['psnr']} | "
             f"x{r['boundary_gradient_ratio']:.2f} | x{r['flicker_ratio']:.2f} ({r['edit_flicker']:.2f}) | {r['frames_edited']} / {r['frames']} | {untouched} |")
     return "\n".join(lines)
+
+
+def phone_offset_text(row: dict) -> str:
+    """The offset read from the phones (aperture contrast peak) of the dub and of the source."""
+    dub, source = row.get("dub_extra") or {}, row.get("source_extra") or {}
+    if "phone_offset_ms" not in dub:
+        return ""
+    return f"; phones {fmt(dub.get('phone_offset_ms'))} (src {fmt(source.get('phone_offset_ms'))})"
 
 
 def interval_text(interval) -> str:

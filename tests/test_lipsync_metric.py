@@ -307,3 +307,16 @@ def test_score_arrays_gives_intervals_and_ratio_interval():
     low, high = ls.ratio_interval(flat, extra, "closure_excess")
     assert high < 0.8
     assert ls.ratio_interval(flat, {}, "aperture_contrast") == (None, None)
+
+
+@pytest.mark.parametrize("delay_s", [0.0, 0.08, -0.12])
+def test_aperture_offset_finds_the_mouth_delay(delay_s):
+    """The phones of `vowel_consonant_clip` moved earlier by `delay_s`: the mouth then follows its
+    phones by `delay_s`, and the phone-read offset says so (mouth after sound > 0)."""
+    phones, gap = vowel_consonant_clip()
+    opens = [(p.start, p.end) for p in phones if p.viseme == "AA"]
+    closes = [(p.start, p.end) for p in phones if p.viseme == "PP"]
+    moved = lambda spans: [(s - delay_s, e - delay_s) for s, e in spans]
+    offset, contrast = ls.aperture_offset(gap, FPS, moved(opens), moved(closes))
+    assert offset == pytest.approx(1000 * delay_s, abs=20) and contrast > 0.5
+    assert ls.aperture_offset(gap, FPS, [], closes) == (None, None)

@@ -286,6 +286,23 @@ def aperture_contrast(opening: np.ndarray, fps: float, open_intervals: Sequence[
     return float((np.mean(opens) - np.mean(closes)) / (hi - lo)), len(opens)
 
 
+def aperture_offset(opening: np.ndarray, fps: float, open_intervals: Sequence[tuple[float, float]],
+                    closure_intervals: Sequence[tuple[float, float]], max_offset_s: float = 0.2,
+                    step_s: float = 0.01) -> tuple[float | None, float | None]:
+    """The audio-visual offset read from the phones instead of the energy envelope: the delay
+    (ms, within +-`max_offset_s`) by which all phone times must be moved for the aperture contrast
+    to peak; > 0: the mouth moves after the sound (the same sign as `sync_offset`). Returns (offset,
+    the contrast there); (None, None) when there is no contrast to compute. Ties go to the smallest
+    delay."""
+    best = best_lag = None
+    for lag in sorted(np.arange(-max_offset_s, max_offset_s + 1e-9, step_s), key=abs):
+        contrast, _ = aperture_contrast(opening, fps, [(s + lag, e + lag) for s, e in open_intervals],
+                                        [(s + lag, e + lag) for s, e in closure_intervals])
+        if contrast is not None and (best is None or contrast > best + 1e-9):
+            best, best_lag = contrast, float(lag)
+    return (None, None) if best is None else (round(1000.0 * best_lag), best)
+
+
 def resample_frames(values: np.ndarray, fps: float, rate: float = SYNC_RATE, duration: float | None = None) -> np.ndarray:
     """Per-frame values (frame k at k / fps) on a `rate` Hz grid by linear interpolation; grid
     points whose nearest frame is NaN stay NaN."""
@@ -406,8 +423,9 @@ def score_arrays(opening: np.ndarray, fps: float, envelope: np.ndarray | None, p
                  max_offset_s: float = 0.2, null_s: float = 1.0, highpass_s: float = 0.0,
                  window_s: float = 2.0, hop_s: float = 0.5, rate: float = SYNC_RATE, interval_level: float = 0.9) -> dict:
     """All three measures from arrays: per-frame opening, the envelope on the `rate` grid (or None)
-    and timed phones (objects with start, end, viseme). `extra` carries the per-phone evidence and
-    the `interval_level` bootstrap intervals of closure excess and aperture contrast."""
+    and timed phones (objects with start, end, viseme). `extra` carries the per-phone evidence, the
+    `interval_level` bootstrap intervals of closure excess and aperture contrast, and the offset
+    read from the phones (`aperture_offset`, a check on the envelope's)."""
     opening = np.asarray(opening, dtype=np.float64)
     closures = [(p.start, p.end) for p in phones if p.viseme in closure_visemes]
     opens = [(p.start, p.end) for p in phones if p.viseme in open_visemes]
@@ -423,9 +441,10 @@ def score_arrays(opening: np.ndarray, fps: float, envelope: np.ndarray | None, p
                                          rate, max_offset_s, null_s, window_s, hop_s)
     lo, hi = speaker_range(opening)
     excess = None if rate_c is None or chance is None else rate_c - chance
+    phone_offset, _ = aperture_offset(opening, fps, opens, closures, max_offset_s)
     return {"closure_rate": rate_c, "closure_chance": chance, "closure_excess": excess, "closures": n_c, "aperture_contrast": contrast,
             "open_vowels": n_o, "sync_confidence": conf, "sync_offset_ms": offset, "sync_correlation": best,
-            "extra": {"closed_threshold": threshold, "opening_p5": lo, "opening_p95": hi,
+            "extra": {"closed_threshold": threshold, "opening_p5": lo, "opening_p95": hi, "phone_offset_ms": phone_offset,
                       **phone_evidence(opening, fps, closures, opens, threshold, tolerance, interval_level)}}
 
 
