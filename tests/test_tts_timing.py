@@ -97,6 +97,19 @@ def test_synthesize_to_fit_corrects_the_speed_from_measured_length(words, slot, 
 from tasks.tts.timing import SegmentTiming, TimingReport, plan_fit  # noqa: E402
 
 
+@pytest.mark.parametrize("natural, latest, free_after, expected_scale, expected_after", [
+    (2.2, 5.0, 0.25, 1.0, 0.2),      # 0.2 s too long: runs into the silence after, no stretch
+    (2.5, 5.0, 0.25, 0.9, 0.25),     # 0.5 s too long: 0.25 s free, the rest by stretching
+    (2.5, 3.1, 0.25, 0.84, 0.1),     # only 0.1 s of silence before the next segment
+    (1.8, 5.0, 0.25, 1.1111, 0.0),   # too short: slowed to the original length, not past it
+])
+def test_a_too_long_dub_uses_free_silence_before_stretching(natural, latest, free_after, expected_scale, expected_after):
+    fit = plan_fit(natural, 1.0, 3.0, 0.0, latest, 0.8, 1.25, 0.08, free_after_s=free_after)
+    assert fit.time_scale == pytest.approx(expected_scale, abs=1e-3)
+    assert fit.borrowed_after == pytest.approx(expected_after, abs=1e-3)
+    assert fit.overrun == 0.0
+
+
 @pytest.mark.parametrize("natural, start, end, earliest, latest, expected", [
     # natural, original [start, end], previous dub end, next segment start -> start, scale, length, before, after, overrun
     (2.0, 1.0, 3.0, 0.0, 5.0, (1.0, 1.0, 2.0, 0.0, 0.0, 0.0)),       # fits as it is

@@ -24,8 +24,10 @@ from tasks.artifacts import DubbedSegment, TranslatedSegment
 @dataclass(frozen=True)
 class Timing:
     max_speed: float = 1.35
+    free_after_s: float = 0.25     # silence after the segment a too-long dub runs into before any stretch
     min_time_scale: float = 0.8    # pitch-preserving stretch limits (output / synthesized duration)
     max_time_scale: float = 1.25
+    max_total_speed: float = 1.4   # synthesis rate x stretch speed-up, at most
     stretch_dead_band_s: float = 0.1  # no stretch when it would move the end by less than this
     max_early_s: float = 0.08      # silence before the original start a dub may borrow
     max_pause_gain_s: float = 1.0  # a too-short dub's inner pauses are widened first, each by at most this

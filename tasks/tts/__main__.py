@@ -40,8 +40,10 @@ def run(context: StageContext) -> None:
         speech = resample(speech, voice.sample_rate, rate)
         speech, pauses_added = widen_pauses(speech, rate, end - segment.start - len(speech) / rate,
                                             timing.max_pause_gain_s)
-        fit = plan_fit(len(speech) / rate, segment.start, end, previous_end, slot[1],
-                       timing.min_time_scale, timing.max_time_scale, timing.max_early_s, timing.stretch_dead_band_s)
+        # the stretch only adds to what the synthesis rate did, up to a total speed-up
+        min_time_scale = max(timing.min_time_scale, speed / timing.max_total_speed)
+        fit = plan_fit(len(speech) / rate, segment.start, end, previous_end, slot[1], min(min_time_scale, 1.0),
+                       timing.max_time_scale, timing.max_early_s, timing.stretch_dead_band_s, timing.free_after_s)
         speech, conversion = converter.match(speech, rate, speakers.profile(segment.speaker), fit.time_scale)
         speech, overrun = fit_to_slot(speech, rate, slot[1] - fit.start, timing.fade_s)
         first = int(round(fit.start * rate))

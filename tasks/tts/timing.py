@@ -4,6 +4,8 @@ Order of means (pure planning here; the WORLD time-stretch is in `tasks.tts.stre
 0. too short: the pauses inside the synthesized speech are widened first (silence costs nothing in
    intelligibility), each by at most `max_pause_gain_s`;
 1. pitch-preserving time-stretch toward the original duration, within [min_time_scale, max_time_scale];
+   a dub that is too long may first run `free_after_s` into the silence after the segment, as an end
+   that late is still on time and every bit of compression costs intelligibility;
 2. still too long: borrow the silence after the original segment, up to the next segment's start
    (the next speaker's turn is never overlapped), then a little before it (`max_early_s`, never
    over the previous dub);
@@ -35,7 +37,8 @@ class Fit:
 
 
 def plan_fit(natural_s: float, start: float, end: float, earliest: float, latest: float,
-             min_time_scale: float, max_time_scale: float, max_early_s: float, dead_band_s: float = 0.0) -> Fit:
+             min_time_scale: float, max_time_scale: float, max_early_s: float, dead_band_s: float = 0.0,
+             free_after_s: float = 0.0) -> Fit:
     """How to place `natural_s` seconds of synthesized speech for an original segment [start, end].
 
     `earliest` is where the previous dub ends, `latest` where the next segment starts (or the video
@@ -45,7 +48,13 @@ def plan_fit(natural_s: float, start: float, end: float, earliest: float, latest
     latest = max(latest, start)
     if natural_s <= 0:
         return Fit(start, 1.0, 0.0, 0.0, 0.0, 0.0)
-    scale = min(max(target / natural_s, min_time_scale), max_time_scale) if target > 0 else min_time_scale
+    allowed = target + min(free_after_s, max(latest - end, 0.0))
+    if target <= 0:
+        scale = min_time_scale
+    elif natural_s > allowed:
+        scale = max(allowed / natural_s, min_time_scale)
+    else:
+        scale = min(max(target / natural_s, 1.0), max_time_scale)
     if abs(natural_s * scale - natural_s) <= dead_band_s:
         scale = 1.0
     length = natural_s * scale
