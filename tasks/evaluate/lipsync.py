@@ -28,6 +28,13 @@ Validation (scripts/lipsync_validate.py, 7 real clips, own audio vs delayed 0.5 
 clip's): closure excess and aperture contrast separate own audio on the 5 clips with a visible
 mouth; the envelope confidence is weak (4/7): trust it only beside the other two.
 
+A clip has only 2-10 bilabials, so every measurement also carries, in `extra`, what the two
+phone-based figures rest on (per bilabial: hit and its own chance; per phone: its opening) and their
+90% bootstrap intervals over those phones (`closure_excess_interval`, `aperture_contrast_interval`;
+`ratio_interval` for dub / source); the figures pooled over many clips' phones are the ones to judge
+by. `extra.phone_offset_ms` reads the audio-visual offset from the phones (the delay at which the
+aperture contrast peaks), a check on the envelope's.
+
 Pure functions take arrays; `mouth_track`, `phones_for_audio`, `score` and `measure` do the I/O.
 Heavy imports (cv2, dlib, faster-whisper, espeak) happen inside functions.
 """
