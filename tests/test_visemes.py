@@ -353,7 +353,7 @@ class FakeAligner:
     def __init__(self, **_):
         pass
 
-    def align(self, audio, segments, table, speaker_of):
+    def align(self, audio, segments, table, speaker_of, retiming=None):
         phones, speakers = [], []
         for s in segments:
             timed = spread(table.tokenize(s.phonemes), s.start, s.start + s.duration)
@@ -580,3 +580,19 @@ def test_dynamic_range_separates_clean_speech_from_speech_over_music():
     assert dynamic_range_db(syllables * (1 + 0.1 * rng.random(800))) > 40
     assert dynamic_range_db(syllables + 0.3) < 20  # a bed of music under the same speech
     assert dynamic_range_db(np.zeros(10)) == 0.0
+
+
+@pytest.mark.parametrize("time_scale, inserted, expected_starts", [
+    (1.0, (), [0.0, 0.1, 0.5]),
+    (0.5, (), [0.0, 0.05, 0.25]),                # a 2x faster stretch halves every time
+    (1.0, ((0.4, 0.3),), [0.0, 0.1, 0.8]),       # silence inserted in the gap pushes what follows
+    (0.8, ((0.4, 0.3),), [0.0, 0.08, 0.64]),
+    (1.0, ((0.05, 0.1), (0.4, 0.3)), [0.0, 0.2, 0.9]),
+])
+def test_replayed_phones_follow_the_tts_stretch_and_inserted_pauses(time_scale, inserted, expected_starts):
+    from tasks.visemes.align import retime
+
+    phones = [TimedPhone(0.0, 0.1, "m", "MBP"), TimedPhone(0.1, 0.3, "a", "AA"), TimedPhone(0.5, 0.6, "s", "SS")]
+    moved = retime(phones, time_scale, inserted)
+    assert [p.start for p in moved] == pytest.approx(expected_starts)
+    assert [p.end - p.start for p in moved] == pytest.approx([(p.end - p.start) * time_scale for p in phones])

@@ -8,7 +8,7 @@ from tasks.stage import StageContext, StageError, instantiate, log, main
 from tasks.speakers.schema import read as read_speakers
 from tasks.tts import Timing, describe, fit_to_slot, mix, report_row, slots, synthesize_to_fit
 from tasks.tts.matching import NoMatch, assign_voices, match_loudness
-from tasks.tts.timing import SegmentTiming, TimingReport, plan_fit, widen_pauses, write_report
+from tasks.tts.timing import SegmentTiming, TimingReport, insert_pauses, plan_fit, write_report
 
 
 def run(context: StageContext) -> None:
@@ -38,8 +38,9 @@ def run(context: StageContext) -> None:
         end = min(segment.end, slot[1])  # the original may run past the end of the video
         speech, speed = synthesize_to_fit(voice, segment.text, end - segment.start, timing.max_speed)
         speech = resample(speech, voice.sample_rate, rate)
-        speech, pauses_added = widen_pauses(speech, rate, end - segment.start - len(speech) / rate,
-                                            timing.max_pause_gain_s)
+        speech, inserted = insert_pauses(speech, rate, end - segment.start - len(speech) / rate,
+                                         timing.max_pause_gain_s)
+        pauses_added = sum(length for _, length in inserted)
         # the stretch only adds to what the synthesis rate did, up to a total speed-up
         min_time_scale = max(timing.min_time_scale, speed / timing.max_total_speed)
         fit = plan_fit(len(speech) / rate, segment.start, end, previous_end, slot[1], min(min_time_scale, 1.0),
@@ -58,7 +59,7 @@ def run(context: StageContext) -> None:
                                describe(conversion), fit.start))
         timings.append(SegmentTiming(segment.id, segment.speaker, segment.start, end, round(fit.start, 3),
                                      round(placed_end, 3), round(speed, 3), fit.time_scale, round(pauses_added, 3), fit.borrowed_before,
-                                     fit.borrowed_after, round(overrun, 3)))
+                                     fit.borrowed_after, round(overrun, 3), inserted))
         if overrun:
             log.warning("segment %d overruns by %.2f s at speed %.2f and stretch %.2f: cut", segment.id, overrun, speed,
                         fit.time_scale)

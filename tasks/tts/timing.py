@@ -87,12 +87,19 @@ def pauses(samples: np.ndarray, rate: int, min_pause_s: float = 0.08, below_peak
 
 def widen_pauses(samples: np.ndarray, rate: int, extra_s: float, max_pause_gain_s: float,
                  min_pause_s: float = 0.08) -> tuple[np.ndarray, float]:
+    samples, inserted = insert_pauses(samples, rate, extra_s, max_pause_gain_s, min_pause_s)
+    return samples, sum(length for _, length in inserted)
+
+
+def insert_pauses(samples: np.ndarray, rate: int, extra_s: float, max_pause_gain_s: float,
+                  min_pause_s: float = 0.08) -> tuple[np.ndarray, tuple[tuple[float, float], ...]]:
     """Lengthen the inner pauses by `extra_s` in all (shared in proportion to their length, each at
-    most `max_pause_gain_s`); silence is inserted in the middle of each. Returns the samples and the
-    seconds added."""
+    most `max_pause_gain_s`); silence is inserted in the middle of each. Returns the samples and
+    where (seconds into the synthesized speech) how much silence went in, for stages that replay
+    the synthesizer's timing."""
     found = pauses(samples, rate, min_pause_s)
     if extra_s <= 0 or not found:
-        return samples, 0.0
+        return samples, ()
     lengths = np.array([b - a for a, b in found], float)
     shares = np.minimum(lengths / lengths.sum() * extra_s * rate, max_pause_gain_s * rate).astype(int)
     pieces, last = [], 0
@@ -101,7 +108,9 @@ def widen_pauses(samples: np.ndarray, rate: int, extra_s: float, max_pause_gain_
         pieces += [samples[last:middle], np.zeros(add, dtype=samples.dtype)]
         last = middle
     pieces.append(samples[last:])
-    return np.concatenate(pieces), float(shares.sum()) / rate
+    inserted = tuple((round((a + b) // 2 / rate, 4), round(int(add) / rate, 4))
+                     for (a, b), add in zip(found, shares) if add > 0)
+    return np.concatenate(pieces), inserted
 
 
 # --------------------------------------------------------------------------- report (timing.json)
@@ -120,6 +129,8 @@ class SegmentTiming:
     borrowed_before: float
     borrowed_after: float
     overrun: float
+    # (at, seconds): silence inserted at `at` seconds into the synthesized speech, before the stretch
+    inserted_pauses: tuple[tuple[float, float], ...] = ()
 
     @property
     def start_error(self) -> float:

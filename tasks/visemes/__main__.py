@@ -71,6 +71,16 @@ def build(phones: list[TimedPhone], speakers: list[str], table, probe: Probe, co
     return out, results
 
 
+def retiming(tts_dir: Path) -> dict[int, tuple[float, tuple]]:
+    """Per dubbed segment, how tts moved the synthesized speech (stretch, pauses added)."""
+    from tasks.tts.timing import read_report
+
+    path = tts_dir / "timing.json"
+    if not path.exists():
+        return {}
+    return {s.id: (s.time_scale, s.inserted_pauses) for s in read_report(path).segments}
+
+
 def run(context: StageContext) -> None:
     config = context.config
     tts_dir = context.input_dir("tts")
@@ -84,7 +94,8 @@ def run(context: StageContext) -> None:
     except KeyError as error:
         raise StageError(str(error.args[0])) from None
     aligner = instantiate(config, "aligner")
-    alignment = aligner.align(voice_wav, dubbed.segments, table, speakers_of(context, dubbed.segments))
+    alignment = aligner.align(voice_wav, dubbed.segments, table, speakers_of(context, dubbed.segments),
+                              retiming(tts_dir))
     if table.unknown:
         log.warning("IPA symbols without a viseme in the %s table (skipped): %s", table.language, " ".join(sorted(table.unknown)))
     log.info("%d phones aligned by %s", len(alignment.phones), alignment.method)

@@ -228,7 +228,9 @@ class AsrAligner:
                          "its loud ones (music or noise under the speech)", spread_db)
         return phones
 
-    def align(self, audio: Path, segments, table: VisemeTable, speaker_of: dict[int, str]) -> Alignment:
+    def align(self, audio: Path, segments, table: VisemeTable, speaker_of: dict[int, str],
+              retiming: dict[int, tuple[float, tuple]] | None = None) -> Alignment:
+        """`retiming` is not needed: the phones are found on the audio as it is."""
         phones = [p for p in self.align_audio(audio, table) if p.viseme != SILENCE]
         return Alignment(phones, [_speaker_at(p.center, segments, speaker_of) for p in phones], f"asr:{self.model}")
 
@@ -314,7 +316,9 @@ class KokoroAligner:
             cursor += length + (voice.sentence_pause if ends_sentence else voice.clause_pause) / segment.speed
         return [p for p in phones if p.end > p.start]
 
-    def align(self, audio: Path, segments, table: VisemeTable, speaker_of: dict[int, str]) -> Alignment:
+    def align(self, audio: Path, segments, table: VisemeTable, speaker_of: dict[int, str],
+              retiming: dict[int, tuple[float, tuple]] | None = None) -> Alignment:
+        """`retiming`: per segment id, the tts stage's (time_scale, inserted pauses) after synthesis."""
         from tasks.media import read_wav
 
         samples, rate = read_wav(audio)
@@ -324,6 +328,8 @@ class KokoroAligner:
         self.scores = {}
         for segment in sorted(segments, key=lambda s: s.start):
             local = self.segment_phones(segment, table)
+            if retiming and segment.id in retiming:
+                local = retime(local, *retiming[segment.id])
             replayed = max((p.end for p in local), default=0.0)
             if segment.overrun <= 0 and replayed > 0 and abs(replayed - segment.duration) > self.max_length_error * segment.duration + 0.05:
                 raise RuntimeError(f"segment {segment.id}: replayed speech lasts {replayed:.2f} s, the dub {segment.duration:.2f} s "
@@ -338,6 +344,17 @@ class KokoroAligner:
             phones.extend(p for p in split_silent_tails(placed, env, threshold) if p.end > p.start)
             speakers.extend([speaker_of.get(segment.id, "S0")] * (len(phones) - len(speakers)))
         return Alignment(phones, speakers, "kokoro-durations")
+
+
+def retime(phones: list[TimedPhone], time_scale: float, inserted: tuple[tuple[float, float], ...]) -> list[TimedPhone]:
+    """Replayed phones moved as the tts stage moved the speech after synthesis: every silence it
+    inserted (`at` seconds into the synthesized speech, `length` long) pushes what follows, then
+    every time is scaled by the pitch-preserving stretch `time_scale`."""
+    def moved(t: float) -> float:
+        return (t + sum(length for at, length in inserted if at <= t)) * time_scale
+
+    return [TimedPhone(moved(p.start), moved(p.start) + (p.end - p.start) * time_scale, p.symbol, p.viseme, p.word)
+            for p in phones]
 
 
 def best_offset(phones: list[TimedPhone], env: np.ndarray, start: float, max_shift_s: float) -> float:
@@ -379,10 +396,11 @@ class AutoAligner:
         self.asr = AsrAligner(**(asr or {}))
         self.kokoro = KokoroAligner(**(kokoro or {}))
 
-    def align(self, audio: Path, segments, table: VisemeTable, speaker_of: dict[int, str]) -> Alignment:
+    def align(self, audio: Path, segments, table: VisemeTable, speaker_of: dict[int, str],
+              retiming: dict[int, tuple[float, tuple]] | None = None) -> Alignment:
         if KokoroAligner.handles(segments):
             try:
-                return self.kokoro.align(audio, segments, table, speaker_of)
+                return self.kokoro.align(audio, segments, table, speaker_of, retiming)
             except Exception as error:  # a different Kokoro graph: fall back, never fail the stage
                 log.warning("Kokoro durations unavailable (%s): aligning with ASR instead", error)
         return self.asr.align(audio, segments, table, speaker_of)
