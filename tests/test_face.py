@@ -252,6 +252,31 @@ def test_association_needs_a_face_that_moves_with_the_speech():
     assert set(per_segment.values()) == {None}
 
 
+@pytest.mark.parametrize("glimpse_coverage, expected", [
+    (0.3, 0),   # the performer, in sync over both segments, beats a face glimpsed moving in one
+    (0.56, 0),  # stage_mic_cuts: the audience face is on screen for 56% of the last segment
+    (None, 0),  # and wins alone
+])
+def test_association_prefers_the_face_seen_in_sync_for_longest(glimpse_coverage, expected):
+    from tasks.face.speaking import SegmentScore
+
+    scores = [SegmentScore(0, "S0", 0, 0.6, 0.55), SegmentScore(1, "S0", 0, 0.45, 0.52)]
+    if glimpse_coverage is not None:
+        scores.append(SegmentScore(1, "S0", 5, glimpse_coverage, 0.72))
+    speakers, table, _ = associate(scores, {0: 4.9, 1: 3.6})
+    assert speakers == {"S0": expected}
+    if glimpse_coverage is not None:
+        assert table["S0"][5] > table["S0"][0]  # the glimpse has the higher mean, not the evidence
+
+
+def test_association_ignores_evidence_below_the_score_floor():
+    from tasks.face.speaking import SegmentScore
+
+    scores = [SegmentScore(0, "S0", 0, 1.0, 0.1), SegmentScore(0, "S0", 1, 0.2, 0.5)]
+    speakers, _, _ = associate(scores, {0: 10.0})
+    assert speakers == {"S0": 1}  # long but out of sync loses to brief and in sync
+
+
 def test_absent_track_is_not_a_candidate():
     segments, openings, env = make_scene()
     gone = openings[0].copy()

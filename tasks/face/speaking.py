@@ -102,6 +102,9 @@ def associate(scores: list[SegmentScore], durations: dict[int, float], min_score
     Returns (speaker -> track or None, speaker -> {track: score}, segment -> track or None).
     A speaker's score for a track is its sync confidence averaged over the speaker's segments in
     which the track is on screen, weighted by duration x coverage (the speech it was seen with).
+    Pairs scoring at least `min_score` are matched by evidence, score x seconds of speech seen: a
+    face in sync through the whole speech beats one glimpsed moving for a moment (stage_mic_cuts:
+    the performer, in sync over 4.5 s of speech seen, against an audience face over 2 s).
     """
     from tasks.face.tracking import assign
 
@@ -113,14 +116,19 @@ def associate(scores: list[SegmentScore], durations: dict[int, float], min_score
         weight = durations.get(s.segment, 1.0) * s.coverage
         weights[(s.speaker, s.track)] = weights.get((s.speaker, s.track), 0.0) + weight
         table[s.speaker][s.track] += weight * s.correlation
+    evidence = {sp: dict(row) for sp, row in table.items()}
     for (sp, tr), weight in weights.items():
         table[sp][tr] /= max(weight, 1e-9)
     seg_speaker = {s.segment: s.speaker for s in scores}
     speaker_track: dict[str, int | None] = {sp: None for sp in speakers}
     if speakers and tracks:
-        cost = np.array([[-table[sp][tr] for tr in tracks] for sp in speakers])
-        for r, c in assign(cost, -min_score):
-            speaker_track[speakers[r]] = tracks[c]
+        eligible = np.array([[table[sp][tr] >= min_score and weights.get((sp, tr), 0.0) > 0 for tr in tracks]
+                             for sp in speakers])
+        cost = np.array([[-evidence[sp][tr] for tr in tracks] for sp in speakers])
+        cost = np.where(eligible, cost, 1e6)
+        for r, c in assign(cost, 0.0):
+            if eligible[r, c]:
+                speaker_track[speakers[r]] = tracks[c]
     segment_track: dict[int, int | None] = {}
     for seg in seg_speaker:
         best = max((s for s in scores if s.segment == seg), key=lambda s: s.correlation, default=None)
