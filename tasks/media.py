@@ -70,12 +70,15 @@ def probe(path: Path | str) -> Probe:
             audio_codec=audio.codec_context.name,
             audio_rate=audio.codec_context.sample_rate or 0,
             audio_channels=audio.codec_context.channels or 1,
-            video_delay=round(_start(video) - _start(audio), 6),
+            video_delay=round(_delay(video, audio), 6),
         )
 
 
-def _start(stream) -> float:
-    return float(stream.start_time * stream.time_base) if stream.start_time is not None else 0.0
+def _delay(video, audio) -> float:
+    def start(stream) -> float:
+        return float(stream.start_time * stream.time_base) if stream.start_time is not None else 0.0
+
+    return start(video) - start(audio)
 
 
 def video_delay(path: Path | str) -> float:
@@ -85,7 +88,7 @@ def video_delay(path: Path | str) -> float:
     with av.open(str(path)) as container:
         if not container.streams.video or not container.streams.audio:
             return 0.0
-        return _start(container.streams.video[0]) - _start(container.streams.audio[0])
+        return _delay(container.streams.video[0], container.streams.audio[0])
 
 
 def _count_frames(container, video) -> int:

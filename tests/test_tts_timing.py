@@ -157,11 +157,12 @@ def test_pauses_are_inner_silences_only():
     (3.0, 1.0, 2.0),     # each pause grows by at most the cap
     (0.0, 1.0, 0.0),
 ])
-def test_widen_pauses(extra, cap, added):
-    from tasks.tts.timing import widen_pauses
+def test_insert_pauses(extra, cap, added):
+    from tasks.tts.timing import insert_pauses
 
     x = _speech_with_pauses()
-    out, got = widen_pauses(x, 1000, extra, cap)
+    out, inserted = insert_pauses(x, 1000, extra, cap)
+    got = sum(length for _, length in inserted)
     assert got == pytest.approx(added, abs=0.005)
     assert len(out) == len(x) + round(got * 1000)
     assert np.count_nonzero(out) == np.count_nonzero(x)   # only silence was added

@@ -85,12 +85,6 @@ def pauses(samples: np.ndarray, rate: int, min_pause_s: float = 0.08, below_peak
     return out
 
 
-def widen_pauses(samples: np.ndarray, rate: int, extra_s: float, max_pause_gain_s: float,
-                 min_pause_s: float = 0.08) -> tuple[np.ndarray, float]:
-    samples, inserted = insert_pauses(samples, rate, extra_s, max_pause_gain_s, min_pause_s)
-    return samples, sum(length for _, length in inserted)
-
-
 def insert_pauses(samples: np.ndarray, rate: int, extra_s: float, max_pause_gain_s: float,
                   min_pause_s: float = 0.08) -> tuple[np.ndarray, tuple[tuple[float, float], ...]]:
     """Lengthen the inner pauses by `extra_s` in all (shared in proportion to their length, each at
