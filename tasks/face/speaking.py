@@ -124,11 +124,9 @@ def associate(scores: list[SegmentScore], durations: dict[int, float], min_score
     if speakers and tracks:
         eligible = np.array([[table[sp][tr] >= min_score and weights.get((sp, tr), 0.0) > 0 for tr in tracks]
                              for sp in speakers])
-        cost = np.array([[-evidence[sp][tr] for tr in tracks] for sp in speakers])
-        cost = np.where(eligible, cost, 1e6)
-        for r, c in assign(cost, 0.0):
-            if eligible[r, c]:
-                speaker_track[speakers[r]] = tracks[c]
+        cost = np.where(eligible, [[-evidence[sp][tr] for tr in tracks] for sp in speakers], np.inf)
+        for r, c in assign(cost, 0.0):  # eligible pairs have positive evidence, so negative cost
+            speaker_track[speakers[r]] = tracks[c]
     segment_track: dict[int, int | None] = {}
     for seg in seg_speaker:
         best = max((s for s in scores if s.segment == seg), key=lambda s: s.correlation, default=None)
