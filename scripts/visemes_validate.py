@@ -55,19 +55,6 @@ def pearson(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.corrcoef(a[ok], b[ok])[0, 1])
 
 
-def lagged(predicted: np.ndarray, measured: np.ndarray, fps: float, max_lag_s: float = 0.2) -> tuple[float, float]:
-    """Best lag (ms; positive = measured trails predicted) and r there."""
-    best = (0.0, -2.0)
-    for lag in range(-int(round(max_lag_s * fps)), int(round(max_lag_s * fps)) + 1):
-        if lag >= 0:
-            r = pearson(predicted[: len(predicted) - lag], measured[lag:])
-        else:
-            r = pearson(predicted[-lag:], measured[: len(measured) + lag])
-        if np.isfinite(r) and r > best[1]:
-            best = (1000.0 * lag / fps, r)
-    return best
-
-
 def subframe_lag(predicted: np.ndarray, measured: np.ndarray, fps: float, max_lag_s: float = 0.2, step_ms: float = 5.0) -> tuple[float, float]:
     """Lag at `step_ms` resolution by shifting the prediction with linear interpolation."""
     t = np.arange(len(predicted)) / fps

@@ -157,7 +157,7 @@ def clip_row(root: Path, video: str, lang: str, params: dict, encoder, whisper) 
                     mask[int(s.start * voice_rate):int((s.end + 0.5) * voice_rate)] = True
             speech = active(voice[mask], voice_rate)
             if profile.rms_db:  # both runs at the speaker's level, as the mix sets them (GE2E is not level-invariant)
-                speech = set_level(speech, voice_rate, speech, profile.rms_db)
+                speech = set_level(speech, voice_rate, profile.rms_db)
             if len(speech) > voice_rate * 0.5 and len(profile.embedding):
                 similarities.append(float(encoder.embed_utterance(speech, voice_rate) @ np.asarray(profile.embedding)))
         row[f"sim_{label}"] = min(similarities) if similarities else float("nan")

@@ -173,13 +173,13 @@ class Turn:
     overlap: bool = False  # True: this speaker talks over another one's (primary) turn here
 
 
-def turns_from_labels(labels: np.ndarray, frame_s: float = FRAME_S, names=None, overlap: bool = False) -> list[Turn]:
+def turns_from_labels(labels: np.ndarray, frame_s: float = FRAME_S, overlap: bool = False) -> list[Turn]:
     """Consecutive frames of one label (>= 0) become a turn."""
     out = []
     labels = np.asarray(labels)
     for value in sorted(set(labels.tolist()) - {-1}):
         for a, b in runs(labels == value):
-            out.append(Turn(round(a * frame_s, 3), round(b * frame_s, 3), names[value] if names else f"S{value}", overlap))
+            out.append(Turn(round(a * frame_s, 3), round(b * frame_s, 3), f"S{value}", overlap))
     return sorted(out, key=lambda t: (t.start, t.end))
 
 

@@ -73,7 +73,8 @@ class ResemblyzerDiarizer:
         if not regions:
             return [], {}
         spans = window_spans(regions, int(c.window_s / FRAME_S), max(1, int(c.hop_s / FRAME_S)), total)
-        embeddings = self.encoder.embed_windows(wav, spans)
+        mel = self.encoder.mel(wav)
+        embeddings = self.encoder.embed_spans(mel, spans)
         f0 = np.zeros(0)
         if num_speakers == 1 or len(spans) == 1:
             labels = np.zeros(len(spans), int)
@@ -91,7 +92,7 @@ class ResemblyzerDiarizer:
         def keep(a: int, b: int, value: int) -> bool:  # a short run that sounds clearly like its speaker
             if (b - a) * FRAME_S < 0.15:
                 return False
-            own = self.encoder.embed_windows(wav, [(a, b)])[0]
+            own = self.encoder.embed_spans(mel, [(a, b)])[0]
             sims = normalize(own) @ means.T
             return int(np.argmax(sims)) == value and sims[value] >= c.interjection_similarity
 

@@ -134,7 +134,15 @@ class SpeakerEncoder:
 
     def embed_windows(self, wav: np.ndarray, spans: list[tuple[int, int]], batch: int = 64) -> np.ndarray:
         """One embedding per (first, last) mel-frame span of `wav`; spans of equal length batch together."""
-        mel = mel_spectrogram(normalize_volume(wav))
+        return self.embed_spans(self.mel(wav), spans, batch)
+
+    @staticmethod
+    def mel(wav: np.ndarray) -> np.ndarray:
+        """The volume-normalised mel spectrogram that `embed_spans` takes spans of."""
+        return mel_spectrogram(normalize_volume(wav))
+
+    def embed_spans(self, mel: np.ndarray, spans: list[tuple[int, int]], batch: int = 64) -> np.ndarray:
+        """`embed_windows` on a mel spectrogram already computed (`mel(wav)`), for repeated calls."""
         out = np.zeros((len(spans), 256), np.float32)
         by_length: dict[int, list[int]] = {}
         for i, (a, b) in enumerate(spans):
@@ -174,9 +182,3 @@ def _frames(mel: np.ndarray, first: int, length: int) -> np.ndarray:
     if len(piece) < length:
         piece = np.pad(piece, ((0, length - len(piece)), (0, 0)))
     return piece
-
-
-def cosine(a: np.ndarray, b: np.ndarray) -> float:
-    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
-    denominator = np.linalg.norm(a) * np.linalg.norm(b)
-    return float(a @ b / denominator) if denominator > 0 else 0.0

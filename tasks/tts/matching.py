@@ -174,7 +174,7 @@ class WorldMatcher:
             score = self.similarity(y, rate, source_profile) if use_selection else 0.0
             variants.append((score, strength, y, details))
         if use_selection and abs(time_scale - 1.0) < 1e-3:  # the base voice as it is: no filter, no vocoder
-            unconverted = set_level(samples, rate, samples, source_profile.rms_db) if self.level and source_profile.rms_db else samples
+            unconverted = set_level(samples, rate, source_profile.rms_db) if self.level and source_profile.rms_db else samples
             variants.append((self.similarity(unconverted, rate, source_profile), -1.0,
                              np.clip(unconverted, -1, 1).astype(np.float32), {"level_db": source_profile.rms_db}))
         best = max(v[0] for v in variants)
@@ -185,7 +185,7 @@ class WorldMatcher:
         if use_selection:
             report["strength"] = strength
             report["similarity"] = round(score, 3)
-            leveled = set_level(samples, rate, samples, source_profile.rms_db) if source_profile.rms_db else samples
+            leveled = set_level(samples, rate, source_profile.rms_db) if source_profile.rms_db else samples
             # the same speech unconverted, at the same level (GE2E is not level-invariant)
             report["similarity_base"] = round(self.similarity(leveled, rate, source_profile), 3)
             if strength < 0:
@@ -231,7 +231,7 @@ class WorldMatcher:
             y = pyworld.synthesize(a, np.ascontiguousarray(b), np.ascontiguousarray(c), work_rate, self.frame_ms)
             y = resample(y.astype(np.float32), work_rate, rate)[: int(round(len(samples) * time_scale))]
         if self.level and source_profile.rms_db:
-            y = set_level(y, rate, samples, source_profile.rms_db)
+            y = set_level(y, rate, source_profile.rms_db)
             details["level_db"] = source_profile.rms_db
         return np.clip(y, -1, 1).astype(np.float32), details
 
@@ -248,7 +248,7 @@ def equalize_waveform(samples: np.ndarray, rate: int, grid_hz: np.ndarray, gains
     return np.fft.irfft(np.fft.rfft(samples) * 10 ** (gain / 20), len(samples)).astype(np.float32)
 
 
-def set_level(y: np.ndarray, rate: int, reference: np.ndarray, rms_db: float) -> np.ndarray:
+def set_level(y: np.ndarray, rate: int, rms_db: float) -> np.ndarray:
     """Scale `y` so its active-speech RMS is `rms_db` dBFS (frames within 40 dB of its peak frame)."""
     hop = max(1, int(rate * 0.02))
     frames = y[: len(y) // hop * hop].reshape(-1, hop) if len(y) >= hop else y.reshape(1, -1)
