@@ -305,7 +305,7 @@ class _Tracker:
         # 4. record rows, embeddings, visibility
         rgb = None
         boxes_now = [t.box for t in self.active]
-        for k, track in enumerate(self.active):
+        for k, track in enumerate(list(self.active)):  # _embed may split a track, changing self.active
             others = np.array([b for j, b in enumerate(boxes_now) if j != k and self._in_front(b, track.box)]).reshape(-1, 4)
             score, mask, mbox, code, lip = vis.mouth_visibility(frame, track.landmarks, others, **o.visibility)
             row = len(self.rows["frame"])
