@@ -527,7 +527,8 @@ def attach_speakers(result: FaceAnalysis, segments: list[tuple[int, float, float
     min_score = opts.pop("min_score", 0.2)
     opts.pop("sole_face_min_coverage", None)
     opts.pop("sole_face_min_motion", None)
-    scores = score_segments(segments, track_openings(result), envelope, result.fps, **opts)
+    openings = track_openings(result)
+    scores = score_segments(segments, openings, envelope, result.fps, **opts)
     durations = {seg: end - start for seg, start, end, _ in segments}
     speakers, table, per_segment = associate(scores, durations, min_score)
     sole = options.speaking.get("sole_face_min_coverage", 0.8)
@@ -543,10 +544,10 @@ def attach_speakers(result: FaceAnalysis, segments: list[tuple[int, float, float
         for speaker, mask in speaking_frames.items():
             if speakers.get(speaker) is not None or not mask.any():
                 continue
-            present = [t for t, series in track_openings(result).items() if np.isfinite(series[mask]).mean() > 0.05]
+            present = [t for t, series in openings.items() if np.isfinite(series[mask]).mean() > 0.05]
             if len(present) != 1 or present[0] in taken:
                 continue
-            series = track_openings(result)[present[0]][mask]
+            series = openings[present[0]][mask]
             if np.isfinite(series).mean() >= sole and np.nanstd(series) >= options.speaking.get("sole_face_min_motion", 0.02):
                 speakers[speaker] = present[0]
                 taken.add(present[0])

@@ -14,7 +14,7 @@ def run(context: StageContext) -> None:
     name = f"{context.video}.{context.lang}.{settings.container}"
     lip_synced = context.input_dir("lipsync") / "video.mkv"
     if lip_synced.exists():  # the new mouths: encode it (never stream-copied, it is lossless)
-        video, probe = lip_synced, replace(probe, video_codec="lipsync")
+        video, settings = lip_synced, replace(settings, copy_video_codecs=())
     else:
         video = source_video(context.root, context.video)
     with atomic_dir(context.out_dir()) as out:
