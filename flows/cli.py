@@ -103,8 +103,8 @@ def status(argv: list[str]) -> None:
     write_dvc_inputs(config)  # what a run with these overrides would compare against
     langs = [str(lang) for lang in config.get("langs") or []]
     fan_in = enabled_fan_in(config)
-    targets = [dvc.stage_name("evaluate", v, lang) for v in videos for lang in langs]
-    targets += [dvc.stage_name(s, v) for v in videos for s in fan_in]
+    # every stage, not only the last ones: a stale upstream stage is what makes them stale
+    targets = [item for v in videos for item in dvc.stage_items([*STAGES, *fan_in], v, langs)]
     try:
         stale = dvc.stale(targets)
     except dvc.DvcError as error:

@@ -120,8 +120,7 @@ def dub(input: str, langs: list[str], overrides: list[str] | None = None, root: 
     runtime = config["runtime"]
     stage = run_stage.with_options(retries=runtime["retries"], retry_delay_seconds=runtime["retry_delay_s"])
     fan_in = enabled_fan_in(config)
-    targets = [dvc.stage_name(s, video, lang) for s in DAG for lang in (langs if s in PER_LANGUAGE else [None])]
-    targets += [dvc.stage_name(s, video) for s in fan_in]
+    targets = dvc.stage_items([*DAG, *fan_in], video, langs)
     stale_at_start = list(dvc.stale(targets, Path(root)))
     logger.info("DVC finds %d stale stage(s): %s", len(stale_at_start), ", ".join(stale_at_start) or "none")
 

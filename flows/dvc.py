@@ -41,6 +41,13 @@ def dvc(*args: str, root: Path = PROJECT_ROOT) -> str:
         time.sleep(1.0)
 
 
+def stage_items(stages, video: str, langs: list[str]) -> list[str]:
+    """The DVC stage names of `stages` for one video: per language where the stage is."""
+    from tasks.stage import PER_LANGUAGE
+
+    return [stage_name(s, video, lang) for s in stages for lang in (langs if s in PER_LANGUAGE else [None])]
+
+
 def stale(targets: list[str], root: Path = PROJECT_ROOT) -> dict[str, list]:
     """Stages among `targets` that DVC would rerun, with its reasons.
 

@@ -88,6 +88,17 @@ def test_rerun_does_no_model_work(workspace, clip, first_run):
     print(f"no-op rerun took {elapsed:.1f} s")
 
 
+def test_status_shows_a_changed_stage_and_its_downstream_stale(workspace, clip, first_run):
+    result = dub(workspace, "status", f"input={clip}", "langs=[pt]", "mt=apertium")
+    assert result.returncode == 0, result.stderr[-3000:]
+    header, row = [line.split() for line in result.stdout.strip().splitlines()[-2:]]
+    verdicts = dict(zip(header[2:], " ".join(row[2:]).replace("up to date", "up-to-date").split()))
+    from tasks.stage import STAGES
+
+    assert {stage for stage in STAGES if verdicts[stage] == "stale"} == downstream("mt"), verdicts
+    assert verdicts["asr"] == "up-to-date"
+
+
 def test_changing_mt_config_reruns_only_mt_and_downstream(workspace, clip, first_run):
     result = dub(workspace, f"input={clip}", "langs=[pt]", "mt=apertium")
     assert result.returncode == 0, result.stderr[-3000:]
