@@ -14,7 +14,10 @@
          its mouth hidden are left out), each video frame read at its own container timestamp on
          the audio's timeline: Pearson r at lag 0, the best lag within +-200 ms (positive: the
          measured mouth trails the prediction) and r there. --previous: the settings before this
-         refinement, for a before/after on the same measurement.
+         refinement, for a before/after on the same measurement. Diagnostics per clip: r inside
+         speech alone, the measured lip opening in pauses >= min_pause_s against speech (0..1 of
+         the clip's 5th-95th percentile gap: the prediction rests closed in those pauses), and how
+         far each predicted bilabial is from the measured gap minimum within +-150 ms.
 Writes report.json and one plot per clip (predicted curves over the waveform, measured gap dashed).
 """
 from __future__ import annotations
@@ -53,6 +56,34 @@ def pearson(a: np.ndarray, b: np.ndarray) -> float:
     if ok.sum() < 10 or np.std(a[ok]) == 0 or np.std(b[ok]) == 0:
         return float("nan")
     return float(np.corrcoef(a[ok], b[ok])[0, 1])
+
+
+def closure_offsets(phones, closures: tuple[str, ...], times: np.ndarray, measured: np.ndarray, window_s: float = 0.15) -> np.ndarray:
+    """For every closure phone (p/b/m), seconds from its centre to the smallest measured lip gap
+    within +-window_s (positive: the real lips close later). Random placement gives about
+    window_s / 2 of median error, so this tells how well the phone timing finds the closures."""
+    out = []
+    for phone in phones:
+        if phone.viseme not in closures:
+            continue
+        near = (times >= phone.center - window_s) & (times <= phone.center + window_s) & np.isfinite(measured)
+        if near.any():
+            out.append(float(times[near][np.argmin(measured[near])] - phone.center))
+    return np.array(out)
+
+
+def speech_and_pauses(phones, times: np.ndarray, min_pause_s: float) -> tuple[np.ndarray, np.ndarray]:
+    """Masks of the frames inside spoken phones and inside pauses at least `min_pause_s` long."""
+    from tasks.visemes.tables import SILENCE
+
+    speech, pauses = np.zeros(len(times), bool), np.zeros(len(times), bool)
+    for phone in phones:
+        inside = (times >= phone.start) & (times < phone.end)
+        if phone.viseme != SILENCE:
+            speech |= inside
+        elif phone.end - phone.start >= min_pause_s:
+            pauses |= inside
+    return speech, pauses
 
 
 def subframe_lag(predicted: np.ndarray, measured: np.ndarray, fps: float, max_lag_s: float = 0.2, step_ms: float = 5.0) -> tuple[float, float]:
@@ -255,6 +286,19 @@ def real_check(video: Path, out: Path, aligner, faces: Path, settings: dict) -> 
                          # as the pipeline's stages time frames (k / fps from the first audio sample)
                          "r_lag0_frames_at_index": round(pearson(by_index, measured), 3),
                          "best_lag_ms_frames_at_index": subframe_lag(by_index, measured, info.fps)[0]}
+    # where the prediction misses: inside speech alone, the real lips in long pauses (0..1 of the
+    # clip's 5th-95th percentile gap; the prediction rests closed there), and bilabial timing
+    speech, pauses = speech_and_pauses(curves.phones, times, settings["smoothing"].min_pause_s)
+    lo, hi = np.nanpercentile(measured, [5, 95]) if np.isfinite(measured).any() else (0.0, 1.0)
+    level = (measured - lo) / max(hi - lo, 1e-9)
+    result["gap"]["r_lag0_speech"] = round(pearson(np.where(speech, on_video_frames(curves.params["gap"], info.fps, times), np.nan), measured), 3)
+    result["measured_opening"] = {"speech": round(float(np.nanmean(level[speech])), 3) if np.isfinite(level[speech]).any() else None,
+                                  "long_pauses": round(float(np.nanmean(level[pauses])), 3) if np.isfinite(level[pauses]).any() else None,
+                                  "long_pause_frames": int((pauses & np.isfinite(level)).sum())}
+    offsets = closure_offsets(curves.phones, table.closures, times, measured)
+    result["bilabials"] = {"count": int(offsets.size),
+                           "median_abs_offset_ms": round(float(np.median(np.abs(offsets))) * 1000, 1) if offsets.size else None,
+                           "within_40ms": round(float(np.mean(np.abs(offsets) <= 0.04)), 2) if offsets.size else None}
     from tasks.visemes.plot import plot
 
     # plotted on the audio's timeline: the measured gap at its frames' own times
@@ -301,7 +345,9 @@ def main() -> None:
             result = real_check(clip, args.out, aligner, args.faces or args.out / "face", settings)
             report["real"][clip.stem] = result
             print(f"real {clip.stem:>22}: gap r={result['gap']['r_lag0']:.2f} (best {result['gap']['r_best']:.2f} at "
-                  f"{result['gap']['best_lag_ms']:+.0f} ms), jaw r={result['jaw']['r_lag0']:.2f}; face in "
+                  f"{result['gap']['best_lag_ms']:+.0f} ms), in speech r={result['gap']['r_lag0_speech']:.2f}, jaw r={result['jaw']['r_lag0']:.2f}; "
+                  f"lips in long pauses {result['measured_opening']['long_pauses']} vs speech {result['measured_opening']['speech']}; "
+                  f"bilabials {result['bilabials']['within_40ms']} within 40 ms; face in "
                   f"{result['frames_used']}/{result['frames']} frames (track {result['track']}, {result['track_chosen_by']})", flush=True)
     (args.out / "report.json").write_text(json.dumps(report, indent=2, default=float) + "\n")
     print(f"report: {args.out / 'report.json'}")

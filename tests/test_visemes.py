@@ -596,3 +596,40 @@ def test_replayed_phones_follow_the_tts_stretch_and_inserted_pauses(time_scale, 
     moved = retime(phones, time_scale, inserted)
     assert [p.start for p in moved] == pytest.approx(expected_starts)
     assert [p.end - p.start for p in moved] == pytest.approx([(p.end - p.start) * time_scale for p in phones])
+
+
+def _validator():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parent.parent / "scripts" / "visemes_validate.py"
+    spec = importlib.util.spec_from_file_location("visemes_validate", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_validator_finds_how_far_each_bilabial_is_from_the_real_closure():
+    validate = _validator()
+    fps = 25.0
+    times = np.arange(50) / fps
+    measured = np.full(50, 0.3)
+    measured[[10, 30]] = 0.02  # real closures at 0.40 s and 1.20 s
+    measured[45] = np.nan
+    phones = [TimedPhone(0.44, 0.52, "m", "PP"), TimedPhone(0.52, 0.9, "a", "AA"), TimedPhone(1.1, 1.18, "b", "PP"),
+              TimedPhone(1.7, 1.9, "p", "PP")]
+    offsets = validate.closure_offsets(phones, ("PP",), times, measured)
+    # 0.40 - 0.48 = -80 ms; 1.20 - 1.14 = +60 ms; the third finds no closure, only its window's minimum
+    assert offsets[:2] == pytest.approx([-0.08, 0.06])
+    assert len(offsets) == 3
+
+
+def test_validator_splits_frames_into_speech_and_long_pauses():
+    validate = _validator()
+    times = np.arange(0, 2.0, 0.04)
+    tiled = fill_silence([TimedPhone(0.2, 0.6, "a", "AA"), TimedPhone(0.8, 1.0, "a", "AA"), TimedPhone(1.5, 1.7, "a", "AA")], 2.0)
+    speech, pauses = validate.speech_and_pauses(tiled, times, 0.3)
+    assert speech[(times >= 0.2) & (times < 0.6)].all() and not speech[(times > 1.05) & (times < 1.45)].any()
+    assert pauses[(times >= 1.0) & (times < 1.5)].all()  # 0.5 s pause
+    assert not pauses[(times > 0.6) & (times < 0.8)].any()  # 0.2 s pause is not long
+    assert not (speech & pauses).any()
