@@ -17,7 +17,8 @@
          refinement, for a before/after on the same measurement. Diagnostics per clip: r inside
          speech alone, the measured lip opening in pauses >= min_pause_s against speech (0..1 of
          the clip's 5th-95th percentile gap: the prediction rests closed in those pauses), and how
-         far each predicted bilabial is from the measured gap minimum within +-150 ms.
+         far each predicted bilabial is from the measured gap minimum within +-150 ms; the best lag
+         of the curves' frame-to-frame changes (a sharper peak than the curves' own).
 Writes report.json and one plot per clip (predicted curves over the waveform, measured gap dashed).
 """
 from __future__ import annotations
@@ -285,7 +286,10 @@ def real_check(video: Path, out: Path, aligner, faces: Path, settings: dict) -> 
                          "r_lag0_vs_smoothed_landmarks": round(pearson(predicted, smoothed), 3),
                          # as the pipeline's stages time frames (k / fps from the first audio sample)
                          "r_lag0_frames_at_index": round(pearson(by_index, measured), 3),
-                         "best_lag_ms_frames_at_index": subframe_lag(by_index, measured, info.fps)[0]}
+                         "best_lag_ms_frames_at_index": subframe_lag(by_index, measured, info.fps)[0],
+                         # r over the lag is flat for smooth curves (the maximum wanders); the frame-to-
+                         # frame changes peak more sharply
+                         "best_lag_ms_of_changes": subframe_lag(np.gradient(predicted), np.gradient(measured), info.fps)[0]}
     # where the prediction misses: inside speech alone, the real lips in long pauses (0..1 of the
     # clip's 5th-95th percentile gap; the prediction rests closed there), and bilabial timing
     speech, pauses = speech_and_pauses(curves.phones, times, settings["smoothing"].min_pause_s)
