@@ -324,11 +324,65 @@ def test_each_face_is_edited_only_while_its_own_speaker_speaks():
     from tasks.lipsync.__main__ import STATUS, plan_track
 
     faces, visemes = two_speakers()
-    plans = [plan_track(track, curves, faces, visemes, 20, 10.0, CONFIG) for track, curves in zip((0, 1), visemes.speakers)]
+    config = {**CONFIG, "speech": {**CONFIG["speech"], "ramp_frames": 1}}   # no fade margin
+    plans = [plan_track(track, curves, faces, visemes, 20, 10.0, config) for track, curves in zip((0, 1), visemes.speakers)]
     edit = [np.flatnonzero(p.status == STATUS.index("edit")).tolist() for p in plans]
     assert edit[0] == list(range(0, 10)) and edit[1] == list(range(10, 20))
     assert (plans[0].status[10:] == STATUS.index("not_speaking")).all()
     assert plans[0].targets.shape == (20, 3) and np.allclose(plans[0].targets, 0.5)
+    # with a 3-frame fade the edit runs 2 frames into the silence on each side, never into the other speech
+    faded = [plan_track(track, curves, faces, visemes, 20, 10.0, {**CONFIG, "speech": {**CONFIG["speech"], "ramp_frames": 3}})
+             for track, curves in zip((0, 1), visemes.speakers)]
+    assert np.flatnonzero(faded[0].status == STATUS.index("edit")).tolist() == list(range(0, 12))
+    assert np.flatnonzero(faded[1].status == STATUS.index("edit")).tolist() == list(range(8, 20))
+
+
+@pytest.mark.parametrize("status,margin,expected", [
+    ("nnnneeennn", 2, "nneeeeeeen"),   # widened into the silence on both sides, at most `margin`
+    ("tneeen", 2, "teeeee"),           # never over a frame left untouched for another reason
+    ("eenne", 1, "eeeee"),
+    ("nneenn", 0, "nneenn"),
+])
+def test_fade_margins_put_the_fades_outside_the_speech(status, margin, expected):
+    from tasks.lipsync.__main__ import STATUS, fade_margins
+
+    code = {"n": STATUS.index("not_speaking"), "e": STATUS.index("edit"), "t": STATUS.index("turned")}
+    out = fade_margins(np.array([code[c] for c in status]), margin)
+    assert "".join({v: k for k, v in code.items()}[int(v)] for v in out) == expected
+
+
+@pytest.mark.parametrize("cuts,expected", [
+    ((), [1 / 3, 2 / 3, 1, 1, 2 / 3, 1 / 3]),
+    ((2,), [1, 1, 1, 1, 2 / 3, 1 / 3]),          # the shot starts at the run: no fade in
+    ((1,), [1, 1, 1, 1, 2 / 3, 1 / 3]),          # ... or just before it
+    ((8,), [1 / 3, 2 / 3, 1, 1, 1, 1]),          # a cut right after the run: no fade out
+    ((20,), [1 / 3, 2 / 3, 1, 1, 2 / 3, 1 / 3]),  # a cut far away changes nothing
+])
+def test_ramp_does_not_fade_at_a_shot_cut(cuts, expected):
+    mask = np.zeros(12, bool)
+    mask[2:8] = True
+    weight = core.ramp(mask, 3, cuts)
+    np.testing.assert_allclose(weight[2:8], expected)
+    assert (weight[:2] == 0).all() and (weight[8:] == 0).all()
+
+
+@pytest.mark.parametrize("lead_s,fps,frames", [(0.04, 25.0, 1), (0.04, 30.0, 1), (0.04, 22.13, 1), (0.06, 25.0, 2), (0.0, 30.0, 0)])
+def test_lead_is_whole_frames(lead_s, fps, frames):
+    from tasks.lipsync.__main__ import lead_frames
+
+    assert lead_frames(lead_s, fps) == frames
+
+
+def test_lead_shifts_a_one_frame_closure_without_blurring_it():
+    from tasks.lipsync.__main__ import plan_track
+
+    faces, visemes = two_speakers()
+    gap = [0.6] * 20
+    gap[5] = 0.0
+    visemes.speakers[0].params["gap"] = gap
+    config = {**CONFIG, "articulation": {"lead_s": 0.1}, "speech": {**CONFIG["speech"], "ramp_frames": 1}}
+    plan = plan_track(0, visemes.speakers[0], faces, visemes, 20, 10.0, config)
+    assert plan.targets[4, 0] == 0.0 and plan.targets[3, 0] == pytest.approx(0.6) and plan.targets[5, 0] == pytest.approx(0.6)
 
 
 @pytest.mark.parametrize("change,reason", [
@@ -511,6 +565,25 @@ def test_no_crossfade_across_an_articulation():
     assert crossfade(plan, 2, 2, set(), max_shape=0.25) == (-1, 0.0)      # open -> closed: no dissolve
     plan.choice = np.array([0, 1, 8, 9])
     assert crossfade(plan, 2, 2, set(), max_shape=0.25) == (2, 0.5)        # about the same opening: dissolve
+    plan.targets = np.array([(g, .5, .5) for g in (0.8, 0.8, 0.0, 0.8)])
+    assert crossfade(plan, 2, 2, set(), max_shape=0.25, closed_level=0.05) == (-1, 0.0)  # a closure asked for: no ghost
+    assert crossfade(plan, 3, 2, set(), max_shape=0.25, closed_level=0.05) == (3, 0.25)
+
+
+@pytest.mark.parametrize("width", [0.0, 0.25, 0.5, 3.0])
+def test_cavity_band_covers_pixels_by_its_width(width):
+    """A band that barely opened darkens its pixels only by the share it covers: a polygon
+    rasterised whole would draw a one-pixel dark line across the teeth."""
+    from tasks.lipsync.exemplar import band_coverage, cavity_shade
+
+    top, bottom = 10.0 - width / 2, 10.0 + width / 2
+    band = np.array([[2.0, top], [18.0, top], [18.0, bottom], [2.0, bottom]])
+    cover = band_coverage(band, (20, 20))
+    column = cover[5:15, 5:15].sum(axis=0)   # the band's height per pixel column (the fill holds its edge: + 1/8 px)
+    assert (column >= width - 0.01).all() and (column <= width + 1 / 8 + 0.01).all()
+    assert cover.max() <= min(width, 1.0) + 1 / 8 + 0.01
+    shaded = cavity_shade(np.full((20, 20, 3), 200, np.uint8), cover, 0.75, 0.0)
+    np.testing.assert_allclose(shaded[10, 5:15, 0], 200 * (1 - 0.75 * cover[10, 5:15]), atol=1)
 
 
 def test_select_reaches_a_one_frame_closure():

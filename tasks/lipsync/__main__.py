@@ -173,14 +173,40 @@ def plan_track(track: int, curves, faces: dict, visemes, frames: int, fps: float
             status[frame] = STATUS.index("occluded")
         else:
             status[frame] = STATUS.index("edit")
+    status = fade_margins(status, int(speech.get("ramp_frames", 3)) - 1)
     params = curves.params
     count = len(params["gap"])
     # the mouth leads the sound (lips shape a phone before it is heard): frame f shows the curves'
-    # value `lead_s` later, interpolated between frames
-    at = np.clip(np.arange(frames) + float((config.get("articulation") or {}).get("lead_s", 0.0)) * fps, 0, count - 1)
-    targets = np.stack([np.interp(at, np.arange(count), np.asarray(params[k], dtype=float)) for k in ("gap", "width", "jaw")], axis=1)
+    # value `lead_s` later, rounded to whole frames (interpolating between frames would halve a
+    # one-frame closure into two half-open frames)
+    at = np.clip(np.arange(frames) + lead_frames(float((config.get("articulation") or {}).get("lead_s", 0.0)), fps), 0, count - 1)
+    targets = np.stack([np.asarray(params[k], dtype=float)[at] for k in ("gap", "width", "jaw")], axis=1)
     targets = articulate(targets, speaking, config.get("articulation") or {})
     return TrackPlan(track, curves.speaker, ranges, rows, status, targets)
+
+
+def fade_margins(status: np.ndarray, margin: int) -> np.ndarray:
+    """Each run of edited frames widened by up to `margin` not-speaking frames each side, where the
+    edit fades in and out: the first and last speaking frames then show the new mouth at full
+    weight (a bilabial that opens the speech, faded in at a third over the original open mouth,
+    reads as open)."""
+    out = np.array(status)
+    edit, quiet = STATUS.index("edit"), STATUS.index("not_speaking")
+    for first, last in runs(np.asarray(status) == edit):
+        for step in range(1, margin + 1):
+            if first - step < 0 or status[first - step] != quiet:
+                break
+            out[first - step] = edit
+        for step in range(1, margin + 1):
+            if last + step >= len(status) or status[last + step] != quiet:
+                break
+            out[last + step] = edit
+    return out
+
+
+def lead_frames(lead_s: float, fps: float) -> int:
+    """The articulation lead in whole frames of this video."""
+    return int(round(lead_s * fps))
 
 
 def articulate(targets: np.ndarray, speaking: np.ndarray, options: dict) -> np.ndarray:
@@ -231,11 +257,17 @@ def bank_candidates(plan: TrackPlan, faces: dict, config: dict) -> np.ndarray:
     return np.array(keep, dtype=int)
 
 
-def crossfade(plan: TrackPlan, index: int, frames: int, cuts: set[int] = frozenset(), max_shape: float = 0.25) -> tuple[int, float]:
+def crossfade(plan: TrackPlan, index: int, frames: int, cuts: set[int] = frozenset(), max_shape: float = 0.25,
+              closed_level: float | None = None) -> tuple[int, float]:
     """After a jump between unrelated exemplars of about the same mouth opening (at most `max_shape`
     apart, 0..1 of the range), the old one (carried on along its own source frames) dissolves out
-    over `frames` frames: (exemplar to mix in or -1, its weight)."""
+    over `frames` frames: (exemplar to mix in or -1, its weight). Never on a frame whose target gap
+    is at or below `closed_level`: a closure shown half over a slightly open exemplar is a ghost of
+    two lip lines, which reads as open."""
     if frames <= 0 or index == 0:
+        return -1, 0.0
+    targets = getattr(plan, "targets", None)
+    if closed_level is not None and targets is not None and float(targets[index][0]) <= closed_level:
         return -1, 0.0
     seq = plan.bank.sequence
     successor = lambda k: k + 1 if k + 1 < len(seq) and seq[k + 1] == seq[k] + 1 else k  # noqa: E731
@@ -345,6 +377,7 @@ def run(context: StageContext) -> None:
     plans = [plan_track(track, curves_of[name], faces, visemes, frames, probe.fps, config) for name, track in pairs]
     plans = [plan for plan in plans if plan.rows]
 
+    cuts = {int(c) for c in np.asarray(faces.get("cuts", ())).reshape(-1)} | {int(c) for c in tracks.cuts}
     # pass 1: the banks
     wanted: dict[int, list[tuple[TrackPlan, int]]] = {}
     for plan in plans:
@@ -375,7 +408,7 @@ def run(context: StageContext) -> None:
             poses[frame] = faces["pose"][row][:2]
         for first, last in runs(edit):
             plan.choice[first:last + 1] = generator.plan(plan.bank, plan.targets[first:last + 1], poses[first:last + 1])
-        plan.weight = ramp(edit, int(speech.get("ramp_frames", 3)))
+        plan.weight = ramp(edit, int(speech.get("ramp_frames", 3)), sorted(cuts))
         log.info("track %d (%s): bank of %d exemplars, %d frames to edit", plan.track, plan.speaker, len(plan.bank), int(edit.sum()))
 
     edited_frames = sorted({f for p in plans for f in np.flatnonzero(p.choice >= 0)})
@@ -389,8 +422,8 @@ def run(context: StageContext) -> None:
     # the face stage's mouth mask is noisy at the lip edges (beard, shadow, teeth): below this share
     # of the mouth box it is not taken for an occluder (an edit keeps original lip pixels otherwise)
     share = (faces["mouth_mask"] > 127).mean(axis=(1, 2))
-    cuts = {int(c) for c in np.asarray(faces.get("cuts", ())).reshape(-1)} | {int(c) for c in tracks.cuts}
     min_share = float((config.get("limits") or {}).get("occluder_min_share", 0.2))
+    closed_level = float((config.get("articulation") or {}).get("closure_level", 0.05))
     psnr_outside, psnr_frame, areas, grad_out, grad_src = [], [], [], [], []
     pairs = []
     written, faces_edited, edit_seconds = 0, 0, 0.0
@@ -416,7 +449,8 @@ def run(context: StageContext) -> None:
                             continue
                         if index == 0 or plan.choice[index - 1] < 0 or index in cuts:
                             compositor.reset(plan.track)  # a new run or a new shot: no colour memory
-                        fade_from, weight = crossfade(plan, index, compositor.crossfade_frames, cuts, compositor.crossfade_max_shape)
+                        fade_from, weight = crossfade(plan, index, compositor.crossfade_frames, cuts, compositor.crossfade_max_shape,
+                                                      closed_level)
                         if fade_from >= 0:
                             other = generator.render(plan.bank, fade_from, (height, width), landmarks, plan.targets[index])
                             rendered = compositor.mix(rendered, other, weight)

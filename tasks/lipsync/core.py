@@ -155,13 +155,21 @@ def runs(mask: np.ndarray) -> list[tuple[int, int]]:
     return [(int(a), int(b) - 1) for a, b in zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1))]
 
 
-def ramp(mask: np.ndarray, frames: int) -> np.ndarray:
-    """0..1 weight per frame that fades in/out over `frames` at the ends of each run of `mask`."""
+def ramp(mask: np.ndarray, frames: int, cuts: Sequence[int] = ()) -> np.ndarray:
+    """0..1 weight per frame that fades in/out over `frames` at the ends of each run of `mask`; not
+    at an end that lies within `frames` of a shot cut (frame `c` starts a new shot): the cut hides
+    the change there, and a fade would wash out the first or last phones (a bilabial opening the
+    shot, shown at a third over the original open mouth, reads as open)."""
     out = np.zeros(len(mask))
+    cuts = np.asarray(sorted(cuts), dtype=int)
     for first, last in runs(mask):
         length = last - first + 1
         t = np.arange(length)
-        out[first:last + 1] = np.clip(np.minimum(t + 1, length - t) / max(frames, 1), 0, 1)
+        fade_in = not ((cuts <= first) & (cuts > first - frames)).any()
+        fade_out = not ((cuts > last) & (cuts <= last + frames)).any()
+        rise = (t + 1) if fade_in else np.full(length, frames)
+        fall = (length - t) if fade_out else np.full(length, frames)
+        out[first:last + 1] = np.clip(np.minimum(rise, fall) / max(frames, 1), 0, 1)
     return out
 
 

@@ -163,14 +163,38 @@ def midline(exemplar: np.ndarray, moved: np.ndarray) -> tuple[np.ndarray, np.nda
     return src, dst
 
 
-def cavity_shade(patch: np.ndarray, cavity: np.ndarray, strength: float, soften_px: float) -> np.ndarray:
-    """Darken the opened band between the teeth: the exemplar's own midline pixels, stretched there by
-    the warp, scaled by 1 - `strength` (soft-edged over `soften_px`). Nothing is painted."""
+def band_coverage(polygon: np.ndarray, shape: tuple[int, int], supersample: int = 8) -> np.ndarray:
+    """Share (0..1) of each pixel of an image of `shape` that lies inside `polygon` (pixel
+    coordinates), by supersampling: a band a fraction of a pixel wide covers its pixels only by that
+    fraction (a rasterised polygon is at least one pixel wide: a band that barely opened would
+    otherwise be drawn as a dark line across the teeth)."""
     import cv2
 
-    if strength <= 0 or not cavity.any():
+    height, width = shape
+    out = np.zeros((height, width), np.float32)
+    polygon = np.asarray(polygon, dtype=float)
+    x0, y0 = np.clip(np.floor(polygon.min(0)).astype(int) - 1, 0, None)
+    x1, y1 = np.minimum(np.ceil(polygon.max(0)).astype(int) + 2, (width, height))
+    if x1 <= x0 or y1 <= y0:
+        return out
+    s = int(supersample)
+    fine = np.zeros(((y1 - y0) * s, (x1 - x0) * s), np.uint8)
+    # pixel k spans [k - 0.5, k + 0.5]: fine pixel j of it spans [k - 0.5 + j / s, ...]
+    points = np.round(((polygon - (x0, y0)) + 0.5) * s - 0.5).astype(np.int32)
+    cv2.fillPoly(fine, [points], 255)
+    out[y0:y1, x0:x1] = cv2.resize(fine, (x1 - x0, y1 - y0), interpolation=cv2.INTER_AREA).astype(np.float32) / 255.0
+    return out
+
+
+def cavity_shade(patch: np.ndarray, cavity: np.ndarray, strength: float, soften_px: float) -> np.ndarray:
+    """Darken the opened band between the teeth: the exemplar's own midline pixels, stretched there by
+    the warp, scaled by 1 - `strength` x the band's cover of each pixel (`cavity`: bool or 0..1),
+    soft-edged over `soften_px`. Nothing is painted."""
+    import cv2
+
+    weight = np.clip(np.asarray(cavity, dtype=np.float32), 0, 1)
+    if strength <= 0 or not weight.any():
         return patch
-    weight = cavity.astype(np.float32)
     if soften_px >= 1:
         size = int(2 * round(soften_px) + 1)
         weight = np.maximum(weight, cv2.GaussianBlur(weight, (size, size), soften_px / 2))
@@ -328,9 +352,7 @@ class ExemplarGenerator:
         if self.cavity_shading > 0 and np.linalg.norm(opened, axis=1).max() > 0.5:
             at = {k: MESH.index(k) for k in (60, 64)}
             band = np.vstack([dst[at[60]], dst[-6:-3], dst[at[64]], dst[-3:][::-1]]) - offset
-            cavity = np.zeros(patch.shape[:2], np.uint8)
-            cv2.fillPoly(cavity, [np.round(band).astype(np.int32)], 1)
-            patch = cavity_shade(patch, cavity > 0, self.cavity_shading, 0.02 * iod_px)
+            patch = cavity_shade(patch, band_coverage(band, patch.shape[:2]), self.cavity_shading, 0.02 * iod_px)
         # the region reaches `chin_margin` below both chins, so the chin's outline is the exemplar's
         # (a closed mouth over the original dropped jaw reads as open) and the seam lies on the neck
         down = to_frame[1] @ np.array([0.0, 1.0])
