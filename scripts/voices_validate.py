@@ -5,7 +5,8 @@
 1. DER of the speakers backend on two_speakers_stereo_en.wav mixed to mono (truth: voice activity of
    each channel) and on a two-clip composite (frontal_man_suit / frontal_woman_flag taking turns).
 2. Per clip of media/video: the real ingest, asr and speakers stages, then the real tts stage twice
-   on the transcript (re-voiced in `--lang`, default the source language so no MT is involved):
+   on the transcript (re-voiced in `--lang`: default the source language, so no MT is involved; another
+   language goes through the real mt stage first, and WER is measured against the translation):
    "plain" = default voice, no conversion, no stretch (the unmodified synthesis), "matched" = the
    configured voice matching and timing fit. Reported: number of speakers, GE2E cosine of the dub
    to the speaker (plain -> matched, each run synthesizes anew and Piper samples noise, so about
@@ -95,19 +96,27 @@ def prepare(root: Path, clip: Path, params: dict) -> str:
 
 
 def revoice(root: Path, video: str, lang: str, params: dict, plain: bool) -> Path:
-    """The real tts stage on the transcript (as the translation); returns its output folder."""
+    """The real tts stage on the clip's speech in `lang`: the transcript itself where that is the
+    clip's language, else the real mt stage's translation; returns the tts output folder."""
     from tasks import artifacts
     from tasks.artifacts import TranslatedSegment, Translation
+    from tasks.mt.__main__ import run as run_mt
     from tasks.speakers.schema import read as read_speakers
     from tasks.stage import StageContext
     from tasks.tts.__main__ import run as run_tts
 
     speakers = read_speakers(root / "data" / "speakers" / video / "speakers.json")
-    segments = tuple(TranslatedSegment(s.id, s.start, s.end, s.speaker, s.text, s.text.strip()) for s in speakers.segments)
     tag = f"{lang}-plain" if plain else lang
     mt = root / "data" / "mt" / video / tag
-    mt.mkdir(parents=True, exist_ok=True)
-    artifacts.write(mt / "translation.json", Translation(speakers.language, lang, "identity", segments))
+    if speakers.language == lang.split("-")[0]:
+        segments = tuple(TranslatedSegment(s.id, s.start, s.end, s.speaker, s.text, s.text.strip()) for s in speakers.segments)
+        mt.mkdir(parents=True, exist_ok=True)
+        artifacts.write(mt / "translation.json", Translation(speakers.language, lang, "identity", segments))
+    elif not (mt / "translation.json").exists():
+        run_mt(StageContext("mt", video, lang, root, {"mt": params["mt"]}))
+        if tag != lang:
+            mt.mkdir(parents=True, exist_ok=True)
+            (mt / "translation.json").write_bytes((root / "data" / "mt" / video / lang / "translation.json").read_bytes())
     config = copy.deepcopy(params["tts"])
     if plain:
         config["matching"] = {}
@@ -135,6 +144,8 @@ def active(x: np.ndarray, rate: int, below_peak_db: float = 40.0) -> np.ndarray:
 
 
 def clip_row(root: Path, video: str, lang: str, params: dict, encoder, whisper) -> dict:
+    from tasks import artifacts
+    from tasks.artifacts import Translation
     from tasks.evaluate import word_error_rate
     from tasks.media import read_wav
     from tasks.speakers.schema import read as read_speakers
@@ -142,11 +153,12 @@ def clip_row(root: Path, video: str, lang: str, params: dict, encoder, whisper) 
     from tasks.tts.timing import read_report
 
     speakers = read_speakers(root / "data" / "speakers" / video / "speakers.json")
-    text = " ".join(s.text.strip() for s in speakers.segments)
     row: dict = {"clip": video, "speakers": speakers.num_speakers}
     soundtrack, rate = read_wav(root / "data" / "ingest" / video / "soundtrack.wav")
     for label, plain in (("plain", True), ("matched", False)):
         out = revoice(root, video, lang, params, plain)
+        translation = artifacts.read(root / "data" / "mt" / video / out.name / "translation.json", Translation)
+        text = " ".join(s.text.strip() for s in translation.segments)
         voice, voice_rate = read_wav(out / "voice.wav")
         voice = voice.mean(axis=1) if voice.ndim > 1 else voice
         similarities = []

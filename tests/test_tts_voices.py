@@ -103,6 +103,32 @@ def test_style_row(n_tokens, row):
     assert picked[0, 0] == row * 256
 
 
+@pytest.mark.parametrize("spec, weights", [
+    ("jm_kumo", {"jm_kumo": 1.0}),
+    ("jf_alpha+jm_kumo", {"jf_alpha": 0.5, "jm_kumo": 0.5}),
+    ("jf_alpha:1+jm_kumo:3", {"jf_alpha": 0.25, "jm_kumo": 0.75}),
+    ("jm_kumo+jm_kumo:2", {"jm_kumo": 1.0}),
+])
+def test_parse_style(spec, weights):
+    assert V.parse_style(spec) == pytest.approx(weights)
+
+
+@pytest.mark.parametrize("spec, message", [("af_heart", "unknown Kokoro style"), ("jm_kumo+", "unknown Kokoro style"),
+                                           ("jm_kumo:0+jf_alpha", "positive")])
+def test_parse_style_rejects(spec, message):
+    with pytest.raises(ValueError, match=message):
+        V.parse_style(spec)
+
+
+def test_style_table_mixes_blends_on_first_use():
+    table = V.StyleTable({"jf_alpha": np.zeros((4, 1, 2), np.float32), "jm_kumo": np.ones((4, 1, 2), np.float32)})
+    mixed = table["jf_alpha:1+jm_kumo:3"]
+    assert mixed.shape == (4, 1, 2) and np.allclose(mixed, 0.75)
+    assert "jf_alpha:1+jm_kumo:3" in table and table["jm_kumo"] is table["jm_kumo"]
+    with pytest.raises(ValueError):
+        table["nobody"]
+
+
 def test_trim_silence_and_join():
     sr = 1000
     audio = np.concatenate([np.zeros(500), np.ones(100) * 0.5, np.zeros(500)]).astype(np.float32)
@@ -122,6 +148,7 @@ def test_construction_is_cheap_and_validates():
     V.PiperVoice("/nonexistent/model.onnx")  # no file access until used
     with pytest.raises(ValueError, match="unknown Kokoro style"):
         V.KokoroVoice("es", style="af_heart")
+    assert V.KokoroVoice("es", style="jf_alpha+jm_kumo").name == "kokoro-jf_alpha+jm_kumo-es"
 
 
 def test_unknown_piper_model_is_one_clear_line():

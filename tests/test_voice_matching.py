@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from tasks.speakers.schema import VoiceProfile
-from tasks.tts.matching import (NoMatch, WorldMatcher, best_warp, choose_voice, equalizer_db, map_f0,
+from tasks.tts.matching import (NoMatch, WorldMatcher, best_warp, rank_voices, equalizer_db, map_f0,
                                 match_loudness, integrated_loudness, voice_distance, warp_envelope)
 
 
@@ -23,8 +23,8 @@ CANDIDATES = {"deep": profile(95, "male", (0.0, 1.0)), "mid": profile(130, "male
     (profile(220, "female", (0.9, 0.1)), "high"),
     (profile(160, "unknown", (1.0, 0.0)), "high"),   # no gender: pitch and timbre decide
 ])
-def test_choose_voice(source, expected):
-    assert choose_voice(source, CANDIDATES) == expected
+def test_rank_voices(source, expected):
+    assert rank_voices(source, CANDIDATES)[0] == expected
 
 
 def test_gender_mismatch_costs():
@@ -161,3 +161,53 @@ def test_world_matcher_keeps_the_most_alike_variant(monkeypatch, likeness, toler
     _, report = matcher.match(_vowel(rate, 110), rate, target)
     assert report["strength"] == expected_strength
     assert report["similarity_base"] == 0.4
+
+
+def test_speaker_texts_takes_the_longest_lines_per_speaker():
+    from types import SimpleNamespace as Segment
+
+    from tasks.tts.matching import speaker_texts
+
+    segments = [Segment(speaker="A", text="short"), Segment(speaker="A", text="a much longer line"),
+                Segment(speaker="B", text=""), Segment(speaker="B", text="hello there"), Segment(speaker="A", text="x" * 300)]
+    texts = speaker_texts(segments, max_chars=100)
+    assert texts == {"A": "x" * 300, "B": "hello there"}
+    assert speaker_texts(segments, max_chars=400)["A"] == "x" * 300 + " a much longer line short"
+
+
+class ToneVoice:
+    """A test double: a tone whose pitch tells the fake encoder which voice spoke."""
+
+    sample_rate = 16000
+
+    def __init__(self, f0):
+        self.f0 = f0
+
+    def synthesize(self, text, speed=1.0):
+        t = np.arange(int(0.5 * self.sample_rate)) / self.sample_rate
+        return (0.1 * np.sin(2 * np.pi * self.f0 * t)).astype(np.float32)
+
+
+class PitchEncoder:
+    """Embeds a tone as (0, 1) near 200 Hz and (1, 0) elsewhere."""
+
+    def embed_utterance(self, wav, rate):
+        spectrum = np.abs(np.fft.rfft(wav))
+        peak = np.fft.rfftfreq(len(wav), 1 / rate)[int(np.argmax(spectrum))]
+        return np.array([0.0, 1.0] if abs(peak - 200) < 20 else [1.0, 0.0], np.float32)
+
+
+@pytest.mark.parametrize("auditioned, expected", [(1, "deep"), (2, "mid"), (3, "mid")])
+def test_assign_voices_auditions_the_closest_candidates(monkeypatch, auditioned, expected):
+    from tasks.speakers import encoder as encoder_module
+    from tasks.tts import matching
+
+    measured = {"deep": profile(100, "male", (0.0, 1.0)), "mid": profile(130, "male", (0.7, 0.7)),
+                "high": profile(230, "female", (1.0, 0.0))}
+    monkeypatch.setattr(matching, "cached_candidate_profiles", lambda voices, language: measured)
+    monkeypatch.setattr(encoder_module, "SpeakerEncoder", PitchEncoder)
+    voices = {"deep": ToneVoice(100), "mid": ToneVoice(200), "high": ToneVoice(300)}
+    speaker = profile(100, "male", (0.0, 1.0), name="S0")  # ranked deep, mid, high by profile; sounds like "mid"
+    chosen, scores = matching.assign_voices([speaker], voices, "es", {"S0": "hola"}, auditioned)
+    assert chosen["S0"] is voices[expected]
+    assert len(scores.get("S0", {})) == (auditioned if auditioned > 1 else 0)

@@ -7,7 +7,7 @@ from tasks.media import SPEECH_RATE, read_wav, resample, write_wav
 from tasks.stage import StageContext, StageError, instantiate, log, main
 from tasks.speakers.schema import read as read_speakers
 from tasks.tts import Timing, describe, fit_to_slot, mix, report_row, slots, synthesize_to_fit
-from tasks.tts.matching import NoMatch, assign_voices, match_loudness
+from tasks.tts.matching import NoMatch, assign_voices, match_loudness, speaker_texts
 from tasks.tts.timing import SegmentTiming, TimingReport, insert_pauses, plan_fit, write_report
 
 
@@ -22,10 +22,13 @@ def run(context: StageContext) -> None:
     speakers = read_speakers(context.input_dir("speakers") / "speakers.json")
     matching = context.config.get("matching") or {}
     candidates = {name: instantiate(node) for name, node in ((matching.get("candidates") or {}).get(context.lang) or {}).items()}
-    voice_of = assign_voices(speakers.profiles, candidates, context.lang)
+    voice_of, auditions = assign_voices(speakers.profiles, candidates, context.lang, speaker_texts(translation.segments),
+                                        int(matching.get("auditioned", 1)))
     converter = instantiate(matching, "converter") if matching.get("converter") else NoMatch()
     for speaker, voice in voice_of.items():
-        log.info("speaker %s: base voice %s, conversion %s", speaker, voice.name, converter.name)
+        heard = ", ".join(f"{name} {score:.3f}" for name, score in auditions.get(speaker, {}).items())
+        log.info("speaker %s: base voice %s, conversion %s%s", speaker, voice.name, converter.name,
+                 f" (auditioned: {heard})" if heard else "")
     timing = Timing(**(context.config.get("timing") or {}))
     dub = np.zeros(len(soundtrack), dtype=np.float32)
     rows, dub_spans, timings = [], [], []

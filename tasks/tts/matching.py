@@ -36,11 +36,11 @@ def voice_distance(source, candidate, weights: ChoiceWeights = ChoiceWeights()) 
     return float(cost)
 
 
-def choose_voice(profile, candidates: dict, weights: ChoiceWeights = ChoiceWeights()) -> str:
-    """Name of the candidate profile closest to `profile` (ties: first by name)."""
+def rank_voices(profile, candidates: dict, weights: ChoiceWeights = ChoiceWeights()) -> list[str]:
+    """Names of the candidate profiles, closest to `profile` first (ties: by name)."""
     if not candidates:
         raise ValueError("no candidate voices to choose from")
-    return min(sorted(candidates), key=lambda name: voice_distance(profile, candidates[name], weights))
+    return sorted(sorted(candidates), key=lambda name: voice_distance(profile, candidates[name], weights))
 
 
 # --------------------------------------------------------------------------- pure mappings
@@ -342,9 +342,52 @@ def cached_candidate_profiles(voices: dict, language: str) -> dict:
     return found
 
 
-def assign_voices(profiles, candidates: dict, language: str) -> dict:
-    """speaker -> the candidate Voice that sounds most like them (empty without candidates)."""
+def audition(profile, voices: dict, text: str, encoder=None) -> dict[str, float]:
+    """GE2E cosine to `profile` of each voice (name -> Voice) saying `text`, unconverted and at the
+    speaker's level: the reference sentence's profile ranks voices, this picks among the closest
+    on the words this speaker will actually say."""
+    from tasks.media import resample
+    from tasks.speakers.encoder import RATE, SpeakerEncoder
+
+    encoder = encoder or SpeakerEncoder()
+    target = np.asarray(profile.embedding, np.float32)
+    scores = {}
+    for name, voice in voices.items():
+        speech = resample(voice.synthesize(text), voice.sample_rate, RATE)
+        if profile.rms_db:
+            speech = set_level(speech, RATE, profile.rms_db)
+        scores[name] = round(float(encoder.embed_utterance(speech, RATE) @ target), 4) if len(speech) else -1.0
+    return scores
+
+
+def speaker_texts(segments, max_chars: int = 240) -> dict[str, str]:
+    """speaker -> their longest segments' text joined, up to about `max_chars` (an audition script)."""
+    texts: dict[str, list[str]] = {}
+    for segment in sorted(segments, key=lambda s: -len(s.text or "")):
+        lines = texts.setdefault(segment.speaker, [])
+        if segment.text and sum(len(t) for t in lines) < max_chars:
+            lines.append(segment.text.strip())
+    return {speaker: " ".join(lines) for speaker, lines in texts.items() if lines}
+
+
+def assign_voices(profiles, candidates: dict, language: str, texts: dict[str, str] | None = None,
+                  auditioned: int = 1) -> tuple[dict, dict]:
+    """speaker -> the candidate Voice that sounds most like them (empty without candidates), and
+    speaker -> the audition scores where one was held. The `auditioned` candidates closest by their
+    reference profile each say the speaker's own text (`texts`), and the most alike is kept."""
     if not candidates or not profiles:
-        return {}
+        return {}, {}
     measured = cached_candidate_profiles(candidates, language)
-    return {profile.speaker: candidates[choose_voice(profile, measured)] for profile in profiles}
+    chosen, scores = {}, {}
+    encoder = None
+    for profile in profiles:
+        ranked = rank_voices(profile, measured)
+        text = (texts or {}).get(profile.speaker, "")
+        if auditioned > 1 and text and len(profile.embedding):
+            from tasks.speakers.encoder import SpeakerEncoder
+
+            encoder = encoder or SpeakerEncoder()
+            scores[profile.speaker] = audition(profile, {name: candidates[name] for name in ranked[:auditioned]}, text, encoder)
+            ranked = sorted(ranked[:auditioned], key=lambda name: -scores[profile.speaker][name])
+        chosen[profile.speaker] = candidates[ranked[0]]
+    return chosen, scores

@@ -222,6 +222,35 @@ def _check_speed(speed: float) -> float:
 # --------------------------------------------------------------------------- Kokoro
 
 KOKORO_STYLES = ("jf_alpha", "jf_gongitsune", "jf_nezumi", "jf_tebukuro", "jm_kumo")
+
+
+def parse_style(spec: str) -> dict[str, float]:
+    """A Kokoro style or a blend of several: `jm_kumo`, `jf_alpha+jm_kumo` (equal parts) or
+    `jf_alpha:0.3+jm_kumo:0.7`; returns style -> weight, the weights summing to 1."""
+    weights: dict[str, float] = {}
+    for part in str(spec).split("+"):
+        name, _, weight = part.strip().partition(":")
+        if name not in KOKORO_STYLES:
+            raise ValueError(f"unknown Kokoro style {name!r} in {spec!r}; choose among {', '.join(KOKORO_STYLES)}")
+        value = float(weight) if weight else 1.0
+        if value <= 0:
+            raise ValueError(f"Kokoro style weights must be positive: {spec!r}")
+        weights[name] = weights.get(name, 0.0) + value
+    total = sum(weights.values())
+    return {name: value / total for name, value in weights.items()}
+
+
+def blend_styles(styles: dict, weights: dict[str, float]) -> np.ndarray:
+    """The weighted sum of style tables (each indexed by utterance length): a voice between them."""
+    return sum(weight * np.asarray(styles[name], np.float32) for name, weight in weights.items())
+
+
+class StyleTable(dict):
+    """The installed style tables by name; a blend (`jf_alpha+jm_kumo`) is mixed on first use."""
+
+    def __missing__(self, spec: str) -> np.ndarray:
+        self[spec] = blend_styles(self, parse_style(spec))
+        return self[spec]
 KOKORO_MAX_TOKENS = 400  # the model takes 510 incl. 2 pads; shorter chunks keep the prosody steady
 _kokoro_lock = threading.Lock()
 _kokoro: dict = {}
@@ -243,7 +272,7 @@ def _kokoro_assets() -> dict:
         session = onnxruntime.InferenceSession(str(model), sess_options=options, providers=["CPUExecutionProvider"])
         vocab = json.loads((data / "vocab.json").read_text(encoding="utf-8"))["vocab"]
         with np.load(data / "voices_ja.npz") as npz:
-            styles = {name: npz[name] for name in npz.files}
+            styles = StyleTable({name: npz[name] for name in npz.files})
         _kokoro.update(session=session, vocab=vocab, styles=styles)
         return _kokoro
 
@@ -256,8 +285,7 @@ class KokoroVoice:
     clause_pause = 0.12
 
     def __init__(self, language: str, style: str = "jf_alpha", espeak_voice: str | None = None):
-        if style not in KOKORO_STYLES:
-            raise ValueError(f"unknown Kokoro style {style!r}; choose one of {', '.join(KOKORO_STYLES)}")
+        self.weights = parse_style(style)
         self.language = language
         self.style = style
         self.espeak_voice = espeak_voice or espeak_voice_for(language)
