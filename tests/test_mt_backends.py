@@ -176,6 +176,33 @@ def test_route_table_translate_and_name(table):
     assert table.name == "en-es: ft(en-pt) > ap(pt-es)"
 
 
+KEPT = ["también", "tampoco", "mismo"]
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("Yo me gustaría hacer eso.", "Me gustaría hacer eso."),
+    ("pedir ayuda cuando yo preciso.", "pedir ayuda cuando preciso."),
+    ("Mi nombre es Jordi, yo soy de Barcelona y yo amo la ciudad.", "Mi nombre es Jordi, soy de Barcelona y amo la ciudad."),
+    ("Eso. Yo estoy aquí", "Eso. Estoy aquí"),
+    ("Yo también.", "Yo también."),          # kept before an exception
+    ("Fui yo.", "Fui yo."),                  # nothing but punctuation after it
+    ("Yo", "Yo"),
+    ("Hoyo grande, yoyo.", "Hoyo grande, yoyo."),  # only the whole word
+    ("y YO lo sé", "y lo sé"),
+])
+def test_drop_pronouns(text, expected):
+    from tasks.mt.backends import drop_pronouns
+
+    assert drop_pronouns(text, ["yo"], KEPT) == expected
+
+
+def test_route_table_drops_pronouns_for_its_target_only():
+    table = RouteTable({"en-es": [Fake(["en-es"], "x")], "en-pt": [Fake(["en-pt"], "y")]},
+                       dropped_pronouns={"es": {"pronouns": ["hi"], "kept_before": []}})
+    assert table.translate(["hi there"], "en", "es") == ["there|en>es"]
+    assert table.translate(["hi there"], "en", "pt") == ["hi there|en>pt"]
+
+
 def test_unsupported_pair_lists_routes(table):
     with pytest.raises(UnsupportedLanguage) as info:
         table.translate(["hi"], "en", "de")

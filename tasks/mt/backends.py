@@ -167,6 +167,27 @@ def clean_output(text: str, source: str = "") -> str:
     return _match_initial_case(text, source) if source else text
 
 
+def drop_pronouns(text: str, pronouns: Sequence[str], kept_before: Sequence[str] = ()) -> str:
+    """Leave out subject pronouns a pro-drop language does not say ("yo estoy" -> "estoy"): each of
+    `pronouns` followed by another word goes, unless that word is in `kept_before` ("yo también"
+    keeps it) or nothing but punctuation follows ("fui yo." keeps it). A sentence that began with
+    the pronoun begins with the next word, capitalised."""
+    if not pronouns:
+        return text
+    words = "|".join(re.escape(p) for p in pronouns)
+    kept = {k.lower() for k in kept_before}
+    pattern = re.compile(rf"\b({words})\s+(\w+)", re.IGNORECASE)
+
+    def replace(match: re.Match) -> str:
+        following = match.group(2)
+        if following.lower() in kept:
+            return match.group(0)
+        starts_sentence = match.group(1)[0].isupper() and not text[:match.start()].rstrip()[-1:].isalnum()
+        return following[0].upper() + following[1:] if starts_sentence else following
+
+    return pattern.sub(replace, text)
+
+
 # --------------------------------------------------------------------------------------------
 # batching for line-oriented subprocess engines
 
@@ -536,7 +557,8 @@ class RouteTable:
     `routes` keys look like "en-pt"; each value is a list of steps (one = direct, several = pivot,
     the intermediate languages being inferred from the steps)."""
 
-    def __init__(self, routes: dict[str, Sequence[Translator] | Translator]):
+    def __init__(self, routes: dict[str, Sequence[Translator] | Translator], dropped_pronouns: dict | None = None):
+        """`dropped_pronouns`: target language -> {pronouns: [...], kept_before: [...]} (drop_pronouns)."""
         if not routes:
             raise ValueError("a route table needs at least one route")
         self.routes: dict[Pair, Chain] = {}
@@ -549,6 +571,7 @@ class RouteTable:
             chain.path(*pair)  # fail at construction on a route whose steps cannot do its pair
             self.routes[pair] = chain
         self.last_route: str | None = None
+        self.dropped_pronouns = {normalize_lang(lang): dict(rule) for lang, rule in (dropped_pronouns or {}).items()}
 
     @property
     def name(self) -> str:
@@ -584,4 +607,8 @@ class RouteTable:
     def translate(self, texts: Sequence[str], source: str, target: str) -> list[str]:
         chain = self.route(source, target)
         self.last_route = self.describe(source, target)
-        return chain.translate(texts, source, target)
+        out = chain.translate(texts, source, target)
+        rule = self.dropped_pronouns.get(normalize_lang(target))
+        if rule:
+            out = [drop_pronouns(text, rule.get("pronouns", ()), rule.get("kept_before", ())) for text in out]
+        return out
