@@ -22,6 +22,7 @@ HOP = 160          # 10 ms
 N_MELS = 40
 PARTIAL_FRAMES = 160  # 1.6 s, what the encoder was trained on
 _lock = threading.Lock()
+_loaded: dict = {}  # weights path -> model: every SpeakerEncoder of a process shares one copy
 
 
 def weights_path() -> Path:
@@ -98,6 +99,8 @@ class SpeakerEncoder:
     def _load(self):
         with _lock:
             if self._model is None:
+                self._model = _loaded.get(self.weights or weights_path())
+            if self._model is None:
                 import torch
                 from torch import nn
 
@@ -119,7 +122,7 @@ class SpeakerEncoder:
                 checkpoint = torch.load(self.weights or weights_path(), map_location="cpu", weights_only=False)
                 model.load_state_dict(checkpoint["model_state"], strict=False)
                 model.eval()
-                self._model = model
+                self._model = _loaded[self.weights or weights_path()] = model
         return self._model
 
     def embed_mels(self, mels: np.ndarray) -> np.ndarray:
