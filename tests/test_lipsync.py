@@ -645,3 +645,16 @@ def test_the_presenter_is_the_lone_face_most_on_screen():
     faces = {"track": np.array([0, 0, 0, 1, 1]), "box": np.array([[0, 0, 50, 50]] * 3 + [[0, 0, 90, 90]] * 2)}
     assert presenter_track(faces, [0, 1]) == 1      # 2 frames x 90 px > 3 frames x 50 px
     assert presenter_track(faces, [0]) == 0
+
+
+def test_exemplar_face_stops_at_its_cheeks_and_opens_below_its_chin():
+    """The region an exemplar may paint: not beyond its cheeks (its hair or background there showed as
+    a dark smudge on a wider current face), but below its chin (its neck under a closed jaw)."""
+    from tasks.lipsync.exemplar import exemplar_face
+
+    points = face(shift=(300.0, 200.0))
+    mask = exemplar_face(points, np.array([0.0, 200.0]), (500, 600))
+    assert mask[int(points[62:67, 1].mean()), 300] == 1          # the mouth
+    assert mask[420, 300] == 1                                    # below the chin (y 380)
+    assert mask[295, 300 - 70] == 0 and mask[295, 300 + 70] == 0  # beside the mouth, outside the cheeks
+    assert mask[150, 300] == 0                                    # above the nose

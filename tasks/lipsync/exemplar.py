@@ -202,6 +202,19 @@ def cavity_shade(patch: np.ndarray, cavity: np.ndarray, strength: float, soften_
     return np.clip(patch.astype(np.float32) * shade[..., None] + 0.5, 0, 255).astype(np.uint8)
 
 
+def exemplar_face(points: np.ndarray, down: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """Mask of where an exemplar's pixels are its face, in output pixels: bounded by its cheeks (jaw
+    points 2-5 and 11-14) and the nose, open downward below its chin (points 5-11), where its neck
+    may replace a dropped chin. `points`: its 68 landmarks placed in the output; `down`: a vector
+    pointing down the face, long enough to reach below any chin in the region."""
+    import cv2
+
+    outline = np.vstack([points[[27]], points[2:6], points[5] + down, points[11] + down, points[11:15]])
+    mask = np.zeros(shape, np.uint8)
+    cv2.fillPoly(mask, [np.round(outline).astype(np.int32)], 1)
+    return mask
+
+
 def adjust_mouth(points: np.ndarray, have: np.ndarray, want: np.ndarray, iod: float, limit: float,
                  close_limit: float | None = None) -> np.ndarray:
     """Move an exemplar's lip and chin landmarks (canonical px) from measures `have` toward `want`
@@ -361,6 +374,9 @@ class ExemplarGenerator:
                                  dst_lm[REGION_CHIN] + below, landmarks[REGION_CHIN] + below]) - offset
         region = np.zeros((y1 - y0, x1 - x0), np.uint8)
         cv2.fillConvexPoly(region, cv2.convexHull(np.round(hull_points).astype(np.int32)), 1)
+        # ... but never beyond the exemplar's own cheeks: where the current face is wider at a side
+        # (pose, alignment), the exemplar's pixels there are its hair or background
+        region &= exemplar_face(dst_lm - offset, 2.0 * iod_px * down, region.shape)
         mouth = np.zeros_like(region)
         lips = np.vstack([dst_lm[48:60], landmarks[48:60]]) - offset
         cv2.fillConvexPoly(mouth, cv2.convexHull(np.round(lips).astype(np.int32)), 1)
