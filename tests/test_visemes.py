@@ -633,3 +633,24 @@ def test_validator_splits_frames_into_speech_and_long_pauses():
     assert pauses[(times >= 1.0) & (times < 1.5)].all()  # 0.5 s pause
     assert not pauses[(times > 0.6) & (times < 0.8)].any()  # 0.2 s pause is not long
     assert not (speech & pauses).any()
+
+
+IPA = {"de": "de", "barcelona": "baɾθelona", "un": "un", "beso": "beso", "gato": "ɡato", "the": "ðə", "boy": "bɔɪ"}
+
+
+@pytest.mark.parametrize("language, words, expected", [
+    ("es", [(0.0, 0.2, "de"), (0.2, 0.8, "Barcelona")], "β"),    # after a vowel in the same breath
+    ("es", [(0.0, 0.2, "un"), (0.2, 0.6, "beso")], "b"),          # after a nasal: a stop
+    ("es", [(0.0, 0.2, "de"), (0.5, 0.9, "beso")], "b"),          # after a pause: a stop
+    ("es", [(0.0, 0.4, "beso")], "b"),                            # first word
+    ("es", [(0.0, 0.2, "de"), (0.2, 0.6, "gato")], "ɣ"),
+    ("en", [(0.0, 0.2, "the"), (0.2, 0.6, "boy")], "b"),          # English has no such rule
+])
+def test_word_initial_lenition(language, words, expected):
+    from tasks.visemes.align import align_words
+
+    table = load_table(language)
+    phones = align_words(words, table, lambda word: IPA[word.lower()])
+    last_word = [p for p in phones if p.word.endswith(words[-1][2])]
+    assert last_word[0].symbol == expected
+    assert (last_word[0].viseme in table.closures) is (expected == "b")

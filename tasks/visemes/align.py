@@ -16,13 +16,13 @@ from __future__ import annotations
 
 import logging
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
 from tasks.visemes.coarticulation import TimedPhone
-from tasks.visemes.tables import SILENCE, Phone, VisemeTable
+from tasks.visemes.tables import LENGTH, SILENCE, Phone, VisemeTable
 
 log = logging.getLogger("dub")
 ENVELOPE_RATE = 200.0  # Hz
@@ -95,6 +95,18 @@ def snap_stops(phones: list[TimedPhone], env: np.ndarray, max_shift_s: float = 0
     return out
 
 
+def lenite(phones: list, table: VisemeTable, previous: TimedPhone | None, gap_s: float, max_gap_s: float = 0.15) -> list:
+    """`phones` of one word with its first stop turned into the table's approximant where the word
+    follows a sound of the same breath (no pause of `max_gap_s` or more, not after a kept-after phone)."""
+    if not phones or not table.lenition or previous is None or previous.viseme == SILENCE or gap_s >= max_gap_s:
+        return phones
+    first = phones[0]
+    if first.symbol not in table.lenition or previous.symbol.rstrip(LENGTH)[:1] in table.lenition_kept_after:
+        return phones
+    symbol = table.lenition[first.symbol]
+    return [replace(first, symbol=symbol, viseme=table.viseme(symbol) or first.viseme), *phones[1:]]
+
+
 def align_words(words: list[tuple[float, float, str]], table: VisemeTable, phonemize, env: np.ndarray | None = None,
                 max_phone_s: float = 0.25) -> list[TimedPhone]:
     """Timed phones from timed words: IPA per word, spread, refined on the energy envelope."""
@@ -107,6 +119,7 @@ def align_words(words: list[tuple[float, float, str]], table: VisemeTable, phone
         phones = table.tokenize(phonemize(clean))
         if env is not None and env.size:
             start, end = trim_to_voice(start, end, env, threshold)
+        phones = lenite(phones, table, out[-1] if out else None, start - out[-1].end if out else 0.0)
         if out:
             start = max(start, out[-1].end)
         voiced_phones = [p for p in phones if p.viseme != SILENCE]

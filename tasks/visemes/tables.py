@@ -53,6 +53,10 @@ class VisemeTable:
     closures: tuple[str, ...] = ("PP",)
     vowels: tuple[str, ...] = ()
     unknown: set[str] = field(default_factory=set)
+    # word-initial stop -> the approximant it becomes after a sound in the same breath (Spanish
+    # "de Barcelona" [deβarθelona]); espeak phonemizes words one at a time and cannot see that
+    lenition: dict[str, str] = field(default_factory=dict)
+    lenition_kept_after: tuple[str, ...] = ()  # ...except after these phones (nasals: "un beso" keeps [b])
 
     def viseme(self, symbol: str) -> str | None:
         return self.phonemes.get(unicodedata.normalize("NFD", symbol)[:1])
@@ -145,8 +149,10 @@ def load_table(language: str, directory: Path = TABLES_DIR) -> VisemeTable:
     if spec.get("inherit"):
         phonemes.update(_invert(_read(directory / f"{spec['inherit']}.yaml"), classes, directory / f"{spec['inherit']}.yaml"))
     phonemes.update(_invert(spec.get("map") or {}, classes, path))
+    lenition = {unicodedata.normalize("NFD", a): unicodedata.normalize("NFD", b) for a, b in (spec.get("lenition") or {}).items()}
     return VisemeTable(base, spec.get("espeak_voice", base), params, classes, phonemes,
-                       tuple(data.get("closures", ["PP"])), tuple(data.get("vowels", ())))
+                       tuple(data.get("closures", ["PP"])), tuple(data.get("vowels", ())), lenition=lenition,
+                       lenition_kept_after=tuple(spec.get("lenition_kept_after") or ()))
 
 
 def languages(directory: Path = TABLES_DIR) -> list[str]:
