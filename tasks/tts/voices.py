@@ -251,6 +251,8 @@ class StyleTable(dict):
     def __missing__(self, spec: str) -> np.ndarray:
         self[spec] = blend_styles(self, parse_style(spec))
         return self[spec]
+
+
 KOKORO_MAX_TOKENS = 400  # the model takes 510 incl. 2 pads; shorter chunks keep the prosody steady
 _kokoro_lock = threading.Lock()
 _kokoro: dict = {}
