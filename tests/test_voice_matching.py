@@ -211,3 +211,19 @@ def test_assign_voices_auditions_the_closest_candidates(monkeypatch, auditioned,
     chosen, scores = matching.assign_voices([speaker], voices, "es", {"S0": "hola"}, auditioned)
     assert chosen["S0"] is voices[expected]
     assert len(scores.get("S0", {})) == (auditioned if auditioned > 1 else 0)
+
+
+@pytest.mark.parametrize("speaker_gender, default_chosen", [("male", True), ("unknown", False), ("female", False)])
+def test_default_voice_joins_the_audition_for_its_own_gender(monkeypatch, speaker_gender, default_chosen):
+    from tasks.speakers import encoder as encoder_module
+    from tasks.tts import matching
+
+    measured = {"deep": profile(100, "male", (0.0, 1.0)), "mid": profile(130, "male", (0.7, 0.7)),
+                "high": profile(300, "male", (1.0, 0.0))}  # a male default far in pitch: ranked last
+    monkeypatch.setattr(matching, "cached_candidate_profiles", lambda voices, language: measured)
+    monkeypatch.setattr(encoder_module, "SpeakerEncoder", PitchEncoder)
+    voices = {"deep": ToneVoice(100), "mid": ToneVoice(150), "high": ToneVoice(200)}  # "high" sounds like the speaker
+    speaker = profile(100, speaker_gender, (0.0, 1.0), name="S0")
+    chosen, scores = matching.assign_voices([speaker], voices, "es", {"S0": "hola"}, 2, ("high",))
+    assert (chosen["S0"] is voices["high"]) is default_chosen
+    assert ("high" in scores["S0"]) is default_chosen

@@ -22,8 +22,9 @@ def run(context: StageContext) -> None:
     speakers = read_speakers(context.input_dir("speakers") / "speakers.json")
     matching = context.config.get("matching") or {}
     candidates = {name: instantiate(node) for name, node in ((matching.get("candidates") or {}).get(context.lang) or {}).items()}
+    defaults = tuple(name for name, voice in candidates.items() if repr(voice) == repr(default_voice))
     voice_of, auditions = assign_voices(speakers.profiles, candidates, context.lang, speaker_texts(translation.segments),
-                                        int(matching.get("auditioned", 1)))
+                                        int(matching.get("auditioned", 1)), defaults)
     converter = instantiate(matching, "converter") if matching.get("converter") else NoMatch()
     for speaker, voice in voice_of.items():
         heard = ", ".join(f"{name} {score:.3f}" for name, score in auditions.get(speaker, {}).items())

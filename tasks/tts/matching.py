@@ -371,10 +371,12 @@ def speaker_texts(segments, max_chars: int = 240) -> dict[str, str]:
 
 
 def assign_voices(profiles, candidates: dict, language: str, texts: dict[str, str] | None = None,
-                  auditioned: int = 1) -> tuple[dict, dict]:
+                  auditioned: int = 1, also_auditioned: tuple[str, ...] = ()) -> tuple[dict, dict]:
     """speaker -> the candidate Voice that sounds most like them (empty without candidates), and
     speaker -> the audition scores where one was held. The `auditioned` candidates closest by their
-    reference profile each say the speaker's own text (`texts`), and the most alike is kept."""
+    reference profile each say the speaker's own text (`texts`), and the most alike is kept; the
+    `also_auditioned` ones (the language's default voice) join them where their gender is the
+    speaker's, so matching never settles for a voice the default would beat."""
     if not candidates or not profiles:
         return {}, {}
     measured = cached_candidate_profiles(candidates, language)
@@ -387,7 +389,10 @@ def assign_voices(profiles, candidates: dict, language: str, texts: dict[str, st
             from tasks.speakers.encoder import SpeakerEncoder
 
             encoder = encoder or SpeakerEncoder()
-            scores[profile.speaker] = audition(profile, {name: candidates[name] for name in ranked[:auditioned]}, text, encoder)
-            ranked = sorted(ranked[:auditioned], key=lambda name: -scores[profile.speaker][name])
+            extra = [name for name in also_auditioned if name in measured and name not in ranked[:auditioned]
+                     and profile.gender in ("male", "female") and measured[name].gender == profile.gender]
+            heard = ranked[:auditioned] + extra
+            scores[profile.speaker] = audition(profile, {name: candidates[name] for name in heard}, text, encoder)
+            ranked = sorted(heard, key=lambda name: -scores[profile.speaker][name])
         chosen[profile.speaker] = candidates[ranked[0]]
     return chosen, scores
