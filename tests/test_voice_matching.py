@@ -155,12 +155,13 @@ def test_world_matcher_keeps_the_most_alike_variant(monkeypatch, likeness, toler
 
     rate = 16000
     target = replace(voice_profile("S0", _vowel(rate, 200) * 2, rate, None), embedding=(1.0, 0.0))
-    scores = iter(list(likeness) + [0.4])  # the last call measures the unconverted speech for the report
+    scores = iter(likeness)  # the unconverted speech is measured once: a variant and the report's baseline
     matcher = WorldMatcher(strengths=(1.0, 0.0), select_by_similarity=True, similarity_tolerance=tolerance)
     monkeypatch.setattr(matcher, "similarity", lambda y, r, p: next(scores))
     _, report = matcher.match(_vowel(rate, 110), rate, target)
     assert report["strength"] == expected_strength
-    assert report["similarity_base"] == 0.4
+    assert report["similarity_base"] == likeness[2]
+    assert next(scores, None) is None  # one GE2E pass per variant, none more
 
 
 def test_speaker_texts_takes_the_longest_lines_per_speaker():

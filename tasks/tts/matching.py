@@ -173,10 +173,16 @@ class WorldMatcher:
                                        time_scale, strength)
             score = self.similarity(y, rate, source_profile) if use_selection else 0.0
             variants.append((score, strength, y, details))
-        if use_selection and abs(time_scale - 1.0) < 1e-3:  # the base voice as it is: no filter, no vocoder
-            unconverted = set_level(samples, rate, source_profile.rms_db) if self.level and source_profile.rms_db else samples
-            variants.append((self.similarity(unconverted, rate, source_profile), -1.0,
-                             np.clip(unconverted, -1, 1).astype(np.float32), {"level_db": source_profile.rms_db}))
+        if use_selection:
+            # the same speech unconverted, at the speaker's level (GE2E is not level-invariant): the
+            # report's baseline, and a variant itself when no stretch is needed (no filter, no vocoder)
+            leveled = set_level(samples, rate, source_profile.rms_db) if source_profile.rms_db else samples
+            base_score = self.similarity(leveled, rate, source_profile)
+            if abs(time_scale - 1.0) < 1e-3:
+                unconverted = leveled if self.level else samples
+                score = base_score if unconverted is leveled else self.similarity(unconverted, rate, source_profile)
+                variants.append((score, -1.0, np.clip(unconverted, -1, 1).astype(np.float32),
+                                 {"level_db": source_profile.rms_db}))
         best = max(v[0] for v in variants)
         # the mildest change whose likeness is within the tolerance of the best (milder = more intelligible)
         score, strength, y, details = min((v for v in variants if v[0] >= best - self.similarity_tolerance),
@@ -185,9 +191,7 @@ class WorldMatcher:
         if use_selection:
             report["strength"] = strength
             report["similarity"] = round(score, 3)
-            leveled = set_level(samples, rate, source_profile.rms_db) if source_profile.rms_db else samples
-            # the same speech unconverted, at the same level (GE2E is not level-invariant)
-            report["similarity_base"] = round(self.similarity(leveled, rate, source_profile), 3)
+            report["similarity_base"] = round(base_score, 3)
             if strength < 0:
                 report["conversion"] = "none (closest as it is)"
         return y, report
