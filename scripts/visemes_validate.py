@@ -208,17 +208,23 @@ def measured_gap(face_dir: Path, frames: int, min_visibility: float = MIN_VISIBI
 
 
 def frame_times(video: Path) -> np.ndarray:
-    """Presentation time of every video frame on the audio's timeline (seconds from the first
-    audio sample), from the container's timestamps: frame k is not at k / fps in these clips
-    (stage_mic_cuts' video starts 0.84 s after its audio; frontal_man_suit is variable-rate)."""
+    """Presentation time of every video frame on the timeline of the audio `extract_audio` gives
+    (seconds from its first sample), from the container's timestamps: frame k is not at k / fps in
+    these clips (frontal_man_suit is variable-rate, its first picture 33 ms after the audio). Where
+    the picture starts TRUSTED_VIDEO_DELAY_S or more away from the sound, `extract_audio` cuts or
+    pads the audio to start with the first picture (stage_mic_cuts: 0.84 s cut), so the frames are
+    timed from the first picture there."""
     import av
+
+    from tasks.media import TRUSTED_VIDEO_DELAY_S, video_delay
 
     with av.open(str(video)) as container:
         audio = container.streams.audio[0] if container.streams.audio else None
         audio_start = float(audio.start_time * audio.time_base) if audio is not None and audio.start_time is not None else 0.0
         stream = container.streams.video[0]
         stamps = sorted(float(packet.pts * stream.time_base) for packet in container.demux(stream) if packet.pts is not None)
-    return np.array(stamps) - audio_start
+    delay = video_delay(video)
+    return np.array(stamps) - audio_start - (delay if abs(delay) >= TRUSTED_VIDEO_DELAY_S else 0.0)
 
 
 def on_video_frames(curve: np.ndarray, fps: float, times: np.ndarray) -> np.ndarray:
