@@ -2,8 +2,8 @@
 
 Timing: a segment starts where the original did and should end where it did, and always before the
 next one starts (or the video ends). Too short, its inner pauses are widened (each up to
-`max_pause_gain_s`). Too long at normal speed, it is synthesised faster, up to
-`max_speed`; then stretched (pitch kept, WORLD) toward the original duration within
+`max_pause_gain_s`). Too long, its inner pauses are shortened (each to `keep_pause_s`), then it is
+synthesised faster, up to `max_speed`; then stretched (pitch kept, WORLD) toward the original duration within
 [`min_time_scale`, `max_time_scale`] (shorter ones are slowed down too); still too long, it borrows
 the silence after the segment, then up to `max_early_s` before it (tasks.tts.timing); what is left is
 cut with a short fade and reported as the overrun. The original speech is ducked by `duck_db`
@@ -31,6 +31,7 @@ class Timing:
     stretch_dead_band_s: float = 0.1  # no stretch when it would move the end by less than this
     max_early_s: float = 0.08      # silence before the original start a dub may borrow
     max_pause_gain_s: float = 1.0  # a too-short dub's inner pauses are widened first, each by at most this
+    keep_pause_s: float | None = None  # a too-long dub's inner pauses are shortened first, each to no less than this
     start_tolerance_s: float = 0.1  # what the timing report counts as on time
     end_tolerance_s: float = 0.3
     fade_s: float = 0.03
@@ -59,8 +60,24 @@ def speed_for(natural_s: float, slot_s: float, max_speed: float) -> float:
 def synthesize_to_fit(voice, text: str, slot_s: float, max_speed: float, attempts: int = 4) -> tuple[np.ndarray, float]:
     """Synthesise `text`, faster where needed so it fits `slot_s`; a voice's speed control is not
     exactly proportional, so the speed is corrected from each attempt's measured length."""
+    speech, speed, _ = synthesize_shortened(voice, text, slot_s, max_speed, None, attempts)
+    return speech, speed
+
+
+def synthesize_shortened(voice, text: str, slot_s: float, max_speed: float, keep_pause_s: float | None,
+                         attempts: int = 4) -> tuple[np.ndarray, float, tuple[tuple[float, float], ...]]:
+    """`synthesize_to_fit`, where a too-long synthesis first loses silence from its inner pauses (each
+    kept at least `keep_pause_s`; None: pauses untouched) and only what is still too long speeds up.
+    Returns the speech, the speed and the pauses shortened (`tasks.tts.timing.shorten_pauses`)."""
+    from tasks.tts.timing import shorten_pauses
+
+    def shortened(speech):
+        if keep_pause_s is None:
+            return speech, ()
+        return shorten_pauses(speech, voice.sample_rate, len(speech) / voice.sample_rate - slot_s, keep_pause_s)
+
     speed = 1.0
-    speech = voice.synthesize(text)
+    speech, removed = shortened(voice.synthesize(text))
     for _ in range(attempts):
         natural_s = len(speech) / voice.sample_rate
         wanted = speed_for(natural_s * speed, slot_s, max_speed) * 1.01
@@ -68,8 +85,8 @@ def synthesize_to_fit(voice, text: str, slot_s: float, max_speed: float, attempt
         if natural_s <= slot_s or wanted <= speed + 1e-3:
             break
         speed = wanted
-        speech = voice.synthesize(text, speed=speed)
-    return speech, speed
+        speech, removed = shortened(voice.synthesize(text, speed=speed))
+    return speech, speed, removed
 
 
 def fit_to_slot(samples: np.ndarray, rate: int, slot_s: float, fade_s: float) -> tuple[np.ndarray, float]:

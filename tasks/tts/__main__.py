@@ -6,8 +6,9 @@ from tasks.artifacts import DubbedSpeech, Probe, Translation, atomic_dir
 from tasks.media import SPEECH_RATE, read_wav, resample, write_wav
 from tasks.stage import StageContext, StageError, instantiate, log, main
 from tasks.speakers.schema import read as read_speakers
-from tasks.tts import Timing, describe, fit_to_slot, mix, report_row, slots, synthesize_to_fit
-from tasks.tts.matching import NoMatch, assign_voices, match_loudness, speaker_texts
+from tasks.tts import Timing, describe, fit_to_slot, mix, report_row, slots, synthesize_shortened
+from tasks.tts.audition import Listener
+from tasks.tts.matching import NoMatch, assign_voices, match_loudness, speaker_lines
 from tasks.tts.timing import SegmentTiming, TimingReport, insert_pauses, plan_fit, write_report
 
 
@@ -23,14 +24,20 @@ def run(context: StageContext) -> None:
     matching = context.config.get("matching") or {}
     candidates = {name: instantiate(node) for name, node in ((matching.get("candidates") or {}).get(context.lang) or {}).items()}
     defaults = tuple(name for name, voice in candidates.items() if repr(voice) == repr(default_voice))
-    voice_of, auditions = assign_voices(speakers.profiles, candidates, context.lang, speaker_texts(translation.segments),
-                                        int(matching.get("auditioned", 1)), defaults)
     converter = instantiate(matching, "converter") if matching.get("converter") else NoMatch()
+    timing = Timing(**(context.config.get("timing") or {}))
+    listening = matching.get("intelligibility") or {}
+    listener = Listener(instantiate(listening, "recognizer"), context.lang) if listening.get("recognizer") else None
+    voice_of, auditions = assign_voices(speakers.profiles, candidates, context.lang, speaker_lines(translation.segments),
+                                        int(matching.get("auditioned", 1)), defaults, max_speed=timing.max_speed,
+                                        keep_pause_s=timing.keep_pause_s,
+                                        converter=converter if matching.get("rank_converted") else None,
+                                        listener=listener,
+                                        max_wer_over_default=float(listening.get("max_wer_over_default", 0.1)))
     for speaker, voice in voice_of.items():
         heard = ", ".join(f"{name} {score:.3f}" for name, score in auditions.get(speaker, {}).items())
         log.info("speaker %s: base voice %s, conversion %s%s", speaker, voice.name, converter.name,
                  f" (auditioned: {heard})" if heard else "")
-    timing = Timing(**(context.config.get("timing") or {}))
     dub = np.zeros(len(soundtrack), dtype=np.float32)
     rows, dub_spans, timings = [], [], []
     ordered = sorted(translation.segments, key=lambda s: s.start)
@@ -40,10 +47,11 @@ def run(context: StageContext) -> None:
             continue
         voice = voice_of.get(segment.speaker, default_voice)
         end = min(segment.end, slot[1])  # the original may run past the end of the video
-        speech, speed = synthesize_to_fit(voice, segment.text, end - segment.start, timing.max_speed)
+        speech, speed, shortened = synthesize_shortened(voice, segment.text, end - segment.start, timing.max_speed,
+                                                        timing.keep_pause_s)
         speech = resample(speech, voice.sample_rate, rate)
         speech, inserted = insert_pauses(speech, rate, end - segment.start - len(speech) / rate,
-                                         timing.max_pause_gain_s)
+                                         timing.max_pause_gain_s) if not shortened else (speech, shortened)
         pauses_added = sum(length for _, length in inserted)
         # the stretch only adds to what the synthesis rate did, up to a total speed-up
         min_time_scale = max(timing.min_time_scale, speed / timing.max_total_speed)

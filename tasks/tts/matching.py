@@ -348,39 +348,47 @@ def cached_candidate_profiles(voices: dict, language: str) -> dict:
 
 def audition(profile, voices: dict, text: str, encoder=None) -> dict[str, float]:
     """GE2E cosine to `profile` of each voice (name -> Voice) saying `text`, unconverted and at the
-    speaker's level: the reference sentence's profile ranks voices, this picks among the closest
-    on the words this speaker will actually say."""
-    from tasks.media import resample
-    from tasks.speakers.encoder import RATE, SpeakerEncoder
+    speaker's level (see `tasks.tts.audition.hear` for the audition at the dub's rate, converted and
+    re-transcribed)."""
+    from tasks.tts.audition import hear
 
-    encoder = encoder or SpeakerEncoder()
-    target = np.asarray(profile.embedding, np.float32)
-    scores = {}
-    for name, voice in voices.items():
-        speech = resample(voice.synthesize(text), voice.sample_rate, RATE)
-        if profile.rms_db:
-            speech = set_level(speech, RATE, profile.rms_db)
-        scores[name] = round(float(encoder.embed_utterance(speech, RATE) @ target), 4) if len(speech) else -1.0
-    return scores
+    return {name: hear(voice, text, profile, encoder=encoder).likeness for name, voice in voices.items()}
+
+
+def speaker_lines(segments, max_chars: int = 240) -> dict[str, tuple[tuple[str, float], ...]]:
+    """speaker -> their longest segments, up to about `max_chars` of text, as (text, seconds the
+    segment lasts): an audition script, each line said in the time the dub will have for it."""
+    lines: dict[str, list] = {}
+    for segment in sorted(segments, key=lambda s: -len(s.text or "")):
+        chosen = lines.setdefault(segment.speaker, [])
+        if segment.text and sum(len(s.text.strip()) for s in chosen) < max_chars:
+            chosen.append(segment)
+    return {speaker: tuple((s.text.strip(), round(max(getattr(s, "end", 0.0) - getattr(s, "start", 0.0), 0.0), 3))
+                           for s in chosen)
+            for speaker, chosen in lines.items() if chosen}
 
 
 def speaker_texts(segments, max_chars: int = 240) -> dict[str, str]:
     """speaker -> their longest segments' text joined, up to about `max_chars` (an audition script)."""
-    texts: dict[str, list[str]] = {}
-    for segment in sorted(segments, key=lambda s: -len(s.text or "")):
-        lines = texts.setdefault(segment.speaker, [])
-        if segment.text and sum(len(t) for t in lines) < max_chars:
-            lines.append(segment.text.strip())
-    return {speaker: " ".join(lines) for speaker, lines in texts.items() if lines}
+    return {speaker: " ".join(text for text, _ in lines) for speaker, lines in speaker_lines(segments, max_chars).items()}
 
 
-def assign_voices(profiles, candidates: dict, language: str, texts: dict[str, str] | None = None,
-                  auditioned: int = 1, also_auditioned: tuple[str, ...] = ()) -> tuple[dict, dict]:
+def assign_voices(profiles, candidates: dict, language: str, texts: dict | None = None,
+                  auditioned: int = 1, also_auditioned: tuple[str, ...] = (), *, max_speed: float = 1.0,
+                  keep_pause_s: float | None = None, converter=None, listener=None,
+                  max_wer_over_default: float = 0.1) -> tuple[dict, dict]:
     """speaker -> the candidate Voice that sounds most like them (empty without candidates), and
     speaker -> the audition scores where one was held. The `auditioned` candidates closest by their
-    reference profile each say the speaker's own text (`texts`), and the most alike is kept; the
+    reference profile each say the speaker's own text (`texts`: speaker -> text, or lines of
+    (text, seconds the dub has for it), each said at the rate the dub will), and the most alike is kept; the
     `also_auditioned` ones (the language's default voice) join them where their gender is the
-    speaker's, so matching never settles for a voice the default would beat."""
+    speaker's, so matching never settles for a voice the default would beat. With a `converter` the
+    likeness is measured after conversion; with a `listener` (tasks.tts.audition.Listener), a
+    candidate understood worse than the default voice by more than `max_wer_over_default` is left out
+    (the default voice says the lines too, to be heard, wherever it is not auditioned anyway)."""
+    from tasks.stage import log
+    from tasks.tts.audition import choose, hear
+
     if not candidates or not profiles:
         return {}, {}
     measured = cached_candidate_profiles(candidates, language)
@@ -388,15 +396,35 @@ def assign_voices(profiles, candidates: dict, language: str, texts: dict[str, st
     encoder = None
     for profile in profiles:
         ranked = rank_voices(profile, measured)
-        text = (texts or {}).get(profile.speaker, "")
+        lines = (texts or {}).get(profile.speaker, "")
+        lines = ((lines, None),) if isinstance(lines, str) else tuple(lines)
+        text = " ".join(line for line, _ in lines if line)
         if auditioned > 1 and text and len(profile.embedding):
             from tasks.speakers.encoder import SpeakerEncoder
 
             encoder = encoder or SpeakerEncoder()
             extra = [name for name in also_auditioned if name in measured and name not in ranked[:auditioned]
                      and profile.gender in ("male", "female") and measured[name].gender == profile.gender]
-            heard = ranked[:auditioned] + extra
-            scores[profile.speaker] = audition(profile, {name: candidates[name] for name in heard}, text, encoder)
-            ranked = sorted(heard, key=lambda name: -scores[profile.speaker][name])
+            names = ranked[:auditioned] + extra
+
+            def audition_of(name, judge_likeness=True):
+                return hear(candidates[name], lines, profile, max_speed, keep_pause_s,
+                            converter if judge_likeness else None, encoder, listener)
+
+            heard = {name: audition_of(name) for name in names}
+            reference = None
+            if listener is not None:
+                defaults = [name for name in also_auditioned if name in candidates]
+                for name in defaults:
+                    if name not in heard:  # heard for its words only: it is not a candidate for this speaker
+                        heard_default = audition_of(name, judge_likeness=False)
+                        reference = heard_default.wer if reference is None else min(reference, heard_default.wer)
+                    else:
+                        reference = heard[name].wer if reference is None else min(reference, heard[name].wer)
+                log.info("speaker %s audition WER (default voice %s): %s", profile.speaker,
+                         "-" if reference is None else f"{reference:.2f}",
+                         ", ".join(f"{name} {r.wer:.2f}" for name, r in heard.items()))
+            scores[profile.speaker] = {name: r.likeness for name, r in heard.items()}
+            ranked = choose(heard, reference, max_wer_over_default)
         chosen[profile.speaker] = candidates[ranked[0]]
     return chosen, scores

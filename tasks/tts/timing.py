@@ -1,8 +1,9 @@
 """Fitting a synthesized segment to the original one's timing, after the synthesis rate did what it could.
 
 Order of means (pure planning here; the WORLD time-stretch is in `tasks.tts.stretch`):
-0. too short: the pauses inside the synthesized speech are widened first (silence costs nothing in
-   intelligibility), each by at most `max_pause_gain_s`;
+0. the pauses inside the synthesized speech change first (silence costs nothing in intelligibility):
+   too short, they are widened, each by at most `max_pause_gain_s`; too long, they are shortened,
+   each to no less than `keep_pause_s`, before the synthesis rate goes up (`synthesize_to_fit`);
 1. pitch-preserving time-stretch toward the original duration, within [min_time_scale, max_time_scale];
    a dub that is too long may first run `free_after_s` into the silence after the segment, as an end
    that late is still on time and every bit of compression costs intelligibility;
@@ -107,6 +108,30 @@ def insert_pauses(samples: np.ndarray, rate: int, extra_s: float, max_pause_gain
     return np.concatenate(pieces), inserted
 
 
+def shorten_pauses(samples: np.ndarray, rate: int, excess_s: float, keep_s: float,
+                   min_pause_s: float = 0.08) -> tuple[np.ndarray, tuple[tuple[float, float], ...]]:
+    """Take up to `excess_s` out of the inner pauses (each keeps at least `keep_s`; every pause gives
+    in proportion to what it has above that), cut from the middle of each. Returns the samples and
+    where (seconds into the synthesized speech) how much silence went out, as negative lengths: the
+    same record as `insert_pauses` (a stage replaying the synthesizer's timing moves what follows)."""
+    found = [(a, b) for a, b in pauses(samples, rate, min_pause_s) if (b - a) > keep_s * rate]
+    if excess_s <= 0 or not found:
+        return samples, ()
+    spare = np.array([b - a - keep_s * rate for a, b in found], float)
+    share = min(1.0, excess_s * rate / spare.sum())
+    pieces, last, removed = [], 0, []
+    for (a, b), extra in zip(found, spare):
+        cut = int(extra * share)
+        if cut <= 0:
+            continue
+        first = (a + b - cut) // 2
+        pieces.append(samples[last:first])
+        last = first + cut
+        removed.append((round(first / rate, 4), -round(cut / rate, 4)))
+    pieces.append(samples[last:])
+    return np.concatenate(pieces), tuple(removed)
+
+
 # --------------------------------------------------------------------------- report (timing.json)
 
 @dataclass(frozen=True)
@@ -119,11 +144,12 @@ class SegmentTiming:
     end: float
     speed: float             # synthesis rate
     time_scale: float        # WORLD stretch
-    pauses_added: float      # seconds of silence added inside the dub
+    pauses_added: float      # seconds of silence added inside the dub (negative: taken out)
     borrowed_before: float
     borrowed_after: float
     overrun: float
     # (at, seconds): silence inserted at `at` seconds into the synthesized speech, before the stretch
+    # (negative seconds: silence taken out there)
     inserted_pauses: tuple[tuple[float, float], ...] = ()
 
     @property

@@ -1,0 +1,156 @@
+"""The voice audition (likeness after conversion, intelligibility against the default voice) and the
+pause shortening that comes before any speed-up (pure logic and test doubles, no models)."""
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from tasks.speakers.schema import VoiceProfile
+from tasks.tts import synthesize_shortened
+from tasks.tts.audition import Rendering, choose
+from tasks.tts.timing import pauses, shorten_pauses
+
+RATE = 1000
+
+
+def speech_with_pauses(lengths_s, word_s=0.3, rate=RATE):
+    """Words of a tone with silent pauses of `lengths_s` between them."""
+    word = np.sin(np.arange(int(word_s * rate)) * 0.5).astype(np.float32) * 0.5
+    pieces = [word]
+    for length in lengths_s:
+        pieces += [np.zeros(int(length * rate), np.float32), word]
+    return np.concatenate(pieces)
+
+
+def test_shorten_pauses_takes_only_the_excess_and_keeps_each_pause():
+    speech = speech_with_pauses([0.4, 0.2])
+    out, removed = shorten_pauses(speech, RATE, 0.2, keep_s=0.1)
+    assert len(speech) - len(out) == pytest.approx(0.2 * RATE, abs=2)
+    # shares in proportion to what each has above 0.1 s: 0.3 and 0.1 -> 0.15 and 0.05
+    assert [length for _, length in removed] == pytest.approx([-0.15, -0.05], abs=0.002)
+    assert sorted(round((b - a) / RATE, 2) for a, b in pauses(out, RATE)) == pytest.approx([0.15, 0.25], abs=0.011)
+
+
+def test_shorten_pauses_stops_at_the_kept_length_and_leaves_short_dubs_alone():
+    speech = speech_with_pauses([0.4, 0.2])
+    out, removed = shorten_pauses(speech, RATE, 5.0, keep_s=0.1)
+    assert len(speech) - len(out) == pytest.approx(0.4 * RATE, abs=2)
+    assert all(round((b - a) / RATE, 2) >= 0.1 - 0.011 for a, b in pauses(out, RATE))
+    same, none = shorten_pauses(speech, RATE, -0.5, keep_s=0.1)
+    assert same is speech and none == ()
+
+
+class PausingVoice:
+    """A test double: words with long pauses; speed shortens everything (as a real voice does)."""
+
+    name, sample_rate = "pausing", RATE
+
+    def __init__(self):
+        self.calls = []
+
+    def synthesize(self, text, speed=1.0):
+        self.calls.append(speed)
+        return speech_with_pauses([0.5 / speed] * 3, 0.4 / speed)
+
+
+def test_pauses_shrink_before_the_rate_goes_up():
+    # 4 words x 0.4 + 3 pauses x 0.5 = 3.1 s; 2.8 s fits by shortening the pauses alone
+    voice = PausingVoice()
+    speech, speed, removed = synthesize_shortened(voice, "w w w w", 2.8, 1.4, keep_pause_s=0.1)
+    assert speed == 1.0 and voice.calls == [1.0]
+    assert len(speech) / RATE <= 2.8 + 0.01 and sum(length for _, length in removed) < -0.29
+    # without it, the same slot costs a faster rate
+    voice = PausingVoice()
+    _, speed, removed = synthesize_shortened(voice, "w w w w", 2.8, 1.4, keep_pause_s=None)
+    assert speed > 1.0 and removed == ()
+
+
+@pytest.mark.parametrize("wers, reference, margin, expected", [
+    ({"a": 0.3, "b": 0.0, "c": 0.1}, 0.0, 0.05, ["b"]),           # only b is understood as well as the default
+    ({"a": 0.3, "b": 0.0, "c": 0.1}, 0.0, 0.1, ["c", "b"]),       # c within 10 points, and more alike
+    ({"a": 0.3, "b": 0.2, "c": 0.25}, 0.0, 0.05, ["b"]),          # all worse: the best understood alone
+    ({"a": None, "b": None, "c": None}, None, 0.05, ["a", "c", "b"]),  # nobody listened: likeness alone
+    ({"a": 0.2, "b": 0.0, "c": 0.1}, None, 0.1, ["c", "b"]),      # no default heard: the best heard is the reference
+])
+def test_choose_leaves_out_voices_harder_to_understand_than_the_default(wers, reference, margin, expected):
+    likeness = {"a": 0.7, "b": 0.5, "c": 0.6}
+    heard = {name: Rendering(likeness[name], wer) for name, wer in wers.items()}
+    assert choose(heard, reference, margin) == expected
+
+
+def profile(f0, gender, emb, name="x"):
+    return VoiceProfile(name, 3.0, tuple(emb), f0, f0 * 0.8, f0 * 1.25, float(np.log(f0)), 0.15, gender)
+
+
+class ToneVoice:
+    sample_rate = 16000
+
+    def __init__(self, f0):
+        self.f0 = f0
+
+    def synthesize(self, text, speed=1.0):
+        t = np.arange(int(0.5 * self.sample_rate)) / self.sample_rate
+        return (0.1 * np.sin(2 * np.pi * self.f0 * t)).astype(np.float32)
+
+
+class PitchEncoder:
+    """Embeds a tone as (0, 1) near 200 Hz and (1, 0) elsewhere."""
+
+    def embed_utterance(self, wav, rate):
+        spectrum = np.abs(np.fft.rfft(wav))
+        peak = np.fft.rfftfreq(len(wav), 1 / rate)[int(np.argmax(spectrum))]
+        return np.array([0.0, 1.0] if abs(peak - 200) < 20 else [1.0, 0.0], np.float32)
+
+
+class PitchListener:
+    """Understands every word of voices below `clear_below_hz` and none above (by the tone's pitch)."""
+
+    def __init__(self, clear_below_hz):
+        self.clear_below_hz, self.heard = clear_below_hz, 0
+
+    def word_error_rate(self, samples, rate, text):
+        self.heard += 1
+        spectrum = np.abs(np.fft.rfft(samples))
+        peak = np.fft.rfftfreq(len(samples), 1 / rate)[int(np.argmax(spectrum))]
+        return 0.0 if peak < self.clear_below_hz else 1.0
+
+
+@pytest.mark.parametrize("clear_below_hz, expected", [(1000, "mid"), (180, "deep")])
+def test_assign_voices_passes_over_a_more_alike_voice_that_is_harder_to_understand(monkeypatch, clear_below_hz, expected):
+    from tasks.speakers import encoder as encoder_module
+    from tasks.tts import matching
+
+    measured = {"deep": profile(100, "male", (0.0, 1.0)), "mid": profile(130, "male", (0.7, 0.7)),
+                "default": profile(300, "female", (1.0, 0.0))}
+    monkeypatch.setattr(matching, "cached_candidate_profiles", lambda voices, language: measured)
+    monkeypatch.setattr(encoder_module, "SpeakerEncoder", PitchEncoder)
+    voices = {"deep": ToneVoice(100), "mid": ToneVoice(200), "default": ToneVoice(150)}
+    listener = PitchListener(clear_below_hz)
+    speaker = profile(100, "male", (0.0, 1.0), name="S0")  # sounds like "mid" (200 Hz)
+    chosen, scores = matching.assign_voices([speaker], voices, "es", {"S0": (("hola", 0.5),)}, 2, ("default",),
+                                            listener=listener, max_wer_over_default=0.05)
+    assert chosen["S0"] is voices[expected]
+    assert set(scores["S0"]) == {"deep", "mid"}  # the (female) default was heard for its words, not as a candidate
+    assert listener.heard == 3
+
+
+def test_speaker_lines_give_each_line_the_time_of_its_segment():
+    from tasks.tts.matching import speaker_lines, speaker_texts
+
+    segments = [SimpleNamespace(speaker="A", text="short", start=0.0, end=1.0),
+                SimpleNamespace(speaker="A", text="a much longer line", start=2.0, end=4.5),
+                SimpleNamespace(speaker="B", text="hello there", start=5.0, end=6.0)]
+    assert speaker_lines(segments, max_chars=10) == {"A": (("a much longer line", 2.5),), "B": (("hello there", 1.0),)}
+    assert speaker_lines(segments, max_chars=100)["A"] == (("a much longer line", 2.5), ("short", 1.0))
+    assert speaker_texts(segments, max_chars=100)["A"] == "a much longer line short"
+
+
+def test_render_fits_each_line_to_its_own_slot():
+    from tasks.tts.audition import render
+
+    voice = PausingVoice()
+    speech = render(voice, (("w w w w", 2.8), ("w w w w", 2.0), ("w", None)), 1.4, 0.1, gap_s=0.5)
+    assert voice.calls[0] == 1.0 and max(voice.calls) > 1.0 and voice.calls[-1] == 1.0
+    assert len(speech) / RATE == pytest.approx(2.8 + 0.5 + 2.0 + 0.5 + 3.1, abs=0.25)
