@@ -16,7 +16,11 @@ and adds what the figures rest on: bilabials and open vowels counted (source / d
 interval of each dub/source ratio over those phones with a verdict against 0.8 (PASS: all of the
 interval above; pass: the ratio above; unclear: the ratio below but the interval reaches 0.8; FAIL: all
 of it below), the offset read from the phones beside the envelope's, and the two figures with every
-clip's phones pooled.
+clip's phones pooled, and the dub's lips at the synthesizer's own bilabial releases: where the visemes
+stage took Kokoro's durations (exact phone times of the dub's audio), the median delay (ms) from each
+/p b m/ released into a vowel to the rendered lips reopening through the closed threshold, with the
+events found and their spread (validation of the +-40 ms offset target; the envelope and phone
+offsets read +-140..200 ms on sources whose lips and bursts agree within about 30 ms).
 
 Default mode, the measure's own validation. Per clip: the original video with its own audio, the same audio delayed by 0.5 s, and the next
 clip's audio (trimmed or zero-padded to the same length). A measure is trusted only where own
@@ -60,25 +64,67 @@ def ratio(dub, source):
     return dub / source
 
 
-def remeasure(workspace: Path, video: str, lang: str) -> dict:
+def measure_aligner():
+    """The measure's phone aligner with the evaluate stage's settings (conf/evaluate/default.yaml
+    `lipsync_aligner`), so that this script measures what the stage does."""
+    import yaml
+
+    from tasks.visemes.align import AsrAligner
+
+    config = yaml.safe_load((PROJECT / "conf" / "evaluate" / "default.yaml").read_text())
+    return AsrAligner(**dict(config.get("lipsync_aligner") or {}))
+
+
+def remeasure(workspace: Path, video: str, lang: str, aligner=None) -> dict:
     """The dub (rendered file, its own audio, `lang`) and the source (its own audio, the language the
     asr stage heard) measured afresh, with the measure's own forced-language ASR: the evaluate stage
-    passes its re-transcription's words, which are garbage when it heard another language."""
+    passes its re-transcription's words, which are garbage when it heard another language. Also
+    the dub's lips at the synthesizer's own bilabial releases (`synth_release_offsets`)."""
     from tasks import artifacts
     from tasks.artifacts import Transcript
-    from tasks.evaluate.lipsync import measure
+    from tasks.evaluate.lipsync import measure, mouth_track
     from tasks.stage import source_video
 
     rendered = sorted((workspace / "data" / "render" / video / lang).glob(f"{video}.{lang}.*"))[0]
     source_language = artifacts.read(workspace / "data" / "asr" / video / "transcript.json", Transcript).language
     out = {}
     for prefix, path, language in (("lipsync", rendered, lang), ("source_lipsync", source_video(workspace, video), source_language)):
-        values = measure(path, None, language).as_dict()
+        mouth = mouth_track(path)
+        values = measure(path, None, language, mouth=mouth, aligner=aligner or measure_aligner()).as_dict()
         out.update({f"{prefix}_{k}": values.get(k) for k in ("closure_excess", "aperture_contrast", "sync_offset_ms", "sync_confidence",
                                                              "closures", "open_vowels", "extra")})
+        if prefix == "lipsync":
+            out.update(synth_release_offsets(workspace, video, lang, mouth))
         print(f"{video} {prefix}: " + " ".join(f"{k}={fmt(values.get(k))}" for k in ("closure_excess", "aperture_contrast", "sync_offset_ms")),
               file=sys.stderr, flush=True)
     return out
+
+
+def synth_release_offsets(workspace: Path, video: str, lang: str, mouth) -> dict:
+    """The dub's audio-visual offset from events, for validation only (not the measure, which must
+    not know the synthesizer): where the visemes stage took the synthesizer's own phone durations
+    (Kokoro's, which place every phone of the dub's audio exactly), each bilabial released into a
+    vowel is an acoustic instant, and the rendered lips (re-detected) must reopen there
+    (`reopening_offsets`). On the 7 source clips the same lips-against-release reading by hand
+    (13 releases, spectrogram and landmarks) found every source within about +-30 ms, while the
+    envelope and phone offsets read up to +-200 ms. Empty when the visemes stage fell back to ASR
+    timings (no exact instants)."""
+    from tasks.evaluate.lipsync import bilabial_releases, closed_threshold, reopening_offsets
+    from tasks.visemes.schema import read as read_visemes
+    from tasks.visemes.tables import load_table
+
+    path = workspace / "data" / "visemes" / video / lang / "visemes.json"
+    if not path.exists():
+        return {}
+    visemes = read_visemes(path)
+    if not visemes.aligner.startswith("kokoro"):
+        return {"release_aligner": visemes.aligner}
+    table = load_table(lang)
+    releases = bilabial_releases(visemes.phones, table.closures, table.vowels)
+    offsets = reopening_offsets(mouth.opening, mouth.fps, releases, closed_threshold(mouth.opening))
+    return {"release_aligner": visemes.aligner, "lipsync_release_count": len(releases),
+            "lipsync_release_offsets_ms": [round(1000 * float(o)) for o in offsets],
+            "lipsync_release_offset_ms": round(1000 * float(np.median(offsets))) if len(offsets) else None}
 
 
 def ratio_interval(dub_extra: dict, source_extra: dict, figure: str, level: float):
@@ -87,9 +133,10 @@ def ratio_interval(dub_extra: dict, source_extra: dict, figure: str, level: floa
     return interval(dub_extra, source_extra, figure, level)
 
 
-def dubbed_rows(workspaces: list[Path], lang: str, fresh: bool = False) -> list[dict]:
+def dubbed_rows(workspaces: list[Path], lang: str, fresh: bool = False, aligner=None) -> list[dict]:
     """One row per dubbed video found in the workspaces (data/lipsync/<video>/<lang>); `fresh`:
-    measure lip sync here instead of reading the evaluate stage's metrics."""
+    measure lip sync here (with `aligner`, default `measure_aligner()`) instead of reading the
+    evaluate stage's metrics."""
     rows = []
     for workspace in workspaces:
         for folder in sorted((workspace / "data" / "lipsync").glob(f"*/{lang}")):
@@ -98,7 +145,7 @@ def dubbed_rows(workspaces: list[Path], lang: str, fresh: bool = False) -> list[
             metrics_file = workspace / "data" / "evaluate" / video / lang / "metrics.json"
             metrics = json.loads(metrics_file.read_text()) if metrics_file.exists() else {}
             if fresh:
-                metrics = remeasure(workspace, video, lang)
+                metrics = remeasure(workspace, video, lang, aligner)
             untouched = {}
             for track in report["tracks"]:
                 for reason, count in track["untouched"].items():
@@ -110,6 +157,8 @@ def dubbed_rows(workspaces: list[Path], lang: str, fresh: bool = False) -> list[
                 row[f"dub_{name}"] = metrics.get(f"lipsync_{name}")
             for name in ("closures", "open_vowels", "extra"):
                 row[f"source_{name}"] = metrics.get(f"source_lipsync_{name}")
+                row[f"dub_{name}"] = metrics.get(f"lipsync_{name}")
+            for name in ("release_offset_ms", "release_offsets_ms", "release_count"):
                 row[f"dub_{name}"] = metrics.get(f"lipsync_{name}")
             row["closure_ratio"] = ratio(row["dub_closure_excess"], row["source_closure_excess"])
             row["aperture_ratio"] = ratio(row["dub_aperture_contrast"], row["source_aperture_contrast"])
@@ -123,6 +172,8 @@ def dubbed_rows(workspaces: list[Path], lang: str, fresh: bool = False) -> list[
             row["passes"] = {"closure": row["closure_ratio"] is not None and row["closure_ratio"] >= TARGET_RATIO,
                              "aperture": row["aperture_ratio"] is not None and row["aperture_ratio"] >= TARGET_RATIO,
                              "offset": offset is not None and abs(offset) <= 40, "psnr": row["psnr_outside_min"] >= 40}
+            if row["dub_release_offset_ms"] is not None:
+                row["passes"]["release_offset"] = abs(row["dub_release_offset_ms"]) <= 40
             rows.append(row)
     return rows
 
@@ -189,9 +240,13 @@ def dubbed_table(rows: list[dict]) -> str:
 def phone_offset_text(row: dict) -> str:
     """The offset read from the phones (aperture contrast peak) of the dub and of the source."""
     dub, source = row.get("dub_extra") or {}, row.get("source_extra") or {}
-    if "phone_offset_ms" not in dub:
-        return ""
-    return f"; phones {fmt(dub.get('phone_offset_ms'))} (src {fmt(source.get('phone_offset_ms'))})"
+    text = "" if "phone_offset_ms" not in dub else f"; phones {fmt(dub.get('phone_offset_ms'))} (src {fmt(source.get('phone_offset_ms'))})"
+    offsets = row.get("dub_release_offsets_ms")
+    if offsets:
+        mark = "" if row["passes"].get("release_offset") else " FAIL"
+        text += (f"; lips at synth releases {int(row['dub_release_offset_ms'])}{mark} "
+                 f"({len(offsets)} of {row['dub_release_count']}: {min(offsets)}..{max(offsets)})")
+    return text
 
 
 def interval_text(interval) -> str:
@@ -222,7 +277,7 @@ def main() -> None:
     parser.add_argument("--out", default="/tmp/lipsync_validation.json")
     args = parser.parse_args()
     if args.workspaces:
-        rows = dubbed_rows(args.workspaces, args.lang, args.fresh)
+        rows = dubbed_rows(args.workspaces, args.lang, args.fresh, measure_aligner())
         print(dubbed_table(rows))
         moving = [r for r in rows if (r.get("source_closure_excess") or 0) > 0 and r.get("dub_extra")]
         summary = pooled(moving) if moving else None
@@ -233,14 +288,13 @@ def main() -> None:
         return
 
     from tasks.evaluate.lipsync import fit_length, load_audio, mouth_track, score, shift_audio
-    from tasks.visemes.align import AsrAligner
 
     media = Path(args.media)
     clips = [c for c in args.clips if (media / f"{c}.mp4").exists()]
     if len(clips) < 2:
         sys.exit(f"need at least two clips in {media}")
     audio = {c: load_audio(media / f"{c}.mp4") for c in clips}
-    aligner = AsrAligner()
+    aligner = measure_aligner()
     rows = []
     for i, clip in enumerate(clips):
         started = time.perf_counter()

@@ -654,3 +654,19 @@ def test_word_initial_lenition(language, words, expected):
     last_word = [p for p in phones if p.word.endswith(words[-1][2])]
     assert last_word[0].symbol == expected
     assert (last_word[0].viseme in table.closures) is (expected == "b")
+
+
+def test_validator_times_frames_on_the_audio_that_extract_audio_gives(tmp_path):
+    """A picture starting 0.5 s after its sound: extract_audio cuts that 0.5 s off the audio, so the
+    frames must be timed from the first picture (they were 0.5 s late: stage_mic_cuts's 0.84 s)."""
+    from tasks.media import SPEECH_RATE, extract_audio, read_wav, run_ffmpeg
+
+    clip = tmp_path / "late_picture.mp4"
+    run_ffmpeg("-f", "lavfi", "-i", "sine=frequency=440:sample_rate=16000:duration=2",
+               "-itsoffset", "0.5", "-f", "lavfi", "-i", "testsrc=size=64x48:rate=25:duration=1.5",
+               "-map", "1:v", "-map", "0:a", "-c:v", "libx264", "-pix_fmt", "yuv420p", "-c:a", "aac", str(clip))
+    times = _validator().frame_times(clip)
+    samples, rate = read_wav(extract_audio(clip, tmp_path / "a.wav", SPEECH_RATE, 1))
+    assert times[0] == pytest.approx(0.0, abs=0.03)
+    assert np.diff(times) == pytest.approx(0.04, abs=1e-3)
+    assert len(samples) / rate == pytest.approx(1.5, abs=0.1)  # the audio that goes with those frames

@@ -14,14 +14,16 @@ def lip_sync_figures(context: StageContext, rendered, heard, source_language: st
     """Lip sync of the dubbed video against its dubbed audio, and of the source against its own
     audio (what the real person achieves), measured the same way, independently of the synthesizer."""
     from tasks.evaluate.lipsync import measure
+    from tasks.visemes.align import AsrAligner
 
+    aligner = AsrAligner(**dict(context.config.get("lipsync_aligner") or {}))
     transcript = artifacts.read(context.input_dir("asr") / "transcript.json", Transcript)
     runs = {
         # words heard in another language would place the wrong phones: the measure then runs its
         # own recognition forced to the dubbed language
-        "lipsync": measure(rendered, None, context.lang,
+        "lipsync": measure(rendered, None, context.lang, aligner=aligner,
                            words=words_of(heard) if heard.language == context.lang else None),
-        "source_lipsync": measure(source_video(context.root, context.video), None, source_language,
+        "source_lipsync": measure(source_video(context.root, context.video), None, source_language, aligner=aligner,
                                   words=words_of(transcript)),
     }
     figures = {}

@@ -35,6 +35,12 @@ phone-based figures rest on (per bilabial: hit and its own chance; per phone: it
 by. `extra.phone_offset_ms` reads the audio-visual offset from the phones (the delay at which the
 aperture contrast peaks), a check on the envelope's.
 
+Where the acoustic instants at which the lips part are known (the synthesizer's own phone times of
+a dub, hand-checked bursts on a source), `bilabial_releases` + `reopening_offsets` read the offset
+from events instead: per /p b m/ released into a vowel, the delay to the lips reopening on the
+frames. scripts/lipsync_validate.py uses it to check the +-40 ms target on dubs; the measure itself
+keeps to ASR phones (independent of the synthesizer).
+
 Pure functions take arrays; `mouth_track`, `phones_for_audio`, `score` and `measure` do the I/O.
 Heavy imports (cv2, dlib, faster-whisper, espeak) happen inside functions.
 """
@@ -308,6 +314,53 @@ def aperture_offset(opening: np.ndarray, fps: float, open_intervals: Sequence[tu
         if contrast is not None and (best is None or contrast > best + 1e-9):
             best, best_lag = contrast, float(lag)
     return (None, None) if best is None else (round(1000.0 * best_lag), best)
+
+
+def bilabial_releases(phones: Sequence, closure_visemes: Sequence[str] = ("PP",), vowel_visemes: Sequence[str] = (),
+                      max_gap_s: float = 0.05) -> list[float]:
+    """Times (s) at which the lips part into a vowel: the end of every bilabial (p b m) whose next
+    phone is a vowel starting within `max_gap_s` (a bilabial before a consonant or a pause opens the
+    lips at no sharp acoustic instant: m -> k, p -> w, a final p)."""
+    from tasks.visemes.tables import SILENCE
+
+    spoken = [p for p in phones if p.viseme != SILENCE]
+    return [float(a.end) for a, b in zip(spoken, spoken[1:])
+            if a.viseme in closure_visemes and b.viseme in vowel_visemes and b.start - a.end <= max_gap_s]
+
+
+def reopening_offsets(opening: np.ndarray, fps: float, releases: Sequence[float], threshold: float,
+                      reach_s: float = 0.2, min_rise: float = 0.3, rise_s: float = 0.15) -> np.ndarray:
+    """Per acoustic lip release (s), how much later (s; < 0: earlier) the measured lips reopen: the
+    instant, linearly interpolated between frames, at which the gap rises through `threshold`
+    (closed -> open) nearest the release within +-`reach_s`, counted only where the gap then opens
+    by `min_rise` of the speaker's range within `rise_s` (a real opening, not landmark jitter).
+    Releases with no such reopening near them are left out. The audio-visual offset read from
+    events (lips against sound, frame by frame), where the acoustic release times are known."""
+    opening = np.asarray(opening, dtype=np.float64)
+    n = len(opening)
+    lo, hi = speaker_range(opening)
+    if n < 2 or not np.isfinite(threshold) or not np.isfinite(lo):
+        return np.zeros(0)
+    span = hi - lo
+    ahead = max(1, int(round(rise_s * fps)))
+    out = []
+    for release in releases:
+        first = max(0, int(np.floor((release - reach_s) * fps)))
+        last = min(n - 2, int(np.ceil((release + reach_s) * fps)))
+        best = None
+        for k in range(first, last + 1):
+            before, after = opening[k], opening[k + 1]
+            if not (np.isfinite(before) and np.isfinite(after) and before <= threshold < after):
+                continue
+            following = opening[k + 1:k + 1 + ahead]
+            if np.nanmax(following) < threshold + min_rise * span:
+                continue
+            instant = (k + (threshold - before) / (after - before)) / fps
+            if abs(instant - release) <= reach_s and (best is None or abs(instant - release) < abs(best - release)):
+                best = instant
+        if best is not None:
+            out.append(best - release)
+    return np.asarray(out, dtype=np.float64)
 
 
 def resample_frames(values: np.ndarray, fps: float, rate: float = SYNC_RATE, duration: float | None = None) -> np.ndarray:
