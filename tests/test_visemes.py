@@ -670,3 +670,18 @@ def test_validator_times_frames_on_the_audio_that_extract_audio_gives(tmp_path):
     assert times[0] == pytest.approx(0.0, abs=0.03)
     assert np.diff(times) == pytest.approx(0.04, abs=1e-3)
     assert len(samples) / rate == pytest.approx(1.5, abs=0.1)  # the audio that goes with those frames
+
+
+def test_validator_lag_interval_brackets_a_known_lag_and_widens_when_r_is_flat():
+    validate = _validator()
+    fps = 25.0
+    t = np.arange(250) / fps
+    rng = np.random.default_rng(1)
+    bumps = np.convolve(rng.standard_normal(len(t)), np.hanning(7), mode="same")  # mouth-like wiggles
+    measured = np.interp(t - 0.06, t, bumps)  # the real mouth 60 ms after the prediction
+    low, high = validate.lag_interval(bumps, measured + 0.05 * rng.standard_normal(len(t)), fps)
+    assert low <= 60 <= high and high - low <= 30
+    assert validate.subframe_lag(bumps, measured, fps)[0] == pytest.approx(60, abs=5)
+    slow = np.convolve(rng.standard_normal(len(t)), np.hanning(61), mode="same")  # r flat over +-200 ms
+    low, high = validate.lag_interval(slow, slow + 0.5 * slow.std() * rng.standard_normal(len(t)), fps)
+    assert high - low > 60
