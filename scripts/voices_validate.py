@@ -182,6 +182,7 @@ def clip_row(root: Path, video: str, lang: str, params: dict, encoder, whisper) 
             dubbed = json.loads((out / "segments.json").read_text())["segments"]
             base = [float(part.split("=")[1]) for d in dubbed for part in d["conversion"].split() if part.startswith("similarity_base=")]
             chosen = [float(part.split("=")[1]) for d in dubbed for part in d["conversion"].split() if part.startswith("similarity=")]
+            row["voices"] = sorted({d["voice"] for d in dubbed})
             row["seg_sim_base"], row["seg_sim_matched"] = (float(np.mean(base)) if base else float("nan"),
                                                            float(np.mean(chosen)) if chosen else float("nan"))
             mixed, _ = read_wav(out / "speech.wav")
@@ -235,7 +236,7 @@ def main() -> None:
             print(f"{video:22} {r['speakers']:3d} {r['sim_plain']:8.3f} -> {r['sim_matched']:.3f} "
                   f"{r['seg_sim_base']:11.3f} -> {r['seg_sim_matched']:.3f} "
                   f"{r['on_time_plain']:11.0%} -> {r['on_time_matched']:4.0%}    {r['overrun_matched']:9.2f} "
-                  f"{r['wer_plain']:8.1%} -> {r['wer_matched']:6.1%}  {r['lu_diff']:+7.2f}", flush=True)
+                  f"{r['wer_plain']:8.1%} -> {r['wer_matched']:6.1%}  {r['lu_diff']:+7.2f}  {','.join(r['voices'])}", flush=True)
     if args.json:
         args.json.write_text(json.dumps({"der": ders, "clips": rows}, indent=1))
 

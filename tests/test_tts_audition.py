@@ -136,6 +136,35 @@ def test_assign_voices_passes_over_a_more_alike_voice_that_is_harder_to_understa
     assert listener.heard == 3
 
 
+class ConvertingMatcher:
+    """A converter double that scores its variants and moves a tone to 200 Hz (where the listener
+    of the test below stops understanding)."""
+
+    select_by_similarity = True
+
+    def match(self, samples, rate, profile, time_scale=1.0):
+        t = np.arange(len(samples)) / rate
+        return (0.1 * np.sin(2 * np.pi * 200 * t)).astype(np.float32), {"similarity": 0.9}
+
+
+def test_the_default_voice_is_the_reference_as_it_is_not_as_converted(monkeypatch):
+    from tasks.speakers import encoder as encoder_module
+    from tasks.tts import audition, matching
+
+    measured = {"deep": profile(100, "male", (0.0, 1.0)), "default": profile(150, "male", (0.7, 0.7))}
+    monkeypatch.setattr(matching, "cached_candidate_profiles", lambda voices, language: measured)
+    monkeypatch.setattr(encoder_module, "SpeakerEncoder", PitchEncoder)
+    references = []
+    monkeypatch.setattr(audition, "choose", lambda heard, reference, margin: references.append(reference) or sorted(heard))
+    voices = {"deep": ToneVoice(100), "default": ToneVoice(150)}
+    listener = PitchListener(180)  # converted speech (200 Hz) is not understood, the default as it is is
+    speaker = profile(100, "male", (0.0, 1.0), name="S0")
+    matching.assign_voices([speaker], voices, "es", {"S0": "hola"}, 2, ("default",),
+                           converter=ConvertingMatcher(), listener=listener, max_wer_over_default=0.05)
+    assert references == [0.0]  # converted, the default is heard at WER 1
+    assert listener.heard == 3  # deep converted, default converted and as it is
+
+
 def test_speaker_lines_give_each_line_the_time_of_its_segment():
     from tasks.tts.matching import speaker_lines, speaker_texts
 

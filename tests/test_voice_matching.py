@@ -211,7 +211,32 @@ def test_assign_voices_auditions_the_closest_candidates(monkeypatch, auditioned,
     speaker = profile(100, "male", (0.0, 1.0), name="S0")  # ranked deep, mid, high by profile; sounds like "mid"
     chosen, scores = matching.assign_voices([speaker], voices, "es", {"S0": "hola"}, auditioned)
     assert chosen["S0"] is voices[expected]
-    assert len(scores.get("S0", {})) == (auditioned if auditioned > 1 else 0)
+    # the female "high" is never auditioned for this man: 2 candidates at most
+    assert set(scores.get("S0", {})) == ({"deep", "mid"} if auditioned > 1 else set())
+
+
+def test_a_voice_of_the_other_gender_is_auditioned_only_where_no_other_is(monkeypatch):
+    from tasks.speakers import encoder as encoder_module
+    from tasks.tts import matching
+
+    measured = {"deep": profile(100, "male", (0.0, 1.0)), "between": profile(160, "unknown", (0.7, 0.7)),
+                "high": profile(230, "female", (1.0, 0.0))}
+    monkeypatch.setattr(matching, "cached_candidate_profiles", lambda voices, language: measured)
+    monkeypatch.setattr(encoder_module, "SpeakerEncoder", PitchEncoder)
+    voices = {"deep": ToneVoice(100), "between": ToneVoice(160), "high": ToneVoice(200)}  # "high" sounds most alike
+    woman = profile(220, "female", (1.0, 0.0), name="S0")
+    _, scores = matching.assign_voices([woman], voices, "es", {"S0": "hola"}, 3)
+    assert set(scores["S0"]) == {"between", "high"}
+    man = profile(100, "male", (0.0, 1.0), name="S0")
+    chosen, scores = matching.assign_voices([man], voices, "es", {"S0": "hola"}, 3)
+    assert set(scores["S0"]) == {"deep", "between"} and chosen["S0"] is not voices["high"]
+    unknown = profile(160, "unknown", (0.0, 1.0), name="S0")
+    chosen, _ = matching.assign_voices([unknown], voices, "es", {"S0": "hola"}, 3)
+    assert chosen["S0"] is voices["high"]
+    only_female = {"high": voices["high"]}
+    monkeypatch.setattr(matching, "cached_candidate_profiles", lambda voices, language: {"high": measured["high"]})
+    chosen, _ = matching.assign_voices([man], only_female, "es", {"S0": "hola"}, 3)
+    assert chosen["S0"] is voices["high"]
 
 
 @pytest.mark.parametrize("speaker_gender, default_chosen", [("male", True), ("unknown", False), ("female", False)])

@@ -18,6 +18,7 @@ import numpy as np
 class Rendering:
     likeness: float             # GE2E cosine to the speaker (converted where a converter scores variants)
     wer: float | None = None    # re-transcription WER against the text (None: nobody listened)
+    unconverted_wer: float | None = None  # the same before conversion (where asked for)
 
 
 class Listener:
@@ -52,11 +53,11 @@ def render(voice, lines, max_speed: float, keep_pause_s: float | None, gap_s: fl
 
 
 def hear(voice, lines, profile, max_speed: float = 1.0, keep_pause_s: float | None = None, converter=None,
-         encoder=None, listener: Listener | None = None) -> Rendering:
+         encoder=None, listener: Listener | None = None, listen_unconverted: bool = False) -> Rendering:
     """One candidate's audition of `lines` (a text, or (text, seconds) pairs). With a converter that
     scores its variants (`WorldMatcher` with `select_by_similarity`), the likeness is that of the
     variant it would keep, and the listener hears that variant: a voice is judged as it would sound
-    after matching."""
+    after matching (`listen_unconverted`: and the speech before conversion as well)."""
     from tasks.media import resample
     from tasks.speakers.encoder import RATE, SpeakerEncoder
     from tasks.tts.matching import set_level
@@ -67,10 +68,12 @@ def hear(voice, lines, profile, max_speed: float = 1.0, keep_pause_s: float | No
     rate = voice.sample_rate
     if not len(speech):
         return Rendering(-1.0, 1.0 if listener else None)
-    likeness = None
+    likeness, unconverted_wer = None, None
     if converter is not None and getattr(converter, "select_by_similarity", False):
         converted, report = converter.match(speech, rate, profile)
         if "similarity" in report:
+            if listener is not None and listen_unconverted:
+                unconverted_wer = round(listener.word_error_rate(speech, rate, text), 4)
             speech, likeness = converted, float(report["similarity"])
     if likeness is None:
         encoder = encoder or SpeakerEncoder()
@@ -79,7 +82,7 @@ def hear(voice, lines, profile, max_speed: float = 1.0, keep_pause_s: float | No
             heard = set_level(heard, RATE, profile.rms_db)
         likeness = float(encoder.embed_utterance(heard, RATE) @ np.asarray(profile.embedding, np.float32))
     wer = listener.word_error_rate(speech, rate, text) if listener is not None else None
-    return Rendering(round(likeness, 4), None if wer is None else round(wer, 4))
+    return Rendering(round(likeness, 4), None if wer is None else round(wer, 4), unconverted_wer)
 
 
 def choose(heard: dict[str, Rendering], reference_wer: float | None, max_wer_over_reference: float) -> list[str]:

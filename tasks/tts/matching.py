@@ -373,6 +373,10 @@ def speaker_texts(segments, max_chars: int = 240) -> dict[str, str]:
     return {speaker: " ".join(text for text, _ in lines) for speaker, lines in speaker_lines(segments, max_chars).items()}
 
 
+def opposite(gender: str, other: str) -> bool:
+    return {gender, other} == {"male", "female"}
+
+
 def assign_voices(profiles, candidates: dict, language: str, texts: dict | None = None,
                   auditioned: int = 1, also_auditioned: tuple[str, ...] = (), *, max_speed: float = 1.0,
                   keep_pause_s: float | None = None, converter=None, listener=None,
@@ -403,24 +407,22 @@ def assign_voices(profiles, candidates: dict, language: str, texts: dict | None 
             from tasks.speakers.encoder import SpeakerEncoder
 
             encoder = encoder or SpeakerEncoder()
-            extra = [name for name in also_auditioned if name in measured and name not in ranked[:auditioned]
+            # a voice of the other gender (where both are known) is not auditioned: GE2E after a
+            # conversion can rate a man's voice closest to a woman, and the issue asks for her gender
+            fitting = [name for name in ranked if not opposite(profile.gender, measured[name].gender)] or ranked
+            extra = [name for name in also_auditioned if name in measured and name not in fitting[:auditioned]
                      and profile.gender in ("male", "female") and measured[name].gender == profile.gender]
-            names = ranked[:auditioned] + extra
-
-            def audition_of(name, judge_likeness=True):
-                return hear(candidates[name], lines, profile, max_speed, keep_pause_s,
-                            converter if judge_likeness else None, encoder, listener)
-
-            heard = {name: audition_of(name) for name in names}
+            names = fitting[:auditioned] + extra
+            defaults = [name for name in also_auditioned if name in candidates] if listener is not None else []
+            heard = {name: hear(candidates[name], lines, profile, max_speed, keep_pause_s, converter, encoder,
+                                listener, listen_unconverted=name in defaults) for name in names}
             reference = None
             if listener is not None:
-                defaults = [name for name in also_auditioned if name in candidates]
-                for name in defaults:
-                    if name not in heard:  # heard for its words only: it is not a candidate for this speaker
-                        heard_default = audition_of(name, judge_likeness=False)
-                        reference = heard_default.wer if reference is None else min(reference, heard_default.wer)
-                    else:
-                        reference = heard[name].wer if reference is None else min(reference, heard[name].wer)
+                for name in defaults:  # the default voice as it is (the plain dub), heard for its words
+                    plain = heard[name] if name in heard else hear(candidates[name], lines, profile, max_speed,
+                                                                   keep_pause_s, None, encoder, listener)
+                    wer = plain.unconverted_wer if plain.unconverted_wer is not None else plain.wer
+                    reference = wer if reference is None else min(reference, wer)
                 log.info("speaker %s audition WER (default voice %s): %s", profile.speaker,
                          "-" if reference is None else f"{reference:.2f}",
                          ", ".join(f"{name} {r.wer:.2f}" for name, r in heard.items()))
