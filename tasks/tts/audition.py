@@ -40,14 +40,15 @@ class Listener:
 
 
 def render(voice, lines, max_speed: float, keep_pause_s: float | None, gap_s: float = 0.3) -> np.ndarray:
-    """`voice` saying `lines` ((text, seconds) each) as the dub will: each fitted to its seconds
-    (None: at its own pace), `gap_s` of silence between them."""
+    """`voice` saying `lines` ((text, seconds) each) about as the dub will: each at the rate its
+    seconds need (None: at its own pace; one correction of the rate, not the stage's several: an
+    audition hears every candidate), `gap_s` of silence between them."""
     from tasks.tts import synthesize_shortened
 
     pieces = []
     for text, slot_s in lines:
         speech = voice.synthesize(text) if not slot_s else synthesize_shortened(voice, text, slot_s, max_speed,
-                                                                                   keep_pause_s)[0]
+                                                                                   keep_pause_s, attempts=1)[0]
         pieces += [np.asarray(speech, np.float32), np.zeros(int(gap_s * voice.sample_rate), np.float32)]
     return np.concatenate(pieces[:-1]) if pieces else np.zeros(0, np.float32)
 
