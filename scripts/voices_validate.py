@@ -12,7 +12,9 @@
    to the speaker (plain -> matched, each run synthesizes anew and Piper samples noise, so about
    +-0.02 between runs), the same per segment on one synthesis (the chosen base voice unconverted ->
    converted, from the stage's report), share of segments starting within 100 ms and ending within
-   300 ms, Whisper WER of the dub (plain -> matched), loudness of the mix vs the source (LU).
+   300 ms, Whisper WER of the dub (plain -> matched), loudness of the mix vs the source (LU), and the
+   base voice(s) the matching chose. The count is strict: a dub that ends more than 300 ms late is
+   late even where it ran into silence it was allowed to borrow (that is reported as `borrowed`).
 Scratch data goes to the workspace; ingest/asr outputs already there are reused.
 """
 from __future__ import annotations

@@ -183,3 +183,23 @@ def test_render_fits_each_line_to_its_own_slot():
     speech = render(voice, (("w w w w", 2.8), ("w w w w", 2.0), ("w", None)), 1.4, 0.1, gap_s=0.5)
     assert voice.calls[0] == 1.0 and max(voice.calls) > 1.0 and voice.calls[-1] == 1.0
     assert len(speech) / RATE == pytest.approx(2.8 + 0.5 + 2.0 + 0.5 + 3.1, abs=0.25)
+
+
+@pytest.mark.slow
+def test_listener_hears_what_kokoro_says_and_not_noise():
+    from tasks.asr.backends import FasterWhisper
+    from tasks.models import ModelNotInstalled, resolve
+    from tasks.tts.audition import Listener
+    from tasks.tts.voices import KokoroVoice, VoiceError
+
+    try:
+        resolve("whisper-base")
+        voice = KokoroVoice("es", style="jf_tebukuro")
+        text = "Nos vemos mañana por la mañana en la estación."
+        speech = voice.synthesize(text)
+    except (ModelNotInstalled, VoiceError, ImportError) as error:
+        pytest.skip(f"models not installed: {error}")
+    listener = Listener(FasterWhisper(progress=False), "es-plain")
+    assert listener.word_error_rate(speech, voice.sample_rate, text) <= 0.2
+    noise = np.random.default_rng(0).normal(0, 0.05, voice.sample_rate * 2).astype(np.float32)
+    assert listener.word_error_rate(noise, voice.sample_rate, text) >= 0.8
