@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from tasks.speakers.schema import VoiceProfile
+from tests.voice_doubles import ToneVoice, matching_with_doubles
 from tasks.tts import synthesize_shortened
 from tasks.tts.audition import Rendering, choose
 from tasks.tts.timing import pauses, shorten_pauses
@@ -84,26 +85,6 @@ def profile(f0, gender, emb, name="x"):
     return VoiceProfile(name, 3.0, tuple(emb), f0, f0 * 0.8, f0 * 1.25, float(np.log(f0)), 0.15, gender)
 
 
-class ToneVoice:
-    sample_rate = 16000
-
-    def __init__(self, f0):
-        self.f0 = f0
-
-    def synthesize(self, text, speed=1.0):
-        t = np.arange(int(0.5 * self.sample_rate)) / self.sample_rate
-        return (0.1 * np.sin(2 * np.pi * self.f0 * t)).astype(np.float32)
-
-
-class PitchEncoder:
-    """Embeds a tone as (0, 1) near 200 Hz and (1, 0) elsewhere."""
-
-    def embed_utterance(self, wav, rate):
-        spectrum = np.abs(np.fft.rfft(wav))
-        peak = np.fft.rfftfreq(len(wav), 1 / rate)[int(np.argmax(spectrum))]
-        return np.array([0.0, 1.0] if abs(peak - 200) < 20 else [1.0, 0.0], np.float32)
-
-
 class PitchListener:
     """Understands every word of voices below `clear_below_hz` and none above (by the tone's pitch)."""
 
@@ -119,13 +100,9 @@ class PitchListener:
 
 @pytest.mark.parametrize("clear_below_hz, expected", [(1000, "mid"), (180, "deep")])
 def test_assign_voices_passes_over_a_more_alike_voice_that_is_harder_to_understand(monkeypatch, clear_below_hz, expected):
-    from tasks.speakers import encoder as encoder_module
-    from tasks.tts import matching
-
     measured = {"deep": profile(100, "male", (0.0, 1.0)), "mid": profile(130, "male", (0.7, 0.7)),
                 "default": profile(300, "female", (1.0, 0.0))}
-    monkeypatch.setattr(matching, "cached_candidate_profiles", lambda voices, language: measured)
-    monkeypatch.setattr(encoder_module, "SpeakerEncoder", PitchEncoder)
+    matching = matching_with_doubles(monkeypatch, measured)
     voices = {"deep": ToneVoice(100), "mid": ToneVoice(200), "default": ToneVoice(150)}
     listener = PitchListener(clear_below_hz)
     speaker = profile(100, "male", (0.0, 1.0), name="S0")  # sounds like "mid" (200 Hz)
@@ -148,12 +125,10 @@ class ConvertingMatcher:
 
 
 def test_the_default_voice_is_the_reference_as_it_is_not_as_converted(monkeypatch):
-    from tasks.speakers import encoder as encoder_module
-    from tasks.tts import audition, matching
+    from tasks.tts import audition
 
     measured = {"deep": profile(100, "male", (0.0, 1.0)), "default": profile(150, "male", (0.7, 0.7))}
-    monkeypatch.setattr(matching, "cached_candidate_profiles", lambda voices, language: measured)
-    monkeypatch.setattr(encoder_module, "SpeakerEncoder", PitchEncoder)
+    matching = matching_with_doubles(monkeypatch, measured)
     references = []
     monkeypatch.setattr(audition, "choose", lambda heard, reference, margin: references.append(reference) or sorted(heard))
     voices = {"deep": ToneVoice(100), "default": ToneVoice(150)}

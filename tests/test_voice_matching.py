@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from tasks.speakers.schema import VoiceProfile
+from tests.voice_doubles import ToneVoice, matching_with_doubles
 from tasks.tts.matching import (NoMatch, WorldMatcher, best_warp, rank_voices, equalizer_db, map_f0,
                                 match_loudness, integrated_loudness, voice_distance, warp_envelope)
 
@@ -176,37 +177,11 @@ def test_speaker_texts_takes_the_longest_lines_per_speaker():
     assert speaker_texts(segments, max_chars=400)["A"] == "x" * 300 + " a much longer line short"
 
 
-class ToneVoice:
-    """A test double: a tone whose pitch tells the fake encoder which voice spoke."""
-
-    sample_rate = 16000
-
-    def __init__(self, f0):
-        self.f0 = f0
-
-    def synthesize(self, text, speed=1.0):
-        t = np.arange(int(0.5 * self.sample_rate)) / self.sample_rate
-        return (0.1 * np.sin(2 * np.pi * self.f0 * t)).astype(np.float32)
-
-
-class PitchEncoder:
-    """Embeds a tone as (0, 1) near 200 Hz and (1, 0) elsewhere."""
-
-    def embed_utterance(self, wav, rate):
-        spectrum = np.abs(np.fft.rfft(wav))
-        peak = np.fft.rfftfreq(len(wav), 1 / rate)[int(np.argmax(spectrum))]
-        return np.array([0.0, 1.0] if abs(peak - 200) < 20 else [1.0, 0.0], np.float32)
-
-
 @pytest.mark.parametrize("auditioned, expected", [(1, "deep"), (2, "mid"), (3, "mid")])
 def test_assign_voices_auditions_the_closest_candidates(monkeypatch, auditioned, expected):
-    from tasks.speakers import encoder as encoder_module
-    from tasks.tts import matching
-
     measured = {"deep": profile(100, "male", (0.0, 1.0)), "mid": profile(130, "male", (0.7, 0.7)),
                 "high": profile(230, "female", (1.0, 0.0))}
-    monkeypatch.setattr(matching, "cached_candidate_profiles", lambda voices, language: measured)
-    monkeypatch.setattr(encoder_module, "SpeakerEncoder", PitchEncoder)
+    matching = matching_with_doubles(monkeypatch, measured)
     voices = {"deep": ToneVoice(100), "mid": ToneVoice(200), "high": ToneVoice(300)}
     speaker = profile(100, "male", (0.0, 1.0), name="S0")  # ranked deep, mid, high by profile; sounds like "mid"
     chosen, scores = matching.assign_voices([speaker], voices, "es", {"S0": "hola"}, auditioned)
@@ -216,13 +191,9 @@ def test_assign_voices_auditions_the_closest_candidates(monkeypatch, auditioned,
 
 
 def test_a_voice_of_the_other_gender_is_auditioned_only_where_no_other_is(monkeypatch):
-    from tasks.speakers import encoder as encoder_module
-    from tasks.tts import matching
-
     measured = {"deep": profile(100, "male", (0.0, 1.0)), "between": profile(160, "unknown", (0.7, 0.7)),
                 "high": profile(230, "female", (1.0, 0.0))}
-    monkeypatch.setattr(matching, "cached_candidate_profiles", lambda voices, language: measured)
-    monkeypatch.setattr(encoder_module, "SpeakerEncoder", PitchEncoder)
+    matching = matching_with_doubles(monkeypatch, measured)
     voices = {"deep": ToneVoice(100), "between": ToneVoice(160), "high": ToneVoice(200)}  # "high" sounds most alike
     woman = profile(220, "female", (1.0, 0.0), name="S0")
     _, scores = matching.assign_voices([woman], voices, "es", {"S0": "hola"}, 3)
@@ -241,13 +212,9 @@ def test_a_voice_of_the_other_gender_is_auditioned_only_where_no_other_is(monkey
 
 @pytest.mark.parametrize("speaker_gender, default_chosen", [("male", True), ("unknown", False), ("female", False)])
 def test_default_voice_joins_the_audition_for_its_own_gender(monkeypatch, speaker_gender, default_chosen):
-    from tasks.speakers import encoder as encoder_module
-    from tasks.tts import matching
-
     measured = {"deep": profile(100, "male", (0.0, 1.0)), "mid": profile(130, "male", (0.7, 0.7)),
                 "high": profile(300, "male", (1.0, 0.0))}  # a male default far in pitch: ranked last
-    monkeypatch.setattr(matching, "cached_candidate_profiles", lambda voices, language: measured)
-    monkeypatch.setattr(encoder_module, "SpeakerEncoder", PitchEncoder)
+    matching = matching_with_doubles(monkeypatch, measured)
     voices = {"deep": ToneVoice(100), "mid": ToneVoice(150), "high": ToneVoice(200)}  # "high" sounds like the speaker
     speaker = profile(100, speaker_gender, (0.0, 1.0), name="S0")
     chosen, scores = matching.assign_voices([speaker], voices, "es", {"S0": "hola"}, 2, ("high",))
