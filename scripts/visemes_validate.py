@@ -17,9 +17,13 @@
          of the clip redrawn: r over the lag is flat, so one clip's best lag is loosely placed). --previous: the settings before this
          refinement, for a before/after on the same measurement. Diagnostics per clip: r inside
          speech alone, the measured lip opening in pauses >= min_pause_s against speech (0..1 of
-         the clip's 5th-95th percentile gap: the prediction rests closed in those pauses), and how
-         far each predicted bilabial is from the measured gap minimum within +-150 ms; the best lag
-         of the curves' frame-to-frame changes (a sharper peak than the curves' own).
+         the clip's 5th-95th percentile gap: the prediction rests closed in those pauses), in
+         shorter pauses and in the last 0.3 s before a phrase that follows a long pause (with the
+         predicted gap there, in its own 0..1 units), how the squared residual of the best affine
+         fit of the measured gap on the prediction splits over speech, short and long pauses (where
+         a better curve would gain), and how far each predicted bilabial is from the measured gap
+         minimum within +-150 ms; the best lag of the curves' frame-to-frame changes (a sharper
+         peak than the curves' own).
 Writes report.json and one plot per clip (predicted curves over the waveform, measured gap dashed).
 """
 from __future__ import annotations
@@ -86,6 +90,47 @@ def speech_and_pauses(phones, times: np.ndarray, min_pause_s: float) -> tuple[np
         elif phone.end - phone.start >= min_pause_s:
             pauses |= inside
     return speech, pauses
+
+
+def frame_kinds(phones, times: np.ndarray, min_pause_s: float) -> np.ndarray:
+    """Per frame: "speech", "short_pause" (a pause under `min_pause_s`, which the curves do not
+    close) or "long_pause"; frames after the last phone count as a long pause."""
+    from tasks.visemes.tables import SILENCE
+
+    kinds = np.full(len(times), "long_pause", dtype=object)
+    for phone in phones:
+        inside = (times >= phone.start) & (times < phone.end)
+        if phone.viseme != SILENCE:
+            kinds[inside] = "speech"
+        elif phone.end - phone.start < min_pause_s:
+            kinds[inside] = "short_pause"
+    return kinds
+
+
+def residual_shares(predicted: np.ndarray, measured: np.ndarray, kinds: np.ndarray) -> dict[str, float]:
+    """Where the prediction misses: the measured gap is fitted by a + b * predicted (least squares,
+    so scale and offset do not count, as in Pearson r) and each kind of frame gets its share of
+    the squared residual."""
+    ok = np.isfinite(predicted) & np.isfinite(measured)
+    if ok.sum() < 3 or np.std(predicted[ok]) == 0:
+        return {}
+    slope, intercept = np.polyfit(predicted[ok], measured[ok], 1)
+    squared = (measured[ok] - (intercept + slope * predicted[ok])) ** 2
+    total = float(squared.sum()) or 1.0
+    return {str(kind): round(float(squared[kinds[ok] == kind].sum()) / total, 3) for kind in np.unique(kinds[ok])}
+
+
+def before_onsets(phones, times: np.ndarray, min_pause_s: float, window_s: float = 0.3) -> np.ndarray:
+    """Frames in the last `window_s` (at most half) of every pause at least `min_pause_s` long that a
+    sound follows: where real speakers often part their lips before the voice starts."""
+    from tasks.visemes.tables import SILENCE
+
+    mask = np.zeros(len(times), bool)
+    for phone, following in zip(phones, phones[1:]):
+        if phone.viseme == SILENCE and following.viseme != SILENCE and phone.end - phone.start >= min_pause_s:
+            start = max(phone.end - window_s, 0.5 * (phone.start + phone.end))
+            mask |= (times >= start) & (times < phone.end)
+    return mask
 
 
 def subframe_lag(predicted: np.ndarray, measured: np.ndarray, fps: float, max_lag_s: float = 0.2, step_ms: float = 5.0) -> tuple[float, float]:
@@ -337,9 +382,21 @@ def real_check(video: Path, out: Path, aligner, faces: Path, settings: dict) -> 
     lo, hi = np.nanpercentile(measured, [5, 95]) if np.isfinite(measured).any() else (0.0, 1.0)
     level = (measured - lo) / max(hi - lo, 1e-9)
     result["gap"]["r_lag0_speech"] = round(pearson(np.where(speech, on_video_frames(curves.params["gap"], info.fps, times), np.nan), measured), 3)
-    result["measured_opening"] = {"speech": round(float(np.nanmean(level[speech])), 3) if np.isfinite(level[speech]).any() else None,
-                                  "long_pauses": round(float(np.nanmean(level[pauses])), 3) if np.isfinite(level[pauses]).any() else None,
-                                  "long_pause_frames": int((pauses & np.isfinite(level)).sum())}
+    kinds = frame_kinds(curves.phones, times, settings["smoothing"].min_pause_s)
+    onsets = before_onsets(curves.phones, times, settings["smoothing"].min_pause_s)
+    predicted_gap = on_video_frames(curves.params["gap"], info.fps, times)
+
+    def mean_of(values: np.ndarray, mask: np.ndarray) -> float | None:
+        return round(float(np.nanmean(values[mask])), 3) if np.isfinite(values[mask]).any() else None
+
+    result["measured_opening"] = {"speech": mean_of(level, speech), "long_pauses": mean_of(level, pauses),
+                                  "long_pause_frames": int((pauses & np.isfinite(level)).sum()),
+                                  "short_pauses": mean_of(level, kinds == "short_pause"),
+                                  "short_pause_frames": int(((kinds == "short_pause") & np.isfinite(level)).sum()),
+                                  "before_onsets": mean_of(level, onsets), "before_onset_frames": int((onsets & np.isfinite(level)).sum())}
+    result["predicted_opening"] = {"speech": mean_of(predicted_gap, speech), "long_pauses": mean_of(predicted_gap, pauses),
+                                   "short_pauses": mean_of(predicted_gap, kinds == "short_pause"), "before_onsets": mean_of(predicted_gap, onsets)}
+    result["gap"]["residual_share"] = residual_shares(predicted_gap, measured, kinds)
     offsets = closure_offsets(curves.phones, table.closures, times, measured)
     result["bilabials"] = {"count": int(offsets.size),
                            "median_abs_offset_ms": round(float(np.median(np.abs(offsets))) * 1000, 1) if offsets.size else None,
@@ -393,7 +450,10 @@ def main() -> None:
             spread = f", 90% {interval[0]:+.0f}..{interval[1]:+.0f}" if interval else ""
             print(f"real {clip.stem:>22}: gap r={result['gap']['r_lag0']:.2f} (best {result['gap']['r_best']:.2f} at "
                   f"{result['gap']['best_lag_ms']:+.0f} ms{spread}), in speech r={result['gap']['r_lag0_speech']:.2f}, jaw r={result['jaw']['r_lag0']:.2f}; "
-                  f"lips in long pauses {result['measured_opening']['long_pauses']} vs speech {result['measured_opening']['speech']}; "
+                  f"lips in long pauses {result['measured_opening']['long_pauses']} vs speech {result['measured_opening']['speech']}, "
+                  f"in the 0.3 s before a phrase {result['measured_opening']['before_onsets']}; "
+                  f"residual in speech {result['gap']['residual_share'].get('speech', 0):.2f}, short pauses "
+                  f"{result['gap']['residual_share'].get('short_pause', 0):.2f}, long pauses {result['gap']['residual_share'].get('long_pause', 0):.2f}; "
                   f"bilabials {result['bilabials']['within_40ms']} within 40 ms; face in "
                   f"{result['frames_used']}/{result['frames']} frames (track {result['track']}, {result['track_chosen_by']})", flush=True)
     (args.out / "report.json").write_text(json.dumps(report, indent=2, default=float) + "\n")

@@ -635,6 +635,63 @@ def test_validator_splits_frames_into_speech_and_long_pauses():
     assert not (speech & pauses).any()
 
 
+@pytest.mark.parametrize("time_s, expected", [
+    (0.1, "short_pause"),  # a 0.2 s lead-in is as short as any other pause the curves do not close
+    (0.3, "speech"),
+    (0.7, "short_pause"),  # 0.2 s between two sounds: under min_pause_s
+    (1.2, "long_pause"),   # 0.5 s
+    (1.95, "long_pause"),  # after the last sound
+])
+def test_validator_frame_kinds(time_s, expected):
+    validate = _validator()
+    times = np.arange(0, 2.0, 0.04)
+    tiled = fill_silence([TimedPhone(0.2, 0.6, "a", "AA"), TimedPhone(0.8, 1.0, "a", "AA"), TimedPhone(1.5, 1.7, "a", "AA")], 2.0)
+    kinds = validate.frame_kinds(tiled, times, 0.3)
+    assert kinds[int(np.argmin(np.abs(times - time_s)))] == expected
+
+
+@pytest.mark.parametrize("miss, expected_top", [("speech", "speech"), ("long_pause", "long_pause")])
+def test_validator_residual_shares_name_where_the_prediction_misses(miss, expected_top):
+    validate = _validator()
+    rng = np.random.default_rng(0)
+    kinds = np.array(["speech"] * 60 + ["long_pause"] * 40, dtype=object)
+    predicted = rng.uniform(0, 1, 100)
+    measured = 2.0 * predicted + 0.5 + 0.01 * rng.standard_normal(100)  # affine: scale and offset do not count
+    wrong = np.flatnonzero(kinds == miss)[::2]
+    measured[wrong] += rng.choice([-1.0, 1.0], len(wrong))
+    shares = validate.residual_shares(predicted, measured, kinds)
+    assert sum(shares.values()) == pytest.approx(1.0, abs=0.01)
+    assert max(shares, key=shares.get) == expected_top and shares[expected_top] > 0.9
+
+
+def test_validator_residual_shares_ignore_missing_frames_and_are_empty_without_a_prediction():
+    validate = _validator()
+    kinds = np.array(["speech"] * 10, dtype=object)
+    measured = np.linspace(0, 1, 10)
+    measured[3] = np.nan
+    assert validate.residual_shares(np.linspace(0, 1, 10), measured, kinds) == {"speech": 1.0}
+    assert validate.residual_shares(np.zeros(10), measured, kinds) == {}
+
+
+@pytest.mark.parametrize("pause, window, expected_from", [
+    ((1.0, 2.0), 0.3, 1.7),   # the last 0.3 s of a 1 s pause
+    ((1.0, 1.4), 0.3, 1.2),   # never more than the pause's second half
+    ((1.0, 1.2), 0.3, None),  # a short pause has no onset window
+])
+def test_validator_frames_before_a_phrase_onset(pause, window, expected_from):
+    validate = _validator()
+    times = np.arange(0, 3.0, 0.01)
+    tiled = fill_silence([TimedPhone(0.5, pause[0], "a", "AA"), TimedPhone(pause[1], 2.5, "a", "AA")], 3.0)
+    mask = validate.before_onsets(tiled, times, 0.3, window)
+    assert not mask[times >= 2.5].any()  # the pause after the last sound leads to no phrase
+    between = (times >= pause[0]) & (times < pause[1])
+    if expected_from is None:
+        assert not mask[between].any()
+    else:
+        assert mask[between].any() and times[mask & between].min() == pytest.approx(expected_from, abs=0.011)
+        assert mask[(times >= expected_from + 0.011) & (times < pause[1])].all()
+
+
 IPA = {"de": "de", "barcelona": "baɾθelona", "un": "un", "beso": "beso", "gato": "ɡato", "the": "ðə", "boy": "bɔɪ"}
 
 
