@@ -10,7 +10,7 @@ import pytest
 from tasks.speakers.schema import VoiceProfile
 from tests.voice_doubles import ToneVoice, matching_with_doubles
 from tasks.tts import synthesize_shortened
-from tasks.tts.audition import Rendering, choose
+from tasks.tts.audition import choose
 from tasks.tts.timing import pauses, shorten_pauses
 
 RATE = 1000
@@ -68,17 +68,31 @@ def test_pauses_shrink_before_the_rate_goes_up():
     assert speed > 1.0 and removed == ()
 
 
-@pytest.mark.parametrize("wers, reference, margin, expected", [
-    ({"a": 0.3, "b": 0.0, "c": 0.1}, 0.0, 0.05, ["b"]),           # only b is understood as well as the default
-    ({"a": 0.3, "b": 0.0, "c": 0.1}, 0.0, 0.1, ["c", "b"]),       # c within 10 points, and more alike
-    ({"a": 0.3, "b": 0.2, "c": 0.25}, 0.0, 0.05, ["b"]),          # all worse: the best understood alone
-    ({"a": None, "b": None, "c": None}, None, 0.05, ["a", "c", "b"]),  # nobody listened: likeness alone
-    ({"a": 0.2, "b": 0.0, "c": 0.1}, None, 0.1, ["c", "b"]),      # no default heard: the best heard is the reference
+@pytest.mark.parametrize("wers, reference, margin, expected, asked", [
+    ({"a": 0.3, "b": 0.0, "c": 0.1}, 0.0, 0.05, "b", "acb"),    # only b is understood as well as the default
+    ({"a": 0.3, "b": 0.0, "c": 0.1}, 0.0, 0.1, "c", "ac"),      # c within 10 points, and more alike: b not heard
+    ({"a": 0.0, "b": 0.0, "c": 0.1}, 0.0, 0.05, "a", "a"),      # the most alike passes: nobody else is heard
+    ({"a": 0.3, "b": 0.2, "c": 0.25}, 0.0, 0.05, "b", "acb"),   # all worse: the best understood
+    ({"a": 0.3, "b": 0.3, "c": 0.3}, 0.0, 0.05, "a", "acb"),    # ... the most alike of equals
+    ({"a": None, "b": None, "c": None}, None, 0.05, "a", ""),   # nobody listened: likeness alone
+    ({"a": 0.2, "b": 0.0, "c": 0.1}, None, 0.1, "c", "acb"),    # no default heard: the best heard is the reference
 ])
-def test_choose_leaves_out_voices_harder_to_understand_than_the_default(wers, reference, margin, expected):
+def test_choose_hears_the_most_alike_first_and_leaves_out_those_harder_to_understand(wers, reference, margin,
+                                                                                      expected, asked):
     likeness = {"a": 0.7, "b": 0.5, "c": 0.6}
-    heard = {name: Rendering(likeness[name], wer) for name, wer in wers.items()}
-    assert choose(heard, reference, margin) == expected
+    heard = []
+
+    def wer_of(name):
+        heard.append(name)
+        return wers[name]
+
+    listening = None if wers["a"] is None else wer_of
+    assert choose(likeness, listening, reference, margin) == expected
+    assert "".join(dict.fromkeys(heard)) == asked
+
+
+def test_choose_breaks_likeness_ties_by_name():
+    assert choose({"b": 0.5, "a": 0.5}, lambda name: 0.0, 0.0, 0.05) == "a"
 
 
 def profile(f0, gender, emb, name="x"):
@@ -98,8 +112,12 @@ class PitchListener:
         return 0.0 if peak < self.clear_below_hz else 1.0
 
 
-@pytest.mark.parametrize("clear_below_hz, expected", [(1000, "mid"), (180, "deep")])
-def test_assign_voices_passes_over_a_more_alike_voice_that_is_harder_to_understand(monkeypatch, clear_below_hz, expected):
+@pytest.mark.parametrize("clear_below_hz, expected, transcriptions", [
+    (1000, "mid", 2),   # the default (the reference), then mid: understood, so deep is not heard
+    (180, "deep", 3),   # mid is not understood: deep is heard too
+])
+def test_assign_voices_passes_over_a_more_alike_voice_that_is_harder_to_understand(monkeypatch, clear_below_hz, expected,
+                                                                                   transcriptions):
     measured = {"deep": profile(100, "male", (0.0, 1.0)), "mid": profile(130, "male", (0.7, 0.7)),
                 "default": profile(300, "female", (1.0, 0.0))}
     matching = matching_with_doubles(monkeypatch, measured)
@@ -110,7 +128,7 @@ def test_assign_voices_passes_over_a_more_alike_voice_that_is_harder_to_understa
                                             listener=listener, max_wer_over_default=0.05)
     assert chosen["S0"] is voices[expected]
     assert set(scores["S0"]) == {"deep", "mid"}  # the (female) default was heard for its words, not as a candidate
-    assert listener.heard == 3
+    assert listener.heard == transcriptions
 
 
 class ConvertingMatcher:
@@ -129,15 +147,16 @@ def test_the_default_voice_is_the_reference_as_it_is_not_as_converted(monkeypatc
 
     measured = {"deep": profile(100, "male", (0.0, 1.0)), "default": profile(150, "male", (0.7, 0.7))}
     matching = matching_with_doubles(monkeypatch, measured)
-    references = []
-    monkeypatch.setattr(audition, "choose", lambda heard, reference, margin: references.append(reference) or sorted(heard))
+    references, real_choose = [], audition.choose
+    monkeypatch.setattr(audition, "choose", lambda likeness, wer_of, reference, margin:
+                        references.append(reference) or real_choose(likeness, wer_of, reference, margin))
     voices = {"deep": ToneVoice(100), "default": ToneVoice(150)}
     listener = PitchListener(180)  # converted speech (200 Hz) is not understood, the default as it is is
     speaker = profile(100, "male", (0.0, 1.0), name="S0")
     matching.assign_voices([speaker], voices, "es", {"S0": "hola"}, 2, ("default",),
                            converter=ConvertingMatcher(), listener=listener, max_wer_over_default=0.05)
     assert references == [0.0]  # converted, the default is heard at WER 1
-    assert listener.heard == 3  # deep converted, default converted and as it is
+    assert listener.heard == 3  # default as it is; converted, neither is understood: default and deep converted
 
 
 def test_speaker_lines_give_each_line_the_time_of_its_segment():

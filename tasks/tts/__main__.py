@@ -9,6 +9,7 @@ from tasks.speakers.schema import read as read_speakers
 from tasks.tts import Timing, describe, fit_to_slot, mix, report_row, slots, synthesize_shortened
 from tasks.tts.audition import Listener
 from tasks.tts.matching import NoMatch, assign_voices, match_loudness, speaker_lines
+from tasks.tts.memo import RememberingVoice
 from tasks.tts.timing import SegmentTiming, TimingReport, insert_pauses, plan_fit, write_report
 
 
@@ -24,6 +25,11 @@ def run(context: StageContext) -> None:
     matching = context.config.get("matching") or {}
     candidates = {name: instantiate(node) for name, node in ((matching.get("candidates") or {}).get(context.lang) or {}).items()}
     defaults = tuple(name for name, voice in candidates.items() if repr(voice) == repr(default_voice))
+    # the audition's renderings of the chosen voice are the stage's first syntheses of those lines
+    remembered_s = float(context.config.get("remembered_speech_s") or 0)
+    if remembered_s > 0:
+        candidates = {name: RememberingVoice(voice, remembered_s) for name, voice in candidates.items()}
+        default_voice = candidates[defaults[0]] if defaults else RememberingVoice(default_voice, remembered_s)
     converter = instantiate(matching, "converter") if matching.get("converter") else NoMatch()
     timing = Timing(**(context.config.get("timing") or {}))
     listening = matching.get("intelligibility") or {}

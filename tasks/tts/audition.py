@@ -10,15 +10,18 @@ from __future__ import annotations
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Rendering:
     likeness: float             # GE2E cosine to the speaker (converted where a converter scores variants)
-    wer: float | None = None    # re-transcription WER against the text (None: nobody listened)
-    unconverted_wer: float | None = None  # the same before conversion (where asked for)
+    speech: np.ndarray          # what is judged: the variant the converter would keep, else `plain`
+    plain: np.ndarray           # the lines as the voice says them, unconverted
+    rate: int
+    text: str                   # the lines' words, what a listener should hear
 
 
 class Listener:
@@ -54,46 +57,78 @@ def render(voice, lines, max_speed: float, keep_pause_s: float | None, gap_s: fl
 
 
 def hear(voice, lines, profile, max_speed: float = 1.0, keep_pause_s: float | None = None, converter=None,
-         encoder=None, listener: Listener | None = None, listen_unconverted: bool = False) -> Rendering:
+         encoder=None) -> Rendering:
     """One candidate's audition of `lines` (a text, or (text, seconds) pairs). With a converter that
     scores its variants (`WorldMatcher` with `select_by_similarity`), the likeness is that of the
-    variant it would keep, and the listener hears that variant: a voice is judged as it would sound
-    after matching (`listen_unconverted`: and the speech before conversion as well)."""
+    variant it would keep, and that variant is what a listener hears: a voice is judged as it would
+    sound after matching. Nobody listens here: a re-transcription costs about a second, and `choose`
+    asks for one only where it decides something."""
     from tasks.media import resample
     from tasks.speakers.encoder import RATE, SpeakerEncoder
     from tasks.tts.matching import set_level
 
     lines = ((lines, None),) if isinstance(lines, str) else tuple(lines)
     text = " ".join(line for line, _ in lines)
-    speech = render(voice, lines, max_speed, keep_pause_s)
+    plain = render(voice, lines, max_speed, keep_pause_s)
     rate = voice.sample_rate
-    if not len(speech):
-        return Rendering(-1.0, 1.0 if listener else None)
-    likeness, unconverted_wer = None, None
+    if not len(plain):
+        return Rendering(-1.0, plain, plain, rate, text)
+    speech, likeness = plain, None
     if converter is not None and getattr(converter, "select_by_similarity", False):
-        converted, report = converter.match(speech, rate, profile)
+        converted, report = converter.match(plain, rate, profile)
         if "similarity" in report:
-            if listener is not None and listen_unconverted:
-                unconverted_wer = round(listener.word_error_rate(speech, rate, text), 4)
             speech, likeness = converted, float(report["similarity"])
     if likeness is None:
         encoder = encoder or SpeakerEncoder()
-        heard = resample(speech, rate, RATE)
+        heard = resample(plain, rate, RATE)
         if profile.rms_db:
             heard = set_level(heard, RATE, profile.rms_db)
         likeness = float(encoder.embed_utterance(heard, RATE) @ np.asarray(profile.embedding, np.float32))
-    wer = listener.word_error_rate(speech, rate, text) if listener is not None else None
-    return Rendering(round(likeness, 4), None if wer is None else round(wer, 4), unconverted_wer)
+    return Rendering(round(likeness, 4), speech, plain, rate, text)
 
 
-def choose(heard: dict[str, Rendering], reference_wer: float | None, max_wer_over_reference: float) -> list[str]:
-    """Auditioned names, most alike first, leaving out those understood worse than `reference_wer`
-    (the default voice's, on the same lines) by more than `max_wer_over_reference`. Where every one
-    is, the best understood alone is kept."""
-    ordered = sorted(sorted(heard), key=lambda name: -heard[name].likeness)
-    rated = {name: r.wer for name, r in heard.items() if r.wer is not None}
-    if not rated:
-        return ordered
-    limit = (min(rated.values()) if reference_wer is None else reference_wer) + max_wer_over_reference
-    kept = [name for name in ordered if rated.get(name, 0.0) <= limit + 1e-9]
-    return kept or [min(ordered, key=lambda name: (rated.get(name, 1.0), ordered.index(name)))]
+def choose(likeness: dict[str, float], wer_of: Callable[[str], float] | None, reference_wer: float | None,
+           max_wer_over_reference: float) -> str:
+    """The most alike auditioned name (ties: by name) among those understood no worse than
+    `reference_wer` (the default voice's, on the same lines) plus `max_wer_over_reference`; where
+    every one is, the best understood (then the most alike). `wer_of(name)` (None: nobody listens)
+    is asked in order of likeness and only until a name passes, as every answer costs a
+    re-transcription: all of them only where none passes or there is no reference."""
+    ordered = sorted(sorted(likeness), key=lambda name: -likeness[name])
+    if wer_of is None:
+        return ordered[0]
+    limit = (min(wer_of(name) for name in ordered) if reference_wer is None else reference_wer) + max_wer_over_reference
+    passed = next((name for name in ordered if wer_of(name) <= limit + 1e-9), None)
+    return passed if passed is not None else min(ordered, key=lambda name: (wer_of(name), ordered.index(name)))
+
+
+def listen(listener: Listener, heard: dict[str, Rendering], voices: dict, defaults, lines, max_speed: float,
+           keep_pause_s: float | None):
+    """The reference WER (the best of the `defaults` voices saying the lines as they are: the plain
+    dub, rendered here where one was not auditioned) and a `wer_of(name)` for `choose` that has
+    each auditioned name's judged speech transcribed once, when first asked. Returns both and the
+    WERs heard so far (name -> WER, filled as `wer_of` is asked)."""
+    lines = ((lines, None),) if isinstance(lines, str) else tuple(lines)
+    text = " ".join(line for line, _ in lines)
+
+    def wer(samples: np.ndarray, rate: int) -> float:
+        return 1.0 if not len(samples) else round(listener.word_error_rate(samples, rate, text), 4)
+
+    wers: dict[str, float] = {}
+    reference = None
+    for name in (name for name in defaults if name in voices):
+        if name in heard:
+            rendering = heard[name]
+            plain_wer = wer(rendering.plain, rendering.rate)
+            if rendering.speech is rendering.plain:  # judged as it is: the same transcription
+                wers[name] = plain_wer
+        else:
+            plain_wer = wer(render(voices[name], lines, max_speed, keep_pause_s), voices[name].sample_rate)
+        reference = plain_wer if reference is None else min(reference, plain_wer)
+
+    def wer_of(name: str) -> float:
+        if name not in wers:
+            wers[name] = wer(heard[name].speech, heard[name].rate)
+        return wers[name]
+
+    return reference, wer_of, wers

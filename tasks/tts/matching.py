@@ -389,9 +389,10 @@ def assign_voices(profiles, candidates: dict, language: str, texts: dict | None 
     speaker's, so matching never settles for a voice the default would beat. With a `converter` the
     likeness is measured after conversion; with a `listener` (tasks.tts.audition.Listener), a
     candidate understood worse than the default voice by more than `max_wer_over_default` is left out
-    (the default voice says the lines too, to be heard, wherever it is not auditioned anyway)."""
+    (the default voice says the lines too, to be heard, wherever it is not auditioned anyway; the
+    candidates are heard most alike first, until one passes)."""
     from tasks.stage import log
-    from tasks.tts.audition import choose, hear
+    from tasks.tts.audition import choose, hear, listen
 
     if not candidates or not profiles:
         return {}, {}
@@ -400,6 +401,7 @@ def assign_voices(profiles, candidates: dict, language: str, texts: dict | None 
     encoder = None
     for profile in profiles:
         ranked = rank_voices(profile, measured)
+        best = ranked[0]
         lines = (texts or {}).get(profile.speaker, "")
         lines = ((lines, None),) if isinstance(lines, str) else tuple(lines)
         text = " ".join(line for line, _ in lines if line)
@@ -413,20 +415,18 @@ def assign_voices(profiles, candidates: dict, language: str, texts: dict | None 
             extra = [name for name in also_auditioned if name in measured and name not in fitting[:auditioned]
                      and profile.gender in ("male", "female") and measured[name].gender == profile.gender]
             names = fitting[:auditioned] + extra
-            defaults = [name for name in also_auditioned if name in candidates] if listener is not None else []
-            heard = {name: hear(candidates[name], lines, profile, max_speed, keep_pause_s, converter, encoder,
-                                listener, listen_unconverted=name in defaults) for name in names}
-            reference = None
+            heard = {name: hear(candidates[name], lines, profile, max_speed, keep_pause_s, converter, encoder)
+                     for name in names}
+            reference, wer_of = None, None
             if listener is not None:
-                for name in defaults:  # the default voice as it is (the plain dub), heard for its words
-                    plain = heard[name] if name in heard else hear(candidates[name], lines, profile, max_speed,
-                                                                   keep_pause_s, None, encoder, listener)
-                    wer = plain.unconverted_wer if plain.unconverted_wer is not None else plain.wer
-                    reference = wer if reference is None else min(reference, wer)
+                reference, wer_of, wers = listen(listener, heard, candidates, also_auditioned, lines, max_speed,
+                                                 keep_pause_s)
+            scores[profile.speaker] = {name: r.likeness for name, r in heard.items()}
+            best = choose(scores[profile.speaker], wer_of, reference, max_wer_over_default)
+            if listener is not None:
                 log.info("speaker %s audition WER (default voice %s): %s", profile.speaker,
                          "-" if reference is None else f"{reference:.2f}",
-                         ", ".join(f"{name} {r.wer:.2f}" for name, r in heard.items()))
-            scores[profile.speaker] = {name: r.likeness for name, r in heard.items()}
-            ranked = choose(heard, reference, max_wer_over_default)
-        chosen[profile.speaker] = candidates[ranked[0]]
+                         ", ".join(f"{name} {wers[name]:.2f}" if name in wers else f"{name} (not needed)"
+                                   for name in heard))
+        chosen[profile.speaker] = candidates[best]
     return chosen, scores
