@@ -69,30 +69,34 @@ def test_pauses_shrink_before_the_rate_goes_up():
 
 
 @pytest.mark.parametrize("wers, reference, margin, expected, asked", [
-    ({"a": 0.3, "b": 0.0, "c": 0.1}, 0.0, 0.05, "b", "acb"),    # only b is understood as well as the default
-    ({"a": 0.3, "b": 0.0, "c": 0.1}, 0.0, 0.1, "c", "ac"),      # c within 10 points, and more alike: b not heard
-    ({"a": 0.0, "b": 0.0, "c": 0.1}, 0.0, 0.05, "a", "a"),      # the most alike passes: nobody else is heard
-    ({"a": 0.3, "b": 0.2, "c": 0.25}, 0.0, 0.05, "b", "acb"),   # all worse: the best understood
-    ({"a": 0.3, "b": 0.3, "c": 0.3}, 0.0, 0.05, "a", "acb"),    # ... the most alike of equals
+    ({"a": 0.3, "b": 0.0, "c": 0.1}, 0.0, 0.05, "b", "a.cb"),   # only b is understood as well as the default
+    ({"a": 0.3, "b": 0.0, "c": 0.1}, 0.0, 0.1, "c", "a.c"),     # c within 10 points, and more alike: b not heard
+    ({"a": 0.0, "b": 0.0, "c": 0.1}, 0.3, 0.05, "a", "a"),      # the most alike within the margin: passes anyway
+    ({"a": 0.3, "b": 0.2, "c": 0.25}, 0.0, 0.05, "b", "a.cb"),  # all worse: the best understood
+    ({"a": 0.3, "b": 0.3, "c": 0.3}, 0.0, 0.05, "a", "a.cb"),   # ... the most alike of equals
     ({"a": None, "b": None, "c": None}, None, 0.05, "a", ""),   # nobody listened: likeness alone
-    ({"a": 0.2, "b": 0.0, "c": 0.1}, None, 0.1, "c", "acb"),    # no default heard: the best heard is the reference
+    ({"a": 0.2, "b": 0.0, "c": 0.1}, None, 0.1, "c", "a.cb"),   # no default heard: the best heard is the reference
 ])
 def test_choose_hears_the_most_alike_first_and_leaves_out_those_harder_to_understand(wers, reference, margin,
                                                                                       expected, asked):
     likeness = {"a": 0.7, "b": 0.5, "c": 0.6}
-    heard = []
+    heard = []  # names in the order their WER was asked, "." where the reference was
 
     def wer_of(name):
         heard.append(name)
         return wers[name]
 
+    def reference_of():
+        heard.append(".")
+        return reference
+
     listening = None if wers["a"] is None else wer_of
-    assert choose(likeness, listening, reference, margin) == expected
+    assert choose(likeness, listening, reference_of, margin) == expected
     assert "".join(dict.fromkeys(heard)) == asked
 
 
 def test_choose_breaks_likeness_ties_by_name():
-    assert choose({"b": 0.5, "a": 0.5}, lambda name: 0.0, 0.0, 0.05) == "a"
+    assert choose({"b": 0.5, "a": 0.5}, lambda name: 0.0, lambda: 0.0, 0.05) == "a"
 
 
 def profile(f0, gender, emb, name="x"):
@@ -113,8 +117,8 @@ class PitchListener:
 
 
 @pytest.mark.parametrize("clear_below_hz, expected, transcriptions", [
-    (1000, "mid", 2),   # the default (the reference), then mid: understood, so deep is not heard
-    (180, "deep", 3),   # mid is not understood: deep is heard too
+    (1000, "mid", 1),   # mid, the most alike, is understood: neither deep nor the default is heard
+    (180, "deep", 3),   # mid is not understood: the default (the reference) and deep are heard too
 ])
 def test_assign_voices_passes_over_a_more_alike_voice_that_is_harder_to_understand(monkeypatch, clear_below_hz, expected,
                                                                                    transcriptions):
@@ -148,8 +152,8 @@ def test_the_default_voice_is_the_reference_as_it_is_not_as_converted(monkeypatc
     measured = {"deep": profile(100, "male", (0.0, 1.0)), "default": profile(150, "male", (0.7, 0.7))}
     matching = matching_with_doubles(monkeypatch, measured)
     references, real_choose = [], audition.choose
-    monkeypatch.setattr(audition, "choose", lambda likeness, wer_of, reference, margin:
-                        references.append(reference) or real_choose(likeness, wer_of, reference, margin))
+    monkeypatch.setattr(audition, "choose", lambda likeness, wer_of, reference_of, margin:
+                        real_choose(likeness, wer_of, lambda: references.append(reference_of()) or references[-1], margin))
     voices = {"deep": ToneVoice(100), "default": ToneVoice(150)}
     listener = PitchListener(180)  # converted speech (200 Hz) is not understood, the default as it is is
     speaker = profile(100, "male", (0.0, 1.0), name="S0")
@@ -197,3 +201,20 @@ def test_listener_hears_what_kokoro_says_and_not_noise():
     assert listener.word_error_rate(speech, voice.sample_rate, text) <= 0.2
     noise = np.random.default_rng(0).normal(0, 0.05, voice.sample_rate * 2).astype(np.float32)
     assert listener.word_error_rate(noise, voice.sample_rate, text) >= 0.8
+
+
+def test_hearing_transcribes_each_rendering_once_and_renders_a_default_only_for_the_reference():
+    from tasks.tts.audition import Hearing, Rendering
+
+    tone = ToneVoice(150).synthesize("hola")
+    converted = ToneVoice(200).synthesize("hola")
+    heard = {"default": Rendering(0.5, tone, tone, 16000),          # judged as it is
+             "other": Rendering(0.6, converted, tone.copy(), 16000)}  # judged converted
+    listener = PitchListener(180)
+    hearing = Hearing(listener, heard, {"default": ToneVoice(150), "other": ToneVoice(100)}, ("default",), "hola", 1.0, None)
+    assert hearing.wer("default") == 0.0 and hearing.reference() == 0.0 and listener.heard == 1
+    assert hearing.wer("other") == 1.0 and hearing.wer("other") == 1.0 and listener.heard == 2
+    voices = {"default": ToneVoice(150), "other": ToneVoice(100)}
+    elsewhere = Hearing(listener, {"other": heard["other"]}, voices, ("default", "missing"), "hola", 1.0, None)
+    assert elsewhere.reference() == 0.0 and listener.heard == 3  # the default said the lines, as it is
+    assert Hearing(listener, heard, voices, (), "hola", 1.0, None).reference() is None

@@ -39,7 +39,8 @@ def run(context: StageContext) -> None:
                                         keep_pause_s=timing.keep_pause_s,
                                         converter=converter if matching.get("rank_converted") else None,
                                         listener=listener,
-                                        max_wer_over_default=float(listening.get("max_wer_over_default", 0.1)))
+                                        max_wer_over_default=float(listening.get("max_wer_over_default", 0.1)),
+                                        workers=int(matching.get("audition_workers", 1)))
     for speaker, voice in voice_of.items():
         heard = ", ".join(f"{name} {score:.3f}" for name, score in auditions.get(speaker, {}).items())
         log.info("speaker %s: base voice %s, conversion %s%s", speaker, voice.name, converter.name,

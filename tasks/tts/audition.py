@@ -3,7 +3,8 @@ their slots need; how alike it sounds (GE2E, after the configured conversion) an
 understood (the asr stage's recogniser re-transcribing it) decide which voice the speaker gets.
 
 `Listener` wraps the asr backend (one model load per process); `Rendering` is one candidate's
-audition; `choose` is the pure decision.
+audition; `Hearing` re-transcribes renderings when first asked to (about a second each);
+`choose` is the decision, asking for as few transcriptions as decide it.
 """
 from __future__ import annotations
 
@@ -21,7 +22,6 @@ class Rendering:
     speech: np.ndarray          # what is judged: the variant the converter would keep, else `plain`
     plain: np.ndarray           # the lines as the voice says them, unconverted
     rate: int
-    text: str                   # the lines' words, what a listener should hear
 
 
 class Listener:
@@ -68,11 +68,10 @@ def hear(voice, lines, profile, max_speed: float = 1.0, keep_pause_s: float | No
     from tasks.tts.matching import set_level
 
     lines = ((lines, None),) if isinstance(lines, str) else tuple(lines)
-    text = " ".join(line for line, _ in lines)
     plain = render(voice, lines, max_speed, keep_pause_s)
     rate = voice.sample_rate
     if not len(plain):
-        return Rendering(-1.0, plain, plain, rate, text)
+        return Rendering(-1.0, plain, plain, rate)
     speech, likeness = plain, None
     if converter is not None and getattr(converter, "select_by_similarity", False):
         converted, report = converter.match(plain, rate, profile)
@@ -84,51 +83,82 @@ def hear(voice, lines, profile, max_speed: float = 1.0, keep_pause_s: float | No
         if profile.rms_db:
             heard = set_level(heard, RATE, profile.rms_db)
         likeness = float(encoder.embed_utterance(heard, RATE) @ np.asarray(profile.embedding, np.float32))
-    return Rendering(round(likeness, 4), speech, plain, rate, text)
+    return Rendering(round(likeness, 4), speech, plain, rate)
 
 
-def choose(likeness: dict[str, float], wer_of: Callable[[str], float] | None, reference_wer: float | None,
-           max_wer_over_reference: float) -> str:
-    """The most alike auditioned name (ties: by name) among those understood no worse than
-    `reference_wer` (the default voice's, on the same lines) plus `max_wer_over_reference`; where
-    every one is, the best understood (then the most alike). `wer_of(name)` (None: nobody listens)
-    is asked in order of likeness and only until a name passes, as every answer costs a
-    re-transcription: all of them only where none passes or there is no reference."""
+def hear_all(voices: dict, lines, profile, max_speed: float, keep_pause_s: float | None, converter, encoder,
+             workers: int = 1) -> dict[str, Rendering]:
+    """`hear` for each voice (name -> Voice), `workers` at a time: a rendering is the same whichever
+    thread makes it (the ONNX, WORLD and torch kernels give the same numbers), and half of an
+    audition (WORLD analysis, GE2E's small batches) keeps one core busy while the other waits."""
+    def one(voice):
+        return hear(voice, lines, profile, max_speed, keep_pause_s, converter, encoder)
+
+    if workers <= 1 or len(voices) <= 1:
+        return {name: one(voice) for name, voice in voices.items()}
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="audition") as pool:
+        return dict(zip(voices, pool.map(one, voices.values())))
+
+
+def choose(likeness: dict[str, float], wer_of: Callable[[str], float] | None,
+           reference_of: Callable[[], float | None], max_wer_over_reference: float) -> str:
+    """The most alike auditioned name (ties: by name) among those understood no worse than the
+    reference WER (`reference_of()`: the default voice's on the same lines; None: the best heard)
+    plus `max_wer_over_reference`; where every one is worse, the best understood (then the most
+    alike). Nobody listening (`wer_of` None), the most alike. Every WER costs a re-transcription,
+    so `wer_of` is asked in order of likeness until a name passes, and the reference only for a
+    name that does not pass whatever it is (a WER above `max_wer_over_reference`)."""
     ordered = sorted(sorted(likeness), key=lambda name: -likeness[name])
     if wer_of is None:
         return ordered[0]
-    limit = (min(wer_of(name) for name in ordered) if reference_wer is None else reference_wer) + max_wer_over_reference
-    passed = next((name for name in ordered if wer_of(name) <= limit + 1e-9), None)
-    return passed if passed is not None else min(ordered, key=lambda name: (wer_of(name), ordered.index(name)))
+    limit = None
+    for name in ordered:
+        wer = wer_of(name)
+        if wer <= max_wer_over_reference + 1e-9:  # within the margin of any reference (a WER is >= 0)
+            return name
+        if limit is None:
+            reference = reference_of()
+            limit = (min(wer_of(other) for other in ordered) if reference is None else reference) + max_wer_over_reference
+        if wer <= limit + 1e-9:
+            return name
+    return min(ordered, key=lambda name: (wer_of(name), ordered.index(name)))
 
 
-def listen(listener: Listener, heard: dict[str, Rendering], voices: dict, defaults, lines, max_speed: float,
-           keep_pause_s: float | None):
-    """The reference WER (the best of the `defaults` voices saying the lines as they are: the plain
-    dub, rendered here where one was not auditioned) and a `wer_of(name)` for `choose` that has
-    each auditioned name's judged speech transcribed once, when first asked. Returns both and the
-    WERs heard so far (name -> WER, filled as `wer_of` is asked)."""
-    lines = ((lines, None),) if isinstance(lines, str) else tuple(lines)
-    text = " ".join(line for line, _ in lines)
+class Hearing:
+    """What `listener` makes of one speaker's audition (`heard`: name -> Rendering), each
+    transcription made when first asked for: `wer(name)` of the judged speech, `reference()` the
+    best WER of the `defaults` voices saying the lines as they are (the plain dub; rendered here
+    where one was not auditioned; None without one). `wers` and `reference_wer` hold what was heard."""
 
-    def wer(samples: np.ndarray, rate: int) -> float:
-        return 1.0 if not len(samples) else round(listener.word_error_rate(samples, rate, text), 4)
+    def __init__(self, listener: Listener, heard: dict[str, Rendering], voices: dict, defaults, lines,
+                 max_speed: float, keep_pause_s: float | None):
+        self.listener, self.heard, self.voices = listener, heard, voices
+        self.defaults = [name for name in defaults if name in voices]
+        self.lines = ((lines, None),) if isinstance(lines, str) else tuple(lines)
+        self.text = " ".join(line for line, _ in self.lines)
+        self.max_speed, self.keep_pause_s = max_speed, keep_pause_s
+        self.wers: dict[str, float] = {}
+        self.reference_wer: float | None = None
+        self._transcriptions: dict[int, tuple[np.ndarray, float]] = {}  # id -> (samples kept alive, WER)
 
-    wers: dict[str, float] = {}
-    reference = None
-    for name in (name for name in defaults if name in voices):
-        if name in heard:
-            rendering = heard[name]
-            plain_wer = wer(rendering.plain, rendering.rate)
-            if rendering.speech is rendering.plain:  # judged as it is: the same transcription
-                wers[name] = plain_wer
-        else:
-            plain_wer = wer(render(voices[name], lines, max_speed, keep_pause_s), voices[name].sample_rate)
-        reference = plain_wer if reference is None else min(reference, plain_wer)
+    def _transcribed(self, samples: np.ndarray, rate: int) -> float:
+        """The WER of `samples`, transcribed once (a default voice judged as it is: the same samples)."""
+        if id(samples) not in self._transcriptions:
+            wer = 1.0 if not len(samples) else round(self.listener.word_error_rate(samples, rate, self.text), 4)
+            self._transcriptions[id(samples)] = (samples, wer)
+        return self._transcriptions[id(samples)][1]
 
-    def wer_of(name: str) -> float:
-        if name not in wers:
-            wers[name] = wer(heard[name].speech, heard[name].rate)
-        return wers[name]
+    def wer(self, name: str) -> float:
+        if name not in self.wers:
+            self.wers[name] = self._transcribed(self.heard[name].speech, self.heard[name].rate)
+        return self.wers[name]
 
-    return reference, wer_of, wers
+    def reference(self) -> float | None:
+        if self.reference_wer is None and self.defaults:
+            plain = [self._transcribed(self.heard[name].plain, self.heard[name].rate) if name in self.heard else
+                     self._transcribed(render(self.voices[name], self.lines, self.max_speed, self.keep_pause_s),
+                                       self.voices[name].sample_rate) for name in self.defaults]
+            self.reference_wer = min(plain)
+        return self.reference_wer

@@ -380,7 +380,7 @@ def opposite(gender: str, other: str) -> bool:
 def assign_voices(profiles, candidates: dict, language: str, texts: dict | None = None,
                   auditioned: int = 1, also_auditioned: tuple[str, ...] = (), *, max_speed: float = 1.0,
                   keep_pause_s: float | None = None, converter=None, listener=None,
-                  max_wer_over_default: float = 0.1) -> tuple[dict, dict]:
+                  max_wer_over_default: float = 0.1, workers: int = 1) -> tuple[dict, dict]:
     """speaker -> the candidate Voice that sounds most like them (empty without candidates), and
     speaker -> the audition scores where one was held. The `auditioned` candidates closest by their
     reference profile each say the speaker's own text (`texts`: speaker -> text, or lines of
@@ -390,9 +390,10 @@ def assign_voices(profiles, candidates: dict, language: str, texts: dict | None 
     likeness is measured after conversion; with a `listener` (tasks.tts.audition.Listener), a
     candidate understood worse than the default voice by more than `max_wer_over_default` is left out
     (the default voice says the lines too, to be heard, wherever it is not auditioned anyway; the
-    candidates are heard most alike first, until one passes)."""
+    candidates are heard most alike first, until one passes: `tasks.tts.audition.choose`). `workers`
+    candidates say their lines at a time (threads: the engines release the interpreter lock)."""
     from tasks.stage import log
-    from tasks.tts.audition import choose, hear, listen
+    from tasks.tts.audition import Hearing, choose, hear_all
 
     if not candidates or not profiles:
         return {}, {}
@@ -415,18 +416,17 @@ def assign_voices(profiles, candidates: dict, language: str, texts: dict | None 
             extra = [name for name in also_auditioned if name in measured and name not in fitting[:auditioned]
                      and profile.gender in ("male", "female") and measured[name].gender == profile.gender]
             names = fitting[:auditioned] + extra
-            heard = {name: hear(candidates[name], lines, profile, max_speed, keep_pause_s, converter, encoder)
-                     for name in names}
-            reference, wer_of = None, None
-            if listener is not None:
-                reference, wer_of, wers = listen(listener, heard, candidates, also_auditioned, lines, max_speed,
-                                                 keep_pause_s)
+            heard = hear_all({name: candidates[name] for name in names}, lines, profile, max_speed, keep_pause_s,
+                             converter, encoder, workers)
             scores[profile.speaker] = {name: r.likeness for name, r in heard.items()}
-            best = choose(scores[profile.speaker], wer_of, reference, max_wer_over_default)
-            if listener is not None:
+            if listener is None:
+                best = choose(scores[profile.speaker], None, lambda: None, max_wer_over_default)
+            else:
+                hearing = Hearing(listener, heard, candidates, also_auditioned, lines, max_speed, keep_pause_s)
+                best = choose(scores[profile.speaker], hearing.wer, hearing.reference, max_wer_over_default)
                 log.info("speaker %s audition WER (default voice %s): %s", profile.speaker,
-                         "-" if reference is None else f"{reference:.2f}",
-                         ", ".join(f"{name} {wers[name]:.2f}" if name in wers else f"{name} (not needed)"
+                         "-" if hearing.reference_wer is None else f"{hearing.reference_wer:.2f}",
+                         ", ".join(f"{name} {hearing.wers[name]:.2f}" if name in hearing.wers else f"{name} -"
                                    for name in heard))
         chosen[profile.speaker] = candidates[best]
     return chosen, scores
