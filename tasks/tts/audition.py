@@ -87,19 +87,23 @@ def hear(voice, lines, profile, max_speed: float = 1.0, keep_pause_s: float | No
 
 
 def hear_all(voices: dict, lines, profile, max_speed: float, keep_pause_s: float | None, converter, encoder,
-             workers: int = 1) -> dict[str, Rendering]:
-    """`hear` for each voice (name -> Voice), `workers` at a time: a rendering is the same whichever
-    thread makes it (the ONNX, WORLD and torch kernels give the same numbers), and half of an
-    audition (WORLD analysis, GE2E's small batches) keeps one core busy while the other waits."""
-    def one(voice):
-        return hear(voice, lines, profile, max_speed, keep_pause_s, converter, encoder)
+             workers: int = 1, saying: dict | None = None) -> tuple[dict[str, Rendering], dict[str, np.ndarray]]:
+    """`hear` for each of `voices` (name -> Voice), and `render` alone for each of `saying` (the
+    default voices a listener may need as they are: see `Hearing`), `workers` at a time. A rendering
+    is the same whichever thread makes it (the ONNX, WORLD and torch kernels give the same numbers),
+    and half of an audition (WORLD analysis, GE2E's small batches) keeps one core busy while the
+    other can synthesize. Returns name -> Rendering and name -> the samples said."""
+    saying = saying or {}
+    jobs = [(hear, (voice, lines, profile, max_speed, keep_pause_s, converter, encoder)) for voice in voices.values()]
+    jobs += [(render, (voice, lines, max_speed, keep_pause_s)) for voice in saying.values()]
+    if workers <= 1 or len(jobs) <= 1:
+        done = [job(*args) for job, args in jobs]
+    else:
+        from concurrent.futures import ThreadPoolExecutor
 
-    if workers <= 1 or len(voices) <= 1:
-        return {name: one(voice) for name, voice in voices.items()}
-    from concurrent.futures import ThreadPoolExecutor
-
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="audition") as pool:
-        return dict(zip(voices, pool.map(one, voices.values())))
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="audition") as pool:
+            done = [future.result() for future in [pool.submit(job, *args) for job, args in jobs]]
+    return dict(zip(voices, done[:len(voices)])), dict(zip(saying, done[len(voices):]))
 
 
 def choose(likeness: dict[str, float], wer_of: Callable[[str], float] | None,
@@ -129,12 +133,13 @@ def choose(likeness: dict[str, float], wer_of: Callable[[str], float] | None,
 class Hearing:
     """What `listener` makes of one speaker's audition (`heard`: name -> Rendering), each
     transcription made when first asked for: `wer(name)` of the judged speech, `reference()` the
-    best WER of the `defaults` voices saying the lines as they are (the plain dub; rendered here
-    where one was not auditioned; None without one). `wers` and `reference_wer` hold what was heard."""
+    best WER of the `defaults` voices saying the lines as they are (the plain dub; `said` or rendered
+    here where one was not auditioned; None without one). `wers` and `reference_wer` hold what was heard."""
 
     def __init__(self, listener: Listener, heard: dict[str, Rendering], voices: dict, defaults, lines,
-                 max_speed: float, keep_pause_s: float | None):
+                 max_speed: float, keep_pause_s: float | None, said: dict[str, np.ndarray] | None = None):
         self.listener, self.heard, self.voices = listener, heard, voices
+        self.said = dict(said or {})  # name -> a default voice's rendering already made (`hear_all`)
         self.defaults = [name for name in defaults if name in voices]
         self.lines = ((lines, None),) if isinstance(lines, str) else tuple(lines)
         self.text = " ".join(line for line, _ in self.lines)
@@ -158,7 +163,11 @@ class Hearing:
     def reference(self) -> float | None:
         if self.reference_wer is None and self.defaults:
             plain = [self._transcribed(self.heard[name].plain, self.heard[name].rate) if name in self.heard else
-                     self._transcribed(render(self.voices[name], self.lines, self.max_speed, self.keep_pause_s),
-                                       self.voices[name].sample_rate) for name in self.defaults]
+                     self._transcribed(self._said(name), self.voices[name].sample_rate) for name in self.defaults]
             self.reference_wer = min(plain)
         return self.reference_wer
+
+    def _said(self, name: str) -> np.ndarray:
+        if name not in self.said:
+            self.said[name] = render(self.voices[name], self.lines, self.max_speed, self.keep_pause_s)
+        return self.said[name]

@@ -416,13 +416,17 @@ def assign_voices(profiles, candidates: dict, language: str, texts: dict | None 
             extra = [name for name in also_auditioned if name in measured and name not in fitting[:auditioned]
                      and profile.gender in ("male", "female") and measured[name].gender == profile.gender]
             names = fitting[:auditioned] + extra
-            heard = hear_all({name: candidates[name] for name in names}, lines, profile, max_speed, keep_pause_s,
-                             converter, encoder, workers)
+            # a listener's reference, the default voice as it is, said alongside where voices are heard
+            # side by side (most auditions need it; one at a time, only once it is needed)
+            saying = {name: candidates[name] for name in also_auditioned
+                      if listener is not None and workers > 1 and name in candidates and name not in names}
+            heard, said = hear_all({name: candidates[name] for name in names}, lines, profile, max_speed,
+                                   keep_pause_s, converter, encoder, workers, saying)
             scores[profile.speaker] = {name: r.likeness for name, r in heard.items()}
             if listener is None:
                 best = choose(scores[profile.speaker], None, lambda: None, max_wer_over_default)
             else:
-                hearing = Hearing(listener, heard, candidates, also_auditioned, lines, max_speed, keep_pause_s)
+                hearing = Hearing(listener, heard, candidates, also_auditioned, lines, max_speed, keep_pause_s, said)
                 best = choose(scores[profile.speaker], hearing.wer, hearing.reference, max_wer_over_default)
                 log.info("speaker %s audition WER (default voice %s): %s", profile.speaker,
                          "-" if hearing.reference_wer is None else f"{hearing.reference_wer:.2f}",
