@@ -10,7 +10,7 @@ import pytest
 from tasks.speakers.schema import VoiceProfile
 from tests.voice_doubles import ToneVoice, matching_with_doubles
 from tasks.tts import synthesize_shortened
-from tasks.tts.audition import choose
+from tasks.tts.audition import choose, render
 from tasks.tts.timing import pauses, shorten_pauses
 
 RATE = 1000
@@ -175,8 +175,6 @@ def test_speaker_lines_give_each_line_the_time_of_its_segment():
 
 
 def test_render_fits_each_line_to_its_own_slot():
-    from tasks.tts.audition import render
-
     voice = PausingVoice()
     speech = render(voice, (("w w w w", 2.8), ("w w w w", 2.0), ("w", None)), 1.4, 0.1, gap_s=0.5)
     assert voice.calls[0] == 1.0 and max(voice.calls) > 1.0 and voice.calls[-1] == 1.0
@@ -218,3 +216,17 @@ def test_hearing_transcribes_each_rendering_once_and_renders_a_default_only_for_
     elsewhere = Hearing(listener, {"other": heard["other"]}, voices, ("default", "missing"), "hola", 1.0, None)
     assert elsewhere.reference() == 0.0 and listener.heard == 3  # the default said the lines, as it is
     assert Hearing(listener, heard, voices, (), "hola", 1.0, None).reference() is None
+
+
+def test_hear_all_gives_the_same_renderings_side_by_side_and_says_the_default_as_it_is():
+    from tasks.tts.audition import hear_all
+    from tests.voice_doubles import PitchEncoder
+
+    voices = {"deep": ToneVoice(100), "mid": ToneVoice(200), "high": ToneVoice(300)}
+    speaker = profile(100, "male", (0.0, 1.0), name="S0")
+    lines = (("hola", 0.5), ("adiós", None))
+    one, _ = hear_all(voices, lines, speaker, 1.4, 0.1, None, PitchEncoder())
+    two, said = hear_all(voices, lines, speaker, 1.4, 0.1, None, PitchEncoder(), 2, {"default": ToneVoice(150)})
+    assert list(two) == list(voices) and {n: r.likeness for n, r in two.items()} == {n: r.likeness for n, r in one.items()}
+    assert two["mid"].likeness == 1.0 and all(np.array_equal(one[n].speech, two[n].speech) for n in voices)
+    assert np.array_equal(said["default"], render(ToneVoice(150), lines, 1.4, 0.1))

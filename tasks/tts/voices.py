@@ -272,7 +272,7 @@ def _kokoro_assets() -> dict:
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = int(os.environ.get("DUB_TTS_THREADS", 0)) or (os.cpu_count() or 1)
         # idle pool threads sleep instead of spinning: the audition synthesizes beside WORLD and GE2E
-        # threads (and other stages) that need those cores (frontal_man_suit tts 20.1 -> 18.6 s; same samples)
+        # threads (and other stages) that need those cores (frontal_man_suit es tts 20.1 -> 18.5 s; the same samples)
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         session = onnxruntime.InferenceSession(str(model), sess_options=options, providers=["CPUExecutionProvider"])
         vocab = json.loads((data / "vocab.json").read_text(encoding="utf-8"))["vocab"]
