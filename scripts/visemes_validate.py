@@ -381,10 +381,10 @@ def real_check(video: Path, out: Path, aligner, faces: Path, settings: dict) -> 
     speech, pauses = speech_and_pauses(curves.phones, times, settings["smoothing"].min_pause_s)
     lo, hi = np.nanpercentile(measured, [5, 95]) if np.isfinite(measured).any() else (0.0, 1.0)
     level = (measured - lo) / max(hi - lo, 1e-9)
-    result["gap"]["r_lag0_speech"] = round(pearson(np.where(speech, on_video_frames(curves.params["gap"], info.fps, times), np.nan), measured), 3)
+    predicted_gap = on_video_frames(curves.params["gap"], info.fps, times)
+    result["gap"]["r_lag0_speech"] = round(pearson(np.where(speech, predicted_gap, np.nan), measured), 3)
     kinds = frame_kinds(curves.phones, times, settings["smoothing"].min_pause_s)
     onsets = before_onsets(curves.phones, times, settings["smoothing"].min_pause_s)
-    predicted_gap = on_video_frames(curves.params["gap"], info.fps, times)
 
     def mean_of(values: np.ndarray, mask: np.ndarray) -> float | None:
         return round(float(np.nanmean(values[mask])), 3) if np.isfinite(values[mask]).any() else None

@@ -42,6 +42,11 @@ class Listener:
         return float(word_error_rate(text, heard))
 
 
+def as_lines(lines) -> tuple:
+    """(text, seconds) pairs of `lines`: a text alone is one line said at its own pace (None)."""
+    return ((lines, None),) if isinstance(lines, str) else tuple(lines)
+
+
 def render(voice, lines, max_speed: float, keep_pause_s: float | None, gap_s: float = 0.3) -> np.ndarray:
     """`voice` saying `lines` ((text, seconds) each) about as the dub will: each at the rate its
     seconds need (None: at its own pace; one correction of the rate, not the stage's several: an
@@ -67,7 +72,7 @@ def hear(voice, lines, profile, max_speed: float = 1.0, keep_pause_s: float | No
     from tasks.speakers.encoder import RATE, SpeakerEncoder
     from tasks.tts.matching import set_level
 
-    lines = ((lines, None),) if isinstance(lines, str) else tuple(lines)
+    lines = as_lines(lines)
     plain = render(voice, lines, max_speed, keep_pause_s)
     rate = voice.sample_rate
     if not len(plain):
@@ -141,7 +146,7 @@ class Hearing:
         self.listener, self.heard, self.voices = listener, heard, voices
         self.said = dict(said or {})  # name -> a default voice's rendering already made (`hear_all`)
         self.defaults = [name for name in defaults if name in voices]
-        self.lines = ((lines, None),) if isinstance(lines, str) else tuple(lines)
+        self.lines = as_lines(lines)
         self.text = " ".join(line for line, _ in self.lines)
         self.max_speed, self.keep_pause_s = max_speed, keep_pause_s
         self.wers: dict[str, float] = {}

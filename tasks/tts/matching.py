@@ -393,7 +393,7 @@ def assign_voices(profiles, candidates: dict, language: str, texts: dict | None 
     candidates are heard most alike first, until one passes: `tasks.tts.audition.choose`). `workers`
     candidates say their lines at a time (threads: the engines release the interpreter lock)."""
     from tasks.stage import log
-    from tasks.tts.audition import Hearing, choose, hear_all
+    from tasks.tts.audition import Hearing, as_lines, choose, hear_all
 
     if not candidates or not profiles:
         return {}, {}
@@ -404,7 +404,7 @@ def assign_voices(profiles, candidates: dict, language: str, texts: dict | None 
         ranked = rank_voices(profile, measured)
         best = ranked[0]
         lines = (texts or {}).get(profile.speaker, "")
-        lines = ((lines, None),) if isinstance(lines, str) else tuple(lines)
+        lines = as_lines(lines)
         text = " ".join(line for line, _ in lines if line)
         if auditioned > 1 and text and len(profile.embedding):
             from tasks.speakers.encoder import SpeakerEncoder
