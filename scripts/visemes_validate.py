@@ -23,7 +23,12 @@
          fit of the measured gap on the prediction splits over speech, short and long pauses (where
          a better curve would gain), and how far each predicted bilabial is from the measured gap
          minimum within +-150 ms; the best lag of the curves' frame-to-frame changes (a sharper
-         peak than the curves' own).
+         peak than the curves' own). How much of the miss the measurement itself could be: the
+         landmarks' frame-to-frame noise (an upper bound, `measurement_noise`: 4-14% of the
+         residual on five clips, 26-31% on glasses and stage_mic, whose best possible r it caps at
+         0.87), and the stability of the scale (inter-ocular distance: 0.5-2.4% variation and
+         yaw within -10..+20 deg on the six single-shot clips; gap / a per-shot or yaw-corrected
+         scale changes r by < 0.01 there).
 Writes report.json and one plot per clip (predicted curves over the waveform, measured gap dashed).
 """
 from __future__ import annotations
@@ -131,6 +136,35 @@ def before_onsets(phones, times: np.ndarray, min_pause_s: float, window_s: float
             start = max(phone.end - window_s, 0.5 * (phone.start + phone.end))
             mask |= (times >= start) & (times < phone.end)
     return mask
+
+
+def measurement_noise(predicted: np.ndarray, measured: np.ndarray, window: int = 7, degree: int = 4) -> dict[str, float]:
+    """How much of the miss is the landmarks' own frame-to-frame noise: each run of measured frames
+    is compared with a local polynomial fit (degree 4 over 7 frames, as the face stage's jitter
+    figure: it follows articulation up to about 4 Hz), the residual variance is scaled back to the
+    white-noise variance it implies, and that is set against the measured gap's variance and the
+    squared residual of the best affine fit on the prediction. An upper bound: faster real motion (a
+    two-frame closure) counts as noise too. `r_ceiling`: the r a perfect prediction could reach."""
+    from tasks.face.geometry import local_fit_weights
+
+    weights, half = local_fit_weights(window, degree), window // 2
+    finite = np.isfinite(measured)
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], finite.astype(int), [0]])))
+    residuals = []
+    for start, stop in zip(edges[::2], edges[1::2]):
+        run = measured[start:stop]
+        if len(run) >= window:
+            fitted = sum(weights[k] * run[k:len(run) - window + 1 + k] for k in range(window))
+            residuals.append(run[half:len(run) - half] - fitted)
+    ok = finite & np.isfinite(predicted)
+    if not residuals or ok.sum() < 3 or np.std(predicted[ok]) == 0:
+        return {}
+    noise = float(np.mean(np.concatenate(residuals) ** 2) / (1.0 - weights[half]))
+    slope, intercept = np.polyfit(predicted[ok], measured[ok], 1)
+    miss = float(np.mean((measured[ok] - intercept - slope * predicted[ok]) ** 2))
+    variance = float(np.var(measured[ok]))
+    return {"noise_sd": round(float(np.sqrt(noise)), 4), "share_of_variance": round(noise / variance, 3),
+            "share_of_residual": round(noise / miss, 3), "r_ceiling": round(float(np.sqrt(max(0.0, 1.0 - noise / variance))), 3)}
 
 
 def subframe_lag(predicted: np.ndarray, measured: np.ndarray, fps: float, max_lag_s: float = 0.2, step_ms: float = 5.0) -> tuple[float, float]:
@@ -263,7 +297,7 @@ def measured_gap(face_dir: Path, frames: int, min_visibility: float = MIN_VISIBI
     NaN where the speaking face is absent, turned (|yaw| > max_yaw), or its mouth hidden
     (visibility < min_visibility). The speaking face is the track tracks.json maps the speaker to;
     when the face stage maps none (stage_mic_cuts), the track on screen longest."""
-    from tasks.visemes.calibration import mouth_measures
+    from tasks.visemes.calibration import inter_ocular, mouth_measures
 
     tracks = json.loads((face_dir / "tracks.json").read_text())
     mapped = [t for t in (tracks.get("speakers") or {}).values() if t is not None]
@@ -281,8 +315,15 @@ def measured_gap(face_dir: Path, frames: int, min_visibility: float = MIN_VISIBI
     rows = usable & (arrays["frame"] < frames)
     gap[arrays["frame"][rows]] = mouth_measures(arrays["landmarks_raw"][rows])["gap"]
     smoothed[arrays["frame"][rows]] = mouth_measures(arrays["landmarks"][rows])["gap"]
+    # the scale the gap is divided by: a per-frame inter-ocular distance that jittered or shrank
+    # with yaw would add noise (on these clips it does not: a stable per-shot scale moves r < 0.01)
+    iod = inter_ocular(arrays["landmarks_raw"][rows])
     info = {"track": track, "track_chosen_by": chosen_by, "frames_with_track": int(own.sum()),
-            "frames_used": int(np.isfinite(gap).sum()), "frames_turned_or_hidden": int((own & ~usable).sum())}
+            "frames_used": int(np.isfinite(gap).sum()), "frames_turned_or_hidden": int((own & ~usable).sum()),
+            "inter_ocular_px": round(float(np.median(iod)), 1) if iod.size else None,
+            "inter_ocular_cv": round(float(np.std(iod) / np.mean(iod)), 4) if iod.size else None,
+            "inter_ocular_step": round(float(np.median(np.abs(np.diff(iod))) / np.median(iod)), 4) if iod.size > 1 else None,
+            "yaw_5_95": [round(float(v), 1) for v in np.percentile(arrays["pose"][rows, 0], [5, 95])] if rows.any() else None}
     return gap, smoothed, info
 
 
@@ -397,6 +438,7 @@ def real_check(video: Path, out: Path, aligner, faces: Path, settings: dict) -> 
     result["predicted_opening"] = {"speech": mean_of(predicted_gap, speech), "long_pauses": mean_of(predicted_gap, pauses),
                                    "short_pauses": mean_of(predicted_gap, kinds == "short_pause"), "before_onsets": mean_of(predicted_gap, onsets)}
     result["gap"]["residual_share"] = residual_shares(predicted_gap, measured, kinds)
+    result["gap"]["measurement_noise"] = measurement_noise(predicted_gap, measured)
     offsets = closure_offsets(curves.phones, table.closures, times, measured)
     result["bilabials"] = {"count": int(offsets.size),
                            "median_abs_offset_ms": round(float(np.median(np.abs(offsets))) * 1000, 1) if offsets.size else None,
@@ -454,6 +496,8 @@ def main() -> None:
                   f"in the 0.3 s before a phrase {result['measured_opening']['before_onsets']}; "
                   f"residual in speech {result['gap']['residual_share'].get('speech', 0):.2f}, short pauses "
                   f"{result['gap']['residual_share'].get('short_pause', 0):.2f}, long pauses {result['gap']['residual_share'].get('long_pause', 0):.2f}; "
+                  f"landmark noise <= {result['gap']['measurement_noise'].get('share_of_residual', float('nan')):.2f} of the residual "
+                  f"(r ceiling {result['gap']['measurement_noise'].get('r_ceiling', float('nan')):.2f}); "
                   f"bilabials {result['bilabials']['within_40ms']} within 40 ms; face in "
                   f"{result['frames_used']}/{result['frames']} frames (track {result['track']}, {result['track_chosen_by']})", flush=True)
     (args.out / "report.json").write_text(json.dumps(report, indent=2, default=float) + "\n")

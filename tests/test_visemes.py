@@ -742,3 +742,19 @@ def test_validator_lag_interval_brackets_a_known_lag_and_widens_when_r_is_flat()
     slow = np.convolve(rng.standard_normal(len(t)), np.hanning(61), mode="same")  # r flat over +-200 ms
     low, high = validate.lag_interval(slow, slow + 0.5 * slow.std() * rng.standard_normal(len(t)), fps)
     assert high - low > 60
+
+
+def test_validator_measurement_noise_recovers_landmark_jitter_and_caps_r():
+    validate = _validator()
+    rng = np.random.default_rng(2)
+    t = np.arange(300) / 25.0
+    mouth = 0.1 + 0.05 * np.sin(2 * np.pi * 2.0 * t)  # a 2 Hz syllable rhythm: the fit follows it
+    measured = mouth + 0.01 * rng.standard_normal(len(t))
+    measured[[100, 101]] = np.nan  # two runs, each fitted on its own
+    noise = validate.measurement_noise(mouth, measured)
+    assert noise["noise_sd"] == pytest.approx(0.01, rel=0.15)
+    assert noise["share_of_residual"] == pytest.approx(1.0, abs=0.2)  # the prediction is perfect: all the miss is noise
+    assert noise["r_ceiling"] == pytest.approx(validate.pearson(mouth, measured), abs=0.02)
+    worse = validate.measurement_noise(np.cos(2 * np.pi * 0.3 * t), measured)
+    assert worse["share_of_residual"] < 0.1  # a wrong prediction misses far more than the noise
+    assert validate.measurement_noise(np.zeros(len(t)), measured) == {}
