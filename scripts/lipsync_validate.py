@@ -75,6 +75,15 @@ def measure_aligner():
     return AsrAligner(**dict(config.get("lipsync_aligner") or {}))
 
 
+def measure_equalisation():
+    """The measure's landmarker equalisation (conf/evaluate/default.yaml `lipsync_equalisation`;
+    None: the frame as it is)."""
+    import yaml
+
+    config = yaml.safe_load((PROJECT / "conf" / "evaluate" / "default.yaml").read_text())
+    return config.get("lipsync_equalisation")
+
+
 def remeasure(workspace: Path, video: str, lang: str, aligner=None) -> dict:
     """The dub (rendered file, its own audio, `lang`) and the source (its own audio, the language the
     asr stage heard) measured afresh, with the measure's own forced-language ASR: the evaluate stage
@@ -89,7 +98,7 @@ def remeasure(workspace: Path, video: str, lang: str, aligner=None) -> dict:
     source_language = artifacts.read(workspace / "data" / "asr" / video / "transcript.json", Transcript).language
     out = {}
     for prefix, path, language in (("lipsync", rendered, lang), ("source_lipsync", source_video(workspace, video), source_language)):
-        mouth = mouth_track(path)
+        mouth = mouth_track(path, equalisation=measure_equalisation())
         values = measure(path, None, language, mouth=mouth, aligner=aligner or measure_aligner()).as_dict()
         out.update({f"{prefix}_{k}": values.get(k) for k in ("closure_excess", "aperture_contrast", "sync_offset_ms", "sync_confidence",
                                                              "closures", "open_vowels", "extra")})
@@ -298,7 +307,7 @@ def main() -> None:
     rows = []
     for i, clip in enumerate(clips):
         started = time.perf_counter()
-        mouth = mouth_track(media / f"{clip}.mp4", smoothed=args.smoothed)
+        mouth = mouth_track(media / f"{clip}.mp4", smoothed=args.smoothed, equalisation=measure_equalisation())
         length = int(round(mouth.frames / mouth.fps * 16_000))
         own = fit_length(audio[clip], max(length, len(audio[clip])))
         other = clips[(i + 1) % len(clips)]

@@ -320,3 +320,47 @@ def test_aperture_offset_finds_the_mouth_delay(delay_s):
     offset, contrast = ls.aperture_offset(gap, FPS, moved(opens), moved(closes))
     assert offset == pytest.approx(1000 * delay_s, abs=20) and contrast > 0.5
     assert ls.aperture_offset(gap, FPS, [], closes) == (None, None)
+
+
+def test_equalise_face_stretches_a_dim_face_and_leaves_the_rest_of_the_frame():
+    from tasks.evaluate.landmarks import Equalisation, equalise_face
+
+    rng = np.random.default_rng(0)
+    gray = np.full((200, 300), 200, dtype=np.uint8)
+    gray[60:140, 100:200] = rng.integers(50, 70, (80, 100))   # a dim, low-contrast face
+    box = np.array([110.0, 70.0, 190.0, 130.0])                 # margin 0.25 -> x 90..210, y 55..145
+    before = gray.copy()
+    out = equalise_face(gray, box, Equalisation(clip_limit=4.0, tiles=2, margin=0.25))
+    face = (slice(70, 130), slice(110, 190))
+    assert out[face].std() > 2 * gray[face].std()
+    assert np.array_equal(out[:55], gray[:55]) and np.array_equal(out[:, 210:], gray[:, 210:])
+    assert np.array_equal(gray, before)  # the detector's frame is not touched
+    tiny = equalise_face(gray, np.array([10.0, 10.0, 14.0, 14.0]), Equalisation(margin=0.0))
+    assert tiny is gray
+
+
+def test_equalised_landmarks_fit_on_the_equalised_face_and_forward_the_rest():
+    from tasks.evaluate.landmarks import Equalisation, EqualisedLandmarks, equalise_face
+
+    class Backend:
+        detect_threshold = 0.0
+
+        def __init__(self):
+            self.seen = None
+
+        def detect(self, image):
+            return np.zeros((0, 5))
+
+        def landmarks(self, gray, frame, box):
+            self.seen = gray
+            return np.zeros((68, 2))
+
+    inner = Backend()
+    wrapped = EqualisedLandmarks(inner, Equalisation())
+    gray = np.random.default_rng(1).integers(40, 60, (120, 120)).astype(np.uint8)
+    box = np.array([30.0, 30.0, 90.0, 90.0])
+    wrapped.landmarks(gray, None, box)
+    assert np.array_equal(inner.seen, equalise_face(gray, box, Equalisation()))
+    assert not np.array_equal(inner.seen, gray)
+    wrapped.detect_threshold = -0.8   # the tracker lowers it on the backend it was given
+    assert inner.detect_threshold == -0.8 and wrapped.detect(gray).shape == (0, 5)

@@ -563,17 +563,25 @@ def video_fps(path: Path | str) -> tuple[float, int]:
 
 
 def mouth_track(video_path: Path | str, track: int | None = None, backend=None, options=None,
-                smoothed: bool = False) -> MouthTrack:
+                smoothed: bool = False, equalisation: dict | None = None) -> MouthTrack:
     """Re-detect the faces of a video (the face stage's `analyze`, dlib by default) and return the
     per-frame mouth opening of face track `track`, or of the largest track (frames on screen x
-    median inter-ocular distance). `smoothed`: use the stage's smoothed landmarks, not the raw ones."""
+    median inter-ocular distance). `smoothed`: use the stage's smoothed landmarks, not the raw ones.
+    `equalisation`: the landmarker fits on the face contrast-equalised with these settings
+    (`tasks.evaluate.landmarks.Equalisation`); None (the measure's setting, conf/evaluate
+    `lipsync_equalisation`): on the frame as it is. Tried for dim, backlit lips and left out: it
+    reads some shut lips shut and others open (docs/lipsync.md, "Poor light")."""
+    from tasks.evaluate.landmarks import Equalisation, EqualisedLandmarks
     from tasks.face import geometry as geo
     from tasks.face.backends import DlibBackend
     from tasks.face.pipeline import FaceOptions, analyze, read_frames
 
     started = time.perf_counter()
     fps, total = video_fps(video_path)
-    result = analyze(read_frames(str(video_path)), backend or DlibBackend(), options or FaceOptions(), fps,
+    backend = backend or DlibBackend()
+    if equalisation is not None:
+        backend = EqualisedLandmarks(backend, Equalisation(**equalisation))
+    result = analyze(read_frames(str(video_path)), backend, options or FaceOptions(), fps,
                      total=total or None, progress=False)
     ids = result.track_ids()
     if not ids:
@@ -649,16 +657,18 @@ def score(mouth: MouthTrack, samples: np.ndarray, rate: int, language: str, alig
 
 def measure(video_path: Path | str, audio_path: Path | str | None = None, language: str = "en", *,
             track: int | None = None, mouth: MouthTrack | None = None, aligner=None, backend=None,
-            words: list[tuple[float, float, str]] | None = None, **options) -> LipSyncScores:
+            words: list[tuple[float, float, str]] | None = None, equalisation: dict | None = None,
+            **options) -> LipSyncScores:
     """Lip sync of a video against audio: `audio_path` (any file ffmpeg decodes) or, when None, the
     video's own audio track, which must start with the video. `language`: the speech's language
     (ISO 639-1; it picks the Whisper language and the viseme table). `track`: a face track id of
     this video (default: the largest face). `mouth`: a `mouth_track` already computed for it.
     `words`: (start, end, text) word timings of this audio from an ASR run already made (the
-    evaluate stage's re-transcription), to skip a second one; `aligner`: an AsrAligner to reuse.
+    evaluate stage's re-transcription), to skip a second one; `aligner`: an AsrAligner to reuse;
+    `equalisation`: see `mouth_track`.
     `options` go to `score_arrays` (tolerance, closed_fraction, max_offset_s, null_s, ...)."""
     started = time.perf_counter()
-    mouth = mouth or mouth_track(video_path, track=track, backend=backend)
+    mouth = mouth or mouth_track(video_path, track=track, backend=backend, equalisation=equalisation)
     samples = load_audio(audio_path if audio_path is not None else video_path)
     result = score(mouth, samples, 16_000, language, aligner=aligner, words=words, **options)
     return dataclasses.replace(result, seconds=time.perf_counter() - started)
