@@ -75,11 +75,16 @@ def measure_aligner():
     return AsrAligner(**dict(config.get("lipsync_aligner") or {}))
 
 
+EQUALISE_ANYWAY: dict | None = None  # --equalise: this instead of conf's setting
+
+
 def measure_equalisation():
     """The measure's landmarker equalisation (conf/evaluate/default.yaml `lipsync_equalisation`;
-    None: the frame as it is)."""
+    None: the frame as it is), or `EQUALISE_ANYWAY` where set."""
     import yaml
 
+    if EQUALISE_ANYWAY is not None:
+        return EQUALISE_ANYWAY
     config = yaml.safe_load((PROJECT / "conf" / "evaluate" / "default.yaml").read_text())
     return config.get("lipsync_equalisation")
 
@@ -283,8 +288,17 @@ def main() -> None:
     parser.add_argument("--shift", type=float, default=0.5)
     parser.add_argument("--language", default="en")
     parser.add_argument("--smoothed", action="store_true", help="use the face stage's smoothed landmarks")
+    parser.add_argument("--equalise", action="store_true",
+                        help="the landmarker fits on the CLAHE-equalised face (tasks/evaluate/landmarks.py defaults), whatever conf says")
     parser.add_argument("--out", default="/tmp/lipsync_validation.json")
     args = parser.parse_args()
+    if args.equalise:
+        import dataclasses
+
+        from tasks.evaluate.landmarks import Equalisation
+
+        global EQUALISE_ANYWAY
+        EQUALISE_ANYWAY = dataclasses.asdict(Equalisation())
     if args.workspaces:
         rows = dubbed_rows(args.workspaces, args.lang, args.fresh, measure_aligner())
         print(dubbed_table(rows))
