@@ -17,14 +17,15 @@ def lip_sync_figures(context: StageContext, rendered, heard, source_language: st
     from tasks.visemes.align import AsrAligner
 
     aligner = AsrAligner(**dict(context.config.get("lipsync_aligner") or {}))
+    equalisation = context.config.get("lipsync_equalisation")
     transcript = artifacts.read(context.input_dir("asr") / "transcript.json", Transcript)
     runs = {
         # words heard in another language would place the wrong phones: the measure then runs its
         # own recognition forced to the dubbed language
         "lipsync": measure(rendered, None, context.lang, aligner=aligner,
-                           words=words_of(heard) if heard.language == context.lang else None),
+                           words=words_of(heard) if heard.language == context.lang else None, equalisation=equalisation),
         "source_lipsync": measure(source_video(context.root, context.video), None, source_language, aligner=aligner,
-                                  words=words_of(transcript)),
+                                  words=words_of(transcript), equalisation=equalisation),
     }
     figures = {}
     for prefix, scores in runs.items():
