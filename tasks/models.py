@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib
+import importlib.util
 import os
 import shutil
 from pathlib import Path
@@ -62,6 +63,23 @@ def whisper_base_multilingual() -> Path:
                 shutil.copyfile(first / name, tmp)
     joined_file(folder / "model.bin", [first / "model.bin.part1", second / "model.bin.part2"])
     return folder
+
+
+FACE_MESH_SHA256 = "1055cb9d4a9ca8b8c688902a3a5194311138ba256bcc94e336d8373a5f30c814"
+
+
+def face_mesh_landmarker() -> Path:
+    """MediaPipe's 468-point face landmark model (TFLite, Apache-2.0) as shipped inside the
+    `mediapipe==0.10.21` wheel, installed without its dependencies for this one file: the package
+    itself is never imported (it needs numpy<2), only located."""
+    spec = importlib.util.find_spec("mediapipe")
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelNotInstalled("the face mesh model comes with 'mediapipe==0.10.21' (installed --no-deps): "
+                                "run the README's setup command")
+    model = Path(list(spec.submodule_search_locations)[0]) / "modules" / "face_landmark" / "face_landmark.tflite"
+    if not model.exists() or hashlib.sha256(model.read_bytes()).hexdigest() != FACE_MESH_SHA256:
+        raise ModelNotInstalled(f"{model}: missing or not the face_landmark.tflite of mediapipe 0.10.21")
+    return model
 
 
 NAMED_MODELS = {"whisper-base": whisper_base_multilingual}
