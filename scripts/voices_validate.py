@@ -202,8 +202,9 @@ def main() -> None:
     parser.add_argument("--lang", default="en", help="language to re-voice in (default en: the clips' own)")
     parser.add_argument("--der-only", action="store_true")
     parser.add_argument("--json", type=Path, help="also write the rows here")
+    parser.add_argument("--verbose", action="store_true", help="the stages' own log (auditions, fitted voices)")
     args = parser.parse_args()
-    logging.basicConfig(level=logging.WARNING)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING)
 
     from flows.config import compose
     from tasks.stage import instantiate

@@ -31,6 +31,8 @@ def run(context: StageContext) -> None:
         candidates = {name: RememberingVoice(voice, remembered_s) for name, voice in candidates.items()}
         default_voice = candidates[defaults[0]] if defaults else RememberingVoice(default_voice, remembered_s)
     converter = instantiate(matching, "converter") if matching.get("converter") else NoMatch()
+    fitter = instantiate(matching, "fitting") if (matching.get("fitting") or {}).get("_target_") else None
+    remember = (lambda voice: RememberingVoice(voice, remembered_s)) if remembered_s > 0 else (lambda voice: voice)
     timing = Timing(**(context.config.get("timing") or {}))
     listening = matching.get("intelligibility") or {}
     listener = Listener(instantiate(listening, "recognizer"), context.lang) if listening.get("recognizer") else None
@@ -40,7 +42,8 @@ def run(context: StageContext) -> None:
                                         converter=converter if matching.get("rank_converted") else None,
                                         listener=listener,
                                         max_wer_over_default=float(listening.get("max_wer_over_default", 0.1)),
-                                        workers=int(matching.get("audition_workers", 1)))
+                                        workers=int(matching.get("audition_workers", 1)),
+                                        fitter=fitter, wrap=remember)
     for speaker, voice in voice_of.items():
         heard = ", ".join(f"{name} {score:.3f}" for name, score in auditions.get(speaker, {}).items())
         log.info("speaker %s: base voice %s, conversion %s%s", speaker, voice.name, converter.name,

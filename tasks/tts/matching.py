@@ -380,7 +380,8 @@ def opposite(gender: str, other: str) -> bool:
 def assign_voices(profiles, candidates: dict, language: str, texts: dict | None = None,
                   auditioned: int = 1, also_auditioned: tuple[str, ...] = (), *, max_speed: float = 1.0,
                   keep_pause_s: float | None = None, converter=None, listener=None,
-                  max_wer_over_default: float = 0.1, workers: int = 1) -> tuple[dict, dict]:
+                  max_wer_over_default: float = 0.1, workers: int = 1, fitter=None,
+                  wrap=lambda voice: voice) -> tuple[dict, dict]:
     """speaker -> the candidate Voice that sounds most like them (empty without candidates), and
     speaker -> the audition scores where one was held. The `auditioned` candidates closest by their
     reference profile each say the speaker's own text (`texts`: speaker -> text, or lines of
@@ -391,7 +392,9 @@ def assign_voices(profiles, candidates: dict, language: str, texts: dict | None 
     candidate understood worse than the default voice by more than `max_wer_over_default` is left out
     (the default voice says the lines too, to be heard, wherever it is not auditioned anyway; the
     candidates are heard most alike first, until one passes: `tasks.tts.audition.choose`). `workers`
-    candidates say their lines at a time (threads: the engines release the interpreter lock)."""
+    candidates say their lines at a time (threads: the engines release the interpreter lock). With a
+    `fitter` (tasks.tts.fitting.StyleFitter), a Kokoro voice fitted to the speaker joins the audition
+    (`wrap`ped like the candidates) unless its pitch is of the other known gender."""
     from tasks.stage import log
     from tasks.tts.audition import Hearing, as_lines, choose, hear_all
 
@@ -402,7 +405,7 @@ def assign_voices(profiles, candidates: dict, language: str, texts: dict | None 
     encoder = None
     for profile in profiles:
         ranked = rank_voices(profile, measured)
-        best = ranked[0]
+        best, pool = ranked[0], candidates
         lines = (texts or {}).get(profile.speaker, "")
         lines = as_lines(lines)
         text = " ".join(line for line, _ in lines if line)
@@ -416,21 +419,40 @@ def assign_voices(profiles, candidates: dict, language: str, texts: dict | None 
             extra = [name for name in also_auditioned if name in measured and name not in fitting[:auditioned]
                      and profile.gender in ("male", "female") and measured[name].gender == profile.gender]
             names = fitting[:auditioned] + extra
+            fitted = fitted_voice(fitter, profile, language, encoder) if fitter is not None else None
+            pool = {**candidates, fitted.name: wrap(fitted)} if fitted is not None else candidates
+            names += [fitted.name] if fitted is not None else []
             # a listener's reference, the default voice as it is, said alongside where voices are heard
             # side by side (most auditions need it; one at a time, only once it is needed)
             saying = {name: candidates[name] for name in also_auditioned
                       if listener is not None and workers > 1 and name in candidates and name not in names}
-            heard, said = hear_all({name: candidates[name] for name in names}, lines, profile, max_speed,
+            heard, said = hear_all({name: pool[name] for name in names}, lines, profile, max_speed,
                                    keep_pause_s, converter, encoder, workers, saying)
             scores[profile.speaker] = {name: r.likeness for name, r in heard.items()}
             if listener is None:
                 best = choose(scores[profile.speaker], None, lambda: None, max_wer_over_default)
             else:
-                hearing = Hearing(listener, heard, candidates, also_auditioned, lines, max_speed, keep_pause_s, said)
+                hearing = Hearing(listener, heard, pool, also_auditioned, lines, max_speed, keep_pause_s, said)
                 best = choose(scores[profile.speaker], hearing.wer, hearing.reference, max_wer_over_default)
                 log.info("speaker %s audition WER (default voice %s): %s", profile.speaker,
                          "-" if hearing.reference_wer is None else f"{hearing.reference_wer:.2f}",
                          ", ".join(f"{name} {hearing.wers[name]:.2f}" if name in hearing.wers else f"{name} -"
                                    for name in heard))
-        chosen[profile.speaker] = candidates[best]
+        chosen[profile.speaker] = pool[best]
     return chosen, scores
+
+
+def fitted_voice(fitter, profile, language: str, encoder):
+    """The Kokoro voice `fitter` finds for `profile`, or None where none fits or its pitch is of the
+    other known gender (the rule every candidate follows)."""
+    from tasks.speakers import gender_guess
+    from tasks.stage import log
+    from tasks.tts.voices import KokoroVoice
+
+    spec, report = fitter.fit(profile, language, encoder)
+    log.info("speaker %s fitted voice %s: %s", profile.speaker, spec or "-", report)
+    if not spec or opposite(profile.gender, gender_guess(report.get("f0", 0.0))):
+        return None
+    voice = KokoroVoice(language, spec)
+    voice.name = f"kokoro-fitted-{profile.speaker}-{language}"  # the spec is in the log line above
+    return voice

@@ -240,6 +240,47 @@ def parse_style(spec: str) -> dict[str, float]:
     return {name: value / total for name, value in weights.items()}
 
 
+TIMBRE_DIMS = 128  # a style row's first half drives the decoder (timbre), the second the prosody predictor
+
+
+def parse_split_style(spec: str, max_weight: float = 2.0) -> tuple[dict[str, float], dict[str, float]]:
+    """A fitted style `timbre|prosody`, each half an affine combination of installed styles whose
+    signed weights sum to 1 (`jf_alpha:1.2+jm_kumo:-0.2|jm_kumo`): the decoder's half from one
+    combination, the prosody predictor's from the other (see tasks/tts/fitting.py)."""
+    halves = str(spec).split("|")
+    if len(halves) != 2:
+        raise ValueError(f"a split Kokoro style is `timbre|prosody`: {spec!r}")
+    out = []
+    for half in halves:
+        weights: dict[str, float] = {}
+        for part in half.split("+"):
+            name, _, weight = part.strip().partition(":")
+            if name not in KOKORO_STYLES:
+                raise ValueError(f"unknown Kokoro style {name!r} in {spec!r}; choose among {', '.join(KOKORO_STYLES)}")
+            weights[name] = weights.get(name, 0.0) + (float(weight) if weight else 1.0)
+        if abs(sum(weights.values()) - 1.0) > 1e-3 or max(abs(w) for w in weights.values()) > max_weight:
+            raise ValueError(f"each half of {spec!r} must have weights summing to 1, none beyond +-{max_weight}")
+        out.append(weights)
+    return out[0], out[1]
+
+
+def style_weights(spec: str):
+    """Validated weights of any style spec: a blend (style -> weight) or a split one (two such)."""
+    return parse_split_style(spec) if "|" in str(spec) else parse_style(spec)
+
+
+def split_style_spec(timbre: dict[str, float], prosody: dict[str, float], digits: int = 3) -> str:
+    """The `timbre|prosody` spec of two affine combinations, rounded; the last weight of each half
+    takes the rounding so the half still sums to 1."""
+    halves = []
+    for weights in (timbre, prosody):
+        names = [name for name in weights if name in KOKORO_STYLES]
+        rounded = [round(float(weights[name]), digits) for name in names[:-1]]
+        rounded.append(round(1.0 - sum(rounded), digits))
+        halves.append("+".join(f"{name}:{value:g}" for name, value in zip(names, rounded) if value != 0))
+    return "|".join(halves)
+
+
 def blend_styles(styles: dict, weights: dict[str, float]) -> np.ndarray:
     """The weighted sum of style tables (each indexed by utterance length): a voice between them."""
     return sum(weight * np.asarray(styles[name], np.float32) for name, weight in weights.items())
@@ -249,7 +290,13 @@ class StyleTable(dict):
     """The installed style tables by name; a blend (`jf_alpha+jm_kumo`) is mixed on first use."""
 
     def __missing__(self, spec: str) -> np.ndarray:
-        self[spec] = blend_styles(self, parse_style(spec))
+        if "|" in spec:
+            timbre, prosody = parse_split_style(spec)
+            table = np.array(blend_styles(self, timbre), np.float32)
+            table[..., TIMBRE_DIMS:] = blend_styles(self, prosody)[..., TIMBRE_DIMS:]
+            self[spec] = table
+        else:
+            self[spec] = blend_styles(self, parse_style(spec))
         return self[spec]
 
 
@@ -290,7 +337,7 @@ class KokoroVoice:
     clause_pause = 0.12
 
     def __init__(self, language: str, style: str = "jf_alpha", espeak_voice: str | None = None):
-        self.weights = parse_style(style)
+        self.weights = style_weights(style)
         self.language = language
         self.style = style
         self.espeak_voice = espeak_voice or espeak_voice_for(language)
