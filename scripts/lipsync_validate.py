@@ -22,6 +22,9 @@ stage took Kokoro's durations (exact phone times of the dub's audio), the median
 events found and their spread (validation of the +-40 ms offset target; the envelope and phone
 offsets read +-140..200 ms on sources whose lips and bursts agree within about 30 ms).
 
+`--landmarkers dlib mesh` (either mode): the lips read by each (tasks.evaluate.lipsync.mouth_tracks,
+one face analysis per video), one table per lip reader; default: conf/evaluate `lipsync_landmarker`.
+
 Default mode, the measure's own validation. Per clip: the original video with its own audio, the same audio delayed by 0.5 s, and the next
 clip's audio (trimmed or zero-padded to the same length). A measure is trusted only where own
 audio scores clearly above both. Prints a markdown table; writes JSON.
@@ -89,28 +92,39 @@ def measure_equalisation():
     return config.get("lipsync_equalisation")
 
 
-def remeasure(workspace: Path, video: str, lang: str, aligner=None) -> dict:
+def measure_landmarker() -> str:
+    """The measure's lip reader (conf/evaluate/default.yaml `lipsync_landmarker`: dlib or mesh)."""
+    import yaml
+
+    config = yaml.safe_load((PROJECT / "conf" / "evaluate" / "default.yaml").read_text())
+    return config.get("lipsync_landmarker") or "dlib"
+
+
+def remeasure(workspace: Path, video: str, lang: str, aligner=None, landmarkers=("dlib",)) -> dict[str, dict]:
     """The dub (rendered file, its own audio, `lang`) and the source (its own audio, the language the
     asr stage heard) measured afresh, with the measure's own forced-language ASR: the evaluate stage
     passes its re-transcription's words, which are garbage when it heard another language. Also
-    the dub's lips at the synthesizer's own bilabial releases (`synth_release_offsets`)."""
+    the dub's lips at the synthesizer's own bilabial releases (`synth_release_offsets`). One face
+    analysis per video for all `landmarkers`; {landmarker: figures}, each with the per-frame openings."""
     from tasks import artifacts
     from tasks.artifacts import Transcript
-    from tasks.evaluate.lipsync import measure, mouth_track
+    from tasks.evaluate.lipsync import measure, mouth_tracks
     from tasks.stage import source_video
 
     rendered = sorted((workspace / "data" / "render" / video / lang).glob(f"{video}.{lang}.*"))[0]
     source_language = artifacts.read(workspace / "data" / "asr" / video / "transcript.json", Transcript).language
-    out = {}
+    out = {name: {} for name in landmarkers}
     for prefix, path, language in (("lipsync", rendered, lang), ("source_lipsync", source_video(workspace, video), source_language)):
-        mouth = mouth_track(path, equalisation=measure_equalisation())
-        values = measure(path, None, language, mouth=mouth, aligner=aligner or measure_aligner()).as_dict()
-        out.update({f"{prefix}_{k}": values.get(k) for k in ("closure_excess", "aperture_contrast", "sync_offset_ms", "sync_confidence",
-                                                             "closures", "open_vowels", "extra")})
-        if prefix == "lipsync":
-            out.update(synth_release_offsets(workspace, video, lang, mouth))
-        print(f"{video} {prefix}: " + " ".join(f"{k}={fmt(values.get(k))}" for k in ("closure_excess", "aperture_contrast", "sync_offset_ms")),
-              file=sys.stderr, flush=True)
+        mouths = mouth_tracks(path, landmarkers, equalisation=measure_equalisation())
+        for name, mouth in mouths.items():
+            values = measure(path, None, language, mouth=mouth, aligner=aligner or measure_aligner()).as_dict()
+            out[name].update({f"{prefix}_{k}": values.get(k) for k in ("closure_excess", "aperture_contrast", "sync_offset_ms",
+                                                                       "sync_confidence", "closures", "open_vowels", "extra")})
+            out[name][f"{prefix}_opening"] = [None if not np.isfinite(v) else round(float(v), 4) for v in mouth.opening]
+            if prefix == "lipsync":
+                out[name].update(synth_release_offsets(workspace, video, lang, mouth))
+            print(f"{video} {prefix} {name}: " + " ".join(f"{k}={fmt(values.get(k))}" for k in ("closure_excess", "aperture_contrast", "sync_offset_ms")),
+                  file=sys.stderr, flush=True)
     return out
 
 
@@ -123,7 +137,7 @@ def synth_release_offsets(workspace: Path, video: str, lang: str, mouth) -> dict
     (13 releases, spectrogram and landmarks) found every source within about +-30 ms, while the
     envelope and phone offsets read up to +-200 ms. Empty when the visemes stage fell back to ASR
     timings (no exact instants)."""
-    from tasks.evaluate.lipsync import bilabial_releases, closed_threshold, reopening_offsets
+    from tasks.evaluate.lipsync import MAX_CLOSED_GAP, bilabial_releases, closed_threshold, reopening_offsets
     from tasks.visemes.schema import read as read_visemes
     from tasks.visemes.tables import load_table
 
@@ -135,7 +149,7 @@ def synth_release_offsets(workspace: Path, video: str, lang: str, mouth) -> dict
         return {"release_aligner": visemes.aligner}
     table = load_table(lang)
     releases = bilabial_releases(visemes.phones, table.closures, table.vowels)
-    offsets = reopening_offsets(mouth.opening, mouth.fps, releases, closed_threshold(mouth.opening))
+    offsets = reopening_offsets(mouth.opening, mouth.fps, releases, closed_threshold(mouth.opening, max_closed_gap=MAX_CLOSED_GAP[mouth.landmarker]))
     return {"release_aligner": visemes.aligner, "lipsync_release_count": len(releases),
             "lipsync_release_offsets_ms": [round(1000 * float(o)) for o in offsets],
             "lipsync_release_offset_ms": round(1000 * float(np.median(offsets))) if len(offsets) else None}
@@ -147,49 +161,60 @@ def ratio_interval(dub_extra: dict, source_extra: dict, figure: str, level: floa
     return interval(dub_extra, source_extra, figure, level)
 
 
-def dubbed_rows(workspaces: list[Path], lang: str, fresh: bool = False, aligner=None) -> list[dict]:
-    """One row per dubbed video found in the workspaces (data/lipsync/<video>/<lang>); `fresh`:
-    measure lip sync here (with `aligner`, default `measure_aligner()`) instead of reading the
-    evaluate stage's metrics."""
-    rows = []
+def dubbed_rows(workspaces: list[Path], lang: str, fresh: bool = False, aligner=None,
+                landmarkers=None) -> dict[str, list[dict]]:
+    """Per landmarker, one row per dubbed video found in the workspaces (data/lipsync/<video>/<lang>);
+    `fresh`: measure lip sync here (with `aligner`, default `measure_aligner()`, and each of
+    `landmarkers`, default conf's) instead of reading the evaluate stage's metrics (conf's landmarker)."""
+    landmarkers = list(landmarkers or [measure_landmarker()])
+    if not fresh:
+        landmarkers = [measure_landmarker()]
+    tables = {name: [] for name in landmarkers}
     for workspace in workspaces:
         for folder in sorted((workspace / "data" / "lipsync").glob(f"*/{lang}")):
             video = folder.parent.name
             report = json.loads((folder / "report.json").read_text())
             metrics_file = workspace / "data" / "evaluate" / video / lang / "metrics.json"
-            metrics = json.loads(metrics_file.read_text()) if metrics_file.exists() else {}
-            if fresh:
-                metrics = remeasure(workspace, video, lang, aligner)
-            untouched = {}
-            for track in report["tracks"]:
-                for reason, count in track["untouched"].items():
-                    untouched[reason] = untouched.get(reason, 0) + int(count)
-            row = {"video": video, "frames": report["frames"], "frames_edited": report["frames_edited"],
-                   "bank": [t["bank_size"] for t in report["tracks"]], "untouched": untouched, **report["metrics"]}
-            for name in ("closure_excess", "aperture_contrast", "sync_offset_ms", "sync_confidence"):
-                row[f"source_{name}"] = metrics.get(f"source_lipsync_{name}")
-                row[f"dub_{name}"] = metrics.get(f"lipsync_{name}")
-            for name in ("closures", "open_vowels", "extra"):
-                row[f"source_{name}"] = metrics.get(f"source_lipsync_{name}")
-                row[f"dub_{name}"] = metrics.get(f"lipsync_{name}")
-            for name in ("release_offset_ms", "release_offsets_ms", "release_count"):
-                row[f"dub_{name}"] = metrics.get(f"lipsync_{name}")
-            row["closure_ratio"] = ratio(row["dub_closure_excess"], row["source_closure_excess"])
-            row["aperture_ratio"] = ratio(row["dub_aperture_contrast"], row["source_aperture_contrast"])
-            for figure, key in (("closure_excess", "closure"), ("aperture_contrast", "aperture")):
-                interval = (None, None)
-                if row["dub_extra"] and row["source_extra"]:
-                    interval = ratio_interval(row["dub_extra"], row["source_extra"], figure, INTERVAL_LEVEL)
-                row[f"{key}_ratio_interval"] = list(interval)
-                row[f"{key}_verdict"] = verdict(row[f"{key}_ratio"], interval)
-            offset = row["dub_sync_offset_ms"]
-            row["passes"] = {"closure": row["closure_ratio"] is not None and row["closure_ratio"] >= TARGET_RATIO,
-                             "aperture": row["aperture_ratio"] is not None and row["aperture_ratio"] >= TARGET_RATIO,
-                             "offset": offset is not None and abs(offset) <= 40, "psnr": row["psnr_outside_min"] >= 40}
-            if row["dub_release_offset_ms"] is not None:
-                row["passes"]["release_offset"] = abs(row["dub_release_offset_ms"]) <= 40
-            rows.append(row)
-    return rows
+            stage_metrics = json.loads(metrics_file.read_text()) if metrics_file.exists() else {}
+            measured = remeasure(workspace, video, lang, aligner, landmarkers) if fresh else {landmarkers[0]: stage_metrics}
+            for name, metrics in measured.items():
+                tables[name].append(dubbed_row(video, report, metrics))
+    return tables
+
+
+def dubbed_row(video: str, report: dict, metrics: dict) -> dict:
+    """The table's row of one dubbed video: its lipsync report and the lip-sync figures."""
+    untouched = {}
+    for track in report["tracks"]:
+        for reason, count in track["untouched"].items():
+            untouched[reason] = untouched.get(reason, 0) + int(count)
+    row = {"video": video, "frames": report["frames"], "frames_edited": report["frames_edited"],
+           "bank": [t["bank_size"] for t in report["tracks"]], "untouched": untouched, **report["metrics"]}
+    for name in ("closure_excess", "aperture_contrast", "sync_offset_ms", "sync_confidence"):
+        row[f"source_{name}"] = metrics.get(f"source_lipsync_{name}")
+        row[f"dub_{name}"] = metrics.get(f"lipsync_{name}")
+    for name in ("closures", "open_vowels", "extra"):
+        row[f"source_{name}"] = metrics.get(f"source_lipsync_{name}")
+        row[f"dub_{name}"] = metrics.get(f"lipsync_{name}")
+    for name in ("release_offset_ms", "release_offsets_ms", "release_count"):
+        row[f"dub_{name}"] = metrics.get(f"lipsync_{name}")
+    row["closure_ratio"] = ratio(row["dub_closure_excess"], row["source_closure_excess"])
+    row["aperture_ratio"] = ratio(row["dub_aperture_contrast"], row["source_aperture_contrast"])
+    for figure, key in (("closure_excess", "closure"), ("aperture_contrast", "aperture")):
+        interval = (None, None)
+        if row["dub_extra"] and row["source_extra"]:
+            interval = ratio_interval(row["dub_extra"], row["source_extra"], figure, INTERVAL_LEVEL)
+        row[f"{key}_ratio_interval"] = list(interval)
+        row[f"{key}_verdict"] = verdict(row[f"{key}_ratio"], interval)
+    offset = row["dub_sync_offset_ms"]
+    row["passes"] = {"closure": row["closure_ratio"] is not None and row["closure_ratio"] >= TARGET_RATIO,
+                     "aperture": row["aperture_ratio"] is not None and row["aperture_ratio"] >= TARGET_RATIO,
+                     "offset": offset is not None and abs(offset) <= 40, "psnr": row["psnr_outside_min"] >= 40}
+    if row["dub_release_offset_ms"] is not None:
+        row["passes"]["release_offset"] = abs(row["dub_release_offset_ms"]) <= 40
+    for prefix in ("source", "dub"):
+        row[f"{prefix}_opening"] = metrics.get(f"{'source_' if prefix == 'source' else ''}lipsync_opening")
+    return row
 
 
 def verdict(point, interval) -> str:
@@ -290,6 +315,8 @@ def main() -> None:
     parser.add_argument("--smoothed", action="store_true", help="use the face stage's smoothed landmarks")
     parser.add_argument("--equalise", action="store_true",
                         help="the landmarker fits on the CLAHE-equalised face (tasks/evaluate/landmarks.py defaults), whatever conf says")
+    parser.add_argument("--landmarkers", nargs="*", choices=("dlib", "mesh"),
+                        help="lip readers to measure with, from one face analysis per video (default: conf's lipsync_landmarker)")
     parser.add_argument("--out", default="/tmp/lipsync_validation.json")
     args = parser.parse_args()
     if args.equalise:
@@ -300,17 +327,22 @@ def main() -> None:
         global EQUALISE_ANYWAY
         EQUALISE_ANYWAY = dataclasses.asdict(Equalisation())
     if args.workspaces:
-        rows = dubbed_rows(args.workspaces, args.lang, args.fresh, measure_aligner())
-        print(dubbed_table(rows))
-        moving = [r for r in rows if (r.get("source_closure_excess") or 0) > 0 and r.get("dub_extra")]
-        summary = pooled(moving) if moving else None
-        if summary:
-            print("\n" + pooled_text(summary, [r["video"] for r in moving]))
-        Path(args.out).write_text(json.dumps({"rows": rows, "pooled": summary}, indent=2, default=float) + "\n")
+        tables = dubbed_rows(args.workspaces, args.lang, args.fresh, measure_aligner(), args.landmarkers)
+        results = {}
+        for name, rows in tables.items():
+            print(f"\n### lips read by {name}\n")
+            print(dubbed_table(rows))
+            moving = [r for r in rows if (r.get("source_closure_excess") or 0) > 0 and r.get("dub_extra")]
+            summary = pooled(moving) if moving else None
+            if summary:
+                print("\n" + pooled_text(summary, [r["video"] for r in moving]))
+            results[name] = {"rows": rows, "pooled": summary}
+        Path(args.out).write_text(json.dumps(results if len(results) > 1 else results[next(iter(results))],
+                                             indent=2, default=float) + "\n")
         print(f"\nJSON: {args.out}", file=sys.stderr)
         return
 
-    from tasks.evaluate.lipsync import fit_length, load_audio, mouth_track, score, shift_audio
+    from tasks.evaluate.lipsync import fit_length, load_audio, mouth_tracks, score, shift_audio
 
     media = Path(args.media)
     clips = [c for c in args.clips if (media / f"{c}.mp4").exists()]
@@ -318,22 +350,49 @@ def main() -> None:
         sys.exit(f"need at least two clips in {media}")
     audio = {c: load_audio(media / f"{c}.mp4") for c in clips}
     aligner = measure_aligner()
-    rows = []
+    landmarkers = list(args.landmarkers or [measure_landmarker()])
+    rows = {name: [] for name in landmarkers}
     for i, clip in enumerate(clips):
         started = time.perf_counter()
-        mouth = mouth_track(media / f"{clip}.mp4", smoothed=args.smoothed, equalisation=measure_equalisation())
-        length = int(round(mouth.frames / mouth.fps * 16_000))
+        mouths = mouth_tracks(media / f"{clip}.mp4", landmarkers, smoothed=args.smoothed, equalisation=measure_equalisation())
+        first = mouths[landmarkers[0]]
+        length = int(round(first.frames / first.fps * 16_000))
         own = fit_length(audio[clip], max(length, len(audio[clip])))
         other = clips[(i + 1) % len(clips)]
         variants = {"own": own, f"shift{args.shift:+.1f}s": shift_audio(own, 16_000, args.shift),
                     f"swap:{other}": fit_length(audio[other], len(own))}
-        for name, samples in variants.items():
-            result = score(mouth, samples, 16_000, args.language, aligner=aligner)
-            row = {"clip": clip, "audio": name, **result.as_dict()}
-            rows.append(row)
-            print(f"{clip:24s} {name:28s} " + " ".join(f"{m}={fmt(row[m])}" for m in MEASURES), file=sys.stderr, flush=True)
-        rows[-1]["clip_seconds"] = rows[-2]["clip_seconds"] = rows[-3]["clip_seconds"] = round(time.perf_counter() - started, 1)
+        for variant, samples in variants.items():
+            words = heard_words(samples, args.language, aligner)  # one ASR run for every landmarker
+            for name, mouth in mouths.items():
+                result = score(mouth, samples, 16_000, args.language, aligner=aligner, words=words)
+                row = {"clip": clip, "audio": variant, "landmarker": name, **result.as_dict()}
+                rows[name].append(row)
+                print(f"{clip:24s} {variant:28s} {name:5s} " + " ".join(f"{m}={fmt(row[m])}" for m in MEASURES),
+                      file=sys.stderr, flush=True)
+        for name in landmarkers:
+            for row in rows[name][-3:]:
+                row["clip_seconds"] = round(time.perf_counter() - started, 1)
+    results = {}
+    for name in landmarkers:
+        print(f"\n### lips read by {name}\n")
+        results[name] = own_audio_tables(rows[name], clips)
+    Path(args.out).write_text(json.dumps(results if len(results) > 1 else results[landmarkers[0]], indent=2) + "\n")
+    print(f"\nJSON: {args.out}", file=sys.stderr)
 
+
+def heard_words(samples: np.ndarray, language: str, aligner) -> list[tuple[float, float, str]]:
+    """The measure's ASR word timings of mono 16 kHz samples."""
+    import tempfile
+
+    from tasks.media import write_wav
+
+    with tempfile.TemporaryDirectory(prefix="lipsync-validate-") as tmp:
+        wav = write_wav(Path(tmp) / "speech.wav", np.asarray(samples, dtype=np.float32).reshape(-1, 1), 16_000)
+        return list(aligner.words(wav, language))
+
+
+def own_audio_tables(rows: list[dict], clips: list[str]) -> dict:
+    """Print the own / shifted / swapped tables of one lip reader; its rows, summary and margins."""
     print("| clip | audio | closure rate (chance) | closure excess | bilabials | aperture contrast | open vowels | LSE-C-like conf | offset ms | best corr | face cov | s/clip |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
@@ -344,7 +403,6 @@ def main() -> None:
     print()
     print("| measure | clips where own > shifted and own > swapped | mean own | mean shifted | mean swapped |")
     print("|---|---|---|---|---|")
-
     summary = {}
     for m in ("closure_rate", "closure_excess", "aperture_contrast", "sync_confidence"):
         wins, values = 0, {"own": [], "shift": [], "swap": []}
@@ -376,8 +434,10 @@ def main() -> None:
             margins.setdefault(clip, {})[k] = round(margin, 4)
             cells.append(f"{margin:+.2f} {'yes' if margin > 0 else 'NO'}")
         print(f"| {clip} | " + " | ".join(cells) + " |")
-    Path(args.out).write_text(json.dumps({"rows": rows, "summary": summary, "margins": margins}, indent=2) + "\n")
-    print(f"\nJSON: {args.out}", file=sys.stderr)
+    means = {k: round(float(np.mean([m[k] for m in margins.values() if k in m])), 4) for k in keys
+             if any(k in m for m in margins.values())}
+    print("| mean margin | " + " | ".join(f"{means[k]:+.2f}" if k in means else "-" for k in keys) + " |")
+    return {"rows": rows, "summary": summary, "margins": margins, "mean_margins": means}
 
 
 if __name__ == "__main__":

@@ -364,3 +364,68 @@ def test_equalised_landmarks_fit_on_the_equalised_face_and_forward_the_rest():
     assert not np.array_equal(inner.seen, gray)
     wrapped.detect_threshold = -0.8   # the tracker lowers it on the backend it was given
     assert inner.detect_threshold == -0.8 and wrapped.detect(gray).shape == (0, 5)
+
+
+# ---------------------------------------------------------------- face mesh lip reading
+
+def synthetic_face68(centre=(320.0, 240.0), iod=60.0, roll_deg=0.0) -> np.ndarray:
+    """68 points: eyes (37-48) about `iod` apart and rolled by `roll_deg`, the rest spread on a box."""
+    rng = np.random.default_rng(1)
+    points = np.asarray(centre) + rng.uniform(-1.0, 1.0, (68, 2)) * iod
+    angle = np.radians(roll_deg)
+    axis = np.array([np.cos(angle), np.sin(angle)])
+    points[36:42] = np.asarray(centre) - 0.5 * iod * axis + rng.normal(0, 2, (6, 2))
+    points[42:48] = np.asarray(centre) + 0.5 * iod * axis + rng.normal(0, 2, (6, 2))
+    return points
+
+
+@pytest.mark.parametrize("roll_deg", [0.0, 12.0, -25.0])
+def test_mesh_crop_levels_the_eyes_fills_the_crop_and_maps_back(roll_deg):
+    from tasks.evaluate.mesh import CROP_SCALE, CROP_SIZE, crop_transform, to_frame
+
+    face = synthetic_face68(roll_deg=roll_deg)
+    transform = crop_transform(face)
+    crop = face @ transform[:, :2].T + transform[:, 2]
+    right_eye, left_eye = crop[36:42].mean(axis=0), crop[42:48].mean(axis=0)
+    assert left_eye[1] == pytest.approx(right_eye[1], abs=1e-6) and left_eye[0] > right_eye[0]
+    centre = 0.5 * (face.min(axis=0) + face.max(axis=0))
+    assert centre @ transform[:, :2].T + transform[:, 2] == pytest.approx([CROP_SIZE / 2] * 2)
+    extent = float((face.max(axis=0) - face.min(axis=0)).max())
+    assert np.sqrt(abs(np.linalg.det(transform[:, :2]))) == pytest.approx(CROP_SIZE / (CROP_SCALE * extent))
+    assert (np.abs(crop - CROP_SIZE / 2) <= CROP_SIZE / 2 + 1e-6).all()  # the whole face is inside
+    with_depth = np.hstack([crop, np.full((68, 1), 10.0)])
+    back = to_frame(with_depth, transform)
+    assert back[:, :2] == pytest.approx(face)
+    assert back[0, 2] == pytest.approx(10.0 * CROP_SCALE * extent / CROP_SIZE)  # depth in frame pixels too
+
+
+def mesh_with_gap(gap: float, eye_distance: float = 100.0) -> np.ndarray:
+    from tasks.evaluate.mesh import LEFT_EYE_CORNERS, LOWER_INNER_LIP, RIGHT_EYE_CORNERS, UPPER_INNER_LIP
+
+    points = np.zeros((468, 3))
+    points[list(RIGHT_EYE_CORNERS), 0] = (-eye_distance / 2 - 15, -eye_distance / 2 + 15)
+    points[list(LEFT_EYE_CORNERS), 0] = (eye_distance / 2 - 15, eye_distance / 2 + 15)
+    points[list(UPPER_INNER_LIP), :2] = [(-10, 80), (-5, 80), (5, 80)]
+    points[list(LOWER_INNER_LIP), :2] = [(-10, 80 + gap), (-5, 80 + gap), (5, 80 + gap)]
+    return points
+
+
+@pytest.mark.parametrize("gap, eyes, expected", [(0.0, 100.0, 0.0), (12.0, 100.0, 0.12), (12.0, 60.0, 0.2)])
+def test_mesh_opening_is_the_inner_lip_gap_over_the_eye_centre_distance(gap, eyes, expected):
+    from tasks.evaluate.mesh import MeshFit, mesh_opening
+
+    points = mesh_with_gap(gap, eyes)
+    assert mesh_opening(points) == pytest.approx(expected)
+    assert MeshFit(points, 1.0).opening == pytest.approx(expected)
+    rotated = points[:, :2] @ np.array([[0.6, -0.8], [0.8, 0.6]]).T * 3.0  # scale and roll free
+    assert mesh_opening(rotated) == pytest.approx(expected)
+
+
+def test_closed_cap_follows_the_lip_reader():
+    assert set(ls.MAX_CLOSED_GAP) == set(ls.LANDMARKERS)
+    # a mouth that never closes: the cap decides, and it is the lip reader's own
+    mouth = ls.MouthTrack(FPS, np.random.default_rng(0).uniform(0.3, 0.5, 100), landmarker="mesh")
+    scores = ls.score_arrays(mouth.opening, FPS, None, [], max_closed_gap=ls.MAX_CLOSED_GAP[mouth.landmarker])
+    assert scores["extra"]["closed_threshold"] == ls.MAX_CLOSED_GAP["mesh"]
+    with pytest.raises(ValueError, match="unknown lip-sync landmarker"):
+        ls.mouth_tracks("nowhere.mp4", ("mediapipe",))

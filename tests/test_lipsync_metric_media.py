@@ -74,3 +74,18 @@ def test_a_clip_without_a_face_gives_no_scores(generated_clip):
     assert result.face_coverage == 0.0
     assert result.closure_rate is None and result.aperture_contrast is None and result.sync_confidence is None
     json.dumps(result.as_dict(), allow_nan=False)
+
+
+def test_face_mesh_tells_shut_lips_from_open_ones_on_a_dim_backlit_face():
+    """backlit_webcam's source: shut lips at frames 78-80 (by eye), wide open at 157-160. The mesh,
+    placed by dlib's 68 points, reads them on either side of its speaker's closed threshold."""
+    from tasks.evaluate import lipsync as ls
+
+    video = shared_media("video/backlit_webcam.mp4")
+    tracks = ls.mouth_tracks(video, ("dlib", "mesh"))
+    mesh, dlib = tracks["mesh"], tracks["dlib"]
+    assert mesh.landmarker == "mesh" and mesh.track == dlib.track
+    assert np.array_equal(np.isfinite(mesh.opening), np.isfinite(dlib.opening))  # the same face, frames
+    threshold = ls.closed_threshold(mesh.opening, max_closed_gap=ls.MAX_CLOSED_GAP["mesh"])
+    assert np.nanmax(mesh.opening[78:81]) < min(threshold, 0.04)
+    assert np.nanmin(mesh.opening[157:161]) > 0.2

@@ -3,7 +3,9 @@
 Phone times come from the audio alone (Whisper word timings + espeak-ng phones per word, see
 `tasks.visemes.align.AsrAligner`); the mouth comes from 68-point landmarks re-detected on the video
 (inner-lip gap, points 62-64 against 68-66 in 1-based numbering, over the inter-ocular distance:
-`tasks.face.geometry.mouth_opening`). Three numbers:
+`tasks.face.geometry.mouth_opening`), or, with `landmarker="mesh"` (conf/evaluate
+`lipsync_landmarker`), from MediaPipe's face mesh placed by those points (`tasks.evaluate.mesh`;
+measured and left out: docs/lipsync.md, "Face mesh"). Three numbers:
 
 * bilabial closure rate: share of p/b/m phones (the table's closure classes) during which the lips
   actually close, on at least one frame within +-1 frame of the phone. A frame is "closed" when its
@@ -71,6 +73,7 @@ class MouthTrack:
     iod_px: float = 0.0        # median inter-ocular distance
     visibility: float = 1.0    # mean mouth visibility of the face stage (0..1: occluders, hands, mics)
     seconds: float = 0.0       # time the face analysis took
+    landmarker: str = "dlib"   # what read the lips: "dlib" (68 points) or "mesh" (tasks.evaluate.mesh)
 
     @property
     def frames(self) -> int:
@@ -563,19 +566,39 @@ def video_fps(path: Path | str) -> tuple[float, int]:
 
 
 def mouth_track(video_path: Path | str, track: int | None = None, backend=None, options=None,
-                smoothed: bool = False, equalisation: dict | None = None) -> MouthTrack:
+                smoothed: bool = False, equalisation: dict | None = None, landmarker: str = "dlib") -> MouthTrack:
     """Re-detect the faces of a video (the face stage's `analyze`, dlib by default) and return the
     per-frame mouth opening of face track `track`, or of the largest track (frames on screen x
     median inter-ocular distance). `smoothed`: use the stage's smoothed landmarks, not the raw ones.
     `equalisation`: the landmarker fits on the face contrast-equalised with these settings
     (`tasks.evaluate.landmarks.Equalisation`); None (the measure's setting, conf/evaluate
     `lipsync_equalisation`): on the frame as it is. Tried for dim, backlit lips and left out: it
-    reads some shut lips shut and others open (docs/lipsync.md, "Poor light")."""
+    reads some shut lips shut and others open (docs/lipsync.md, "Poor light").
+    `landmarker` (conf/evaluate `lipsync_landmarker`): "dlib", the opening from the 68 points; "mesh",
+    from MediaPipe's face mesh fitted on a crop placed by those 68 points (`tasks.evaluate.mesh`)."""
+    return mouth_tracks(video_path, (landmarker,), track, backend, options, smoothed, equalisation)[landmarker]
+
+
+LANDMARKERS = ("dlib", "mesh")
+# The closed threshold's absolute cap (inter-ocular units) per landmarker: the scales differ (see
+# tasks/evaluate/mesh.py). dlib's 0.08 never binds on the 7 clips' sources or es dubs (thresholds
+# 0.04-0.08 from their ranges); 0.08 sits at the 41st percentile of dlib's openings of the 7 sources
+# pooled, and the mesh's 41st percentile is 0.059 (docs/lipsync.md, "Face mesh").
+MAX_CLOSED_GAP = {"dlib": 0.08, "mesh": 0.06}
+
+
+def mouth_tracks(video_path: Path | str, landmarkers: Sequence[str] = ("dlib",), track: int | None = None, backend=None,
+                 options=None, smoothed: bool = False, equalisation: dict | None = None) -> dict[str, MouthTrack]:
+    """`mouth_track` for several landmarkers from one face analysis (the mesh is placed by the same
+    68 points, so each reads the same face on the same frames): {landmarker: MouthTrack}."""
     from tasks.evaluate.landmarks import Equalisation, EqualisedLandmarks
     from tasks.face import geometry as geo
     from tasks.face.backends import DlibBackend
     from tasks.face.pipeline import FaceOptions, analyze, read_frames
 
+    unknown = set(landmarkers) - set(LANDMARKERS)
+    if unknown:
+        raise ValueError(f"unknown lip-sync landmarker {sorted(unknown)}: choose from {LANDMARKERS}")
     started = time.perf_counter()
     fps, total = video_fps(video_path)
     backend = backend or DlibBackend()
@@ -585,7 +608,8 @@ def mouth_track(video_path: Path | str, track: int | None = None, backend=None, 
                      total=total or None, progress=False)
     ids = result.track_ids()
     if not ids:
-        return MouthTrack(fps, np.full(result.frames, np.nan), -1, 0.0, 0.0, time.perf_counter() - started)
+        return {name: MouthTrack(fps, np.full(result.frames, np.nan), -1, 0.0, 0.0, time.perf_counter() - started, name)
+                for name in landmarkers}
     landmarks = result.landmarks if smoothed else result.landmarks_raw
 
     def size(t: int) -> float:
@@ -596,12 +620,40 @@ def mouth_track(video_path: Path | str, track: int | None = None, backend=None, 
     if chosen not in ids:
         raise ValueError(f"no face track {chosen} in {video_path} (tracks: {ids})")
     sel = np.flatnonzero(result.track == chosen)
-    opening = np.full(result.frames, np.nan)
-    opening[result.frame[sel]] = [geo.mouth_opening(landmarks[i].astype(np.float64)) for i in sel]
     iod = float(np.median([geo.interocular(landmarks[i].astype(np.float64)) for i in sel]))
-    uniform_fps, opening = uniform_frames(opening, np.asarray(result.times, dtype=np.float64), fps)
     visibility = float(np.mean(result.visibility[sel]))
-    return MouthTrack(uniform_fps, opening, chosen, iod, visibility, time.perf_counter() - started)
+    face_seconds = time.perf_counter() - started
+    times = np.asarray(result.times, dtype=np.float64)
+    tracks = {}
+    for name in landmarkers:
+        begun = time.perf_counter()
+        opening = np.full(result.frames, np.nan)
+        if name == "dlib":
+            opening[result.frame[sel]] = [geo.mouth_opening(landmarks[i].astype(np.float64)) for i in sel]
+        else:
+            opening[result.frame[sel]] = mesh_openings(video_path, result.frame[sel], landmarks[sel])
+        uniform_fps, opening = uniform_frames(opening, times, fps)
+        tracks[name] = MouthTrack(uniform_fps, opening, chosen, iod, visibility,
+                                  face_seconds + time.perf_counter() - begun, name)
+    return tracks
+
+
+def mesh_openings(video_path: Path | str, frames: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
+    """The face mesh's opening on the given frames of a video, each crop placed by that frame's 68
+    points (`tasks.evaluate.mesh`); one more decode of the video."""
+    from tasks.evaluate.mesh import face_mesh
+    from tasks.face.pipeline import read_frames
+
+    model = face_mesh()
+    wanted = {int(f): k for k, f in enumerate(frames)}
+    out = np.full(len(frames), np.nan)
+    for index, (_, frame) in enumerate(read_frames(str(video_path))):
+        k = wanted.get(index)
+        if k is not None:
+            out[k] = model.fit(frame, landmarks[k].astype(np.float64)).opening
+        if index >= max(wanted, default=-1):
+            break
+    return out
 
 
 def load_audio(path: Path | str, rate: int = 16_000) -> np.ndarray:
@@ -647,8 +699,9 @@ def score(mouth: MouthTrack, samples: np.ndarray, rate: int, language: str, alig
     duration = mouth.frames / mouth.fps
     grid = np.arange(int(round(duration * sync_rate))) / sync_rate
     envelope = speech_envelope(np.asarray(samples, dtype=np.float64), rate, grid)
+    options.setdefault("max_closed_gap", MAX_CLOSED_GAP[mouth.landmarker])
     values = score_arrays(mouth.opening, mouth.fps, envelope, phones, closure_visemes=table.closures, **options)
-    values["extra"].update({"track": mouth.track, "iod_px": round(mouth.iod_px, 1), "fps": mouth.fps,
+    values["extra"].update({"landmarker": mouth.landmarker, "track": mouth.track, "iod_px": round(mouth.iod_px, 1), "fps": mouth.fps,
                             "mouth_visibility": round(mouth.visibility, 3),
                             "frames": mouth.frames, "face_seconds": round(mouth.seconds, 2)})
     return LipSyncScores(face_coverage=mouth.coverage, phones=len(phones), words=n_words,
@@ -658,17 +711,17 @@ def score(mouth: MouthTrack, samples: np.ndarray, rate: int, language: str, alig
 def measure(video_path: Path | str, audio_path: Path | str | None = None, language: str = "en", *,
             track: int | None = None, mouth: MouthTrack | None = None, aligner=None, backend=None,
             words: list[tuple[float, float, str]] | None = None, equalisation: dict | None = None,
-            **options) -> LipSyncScores:
+            landmarker: str = "dlib", **options) -> LipSyncScores:
     """Lip sync of a video against audio: `audio_path` (any file ffmpeg decodes) or, when None, the
     video's own audio track, which must start with the video. `language`: the speech's language
     (ISO 639-1; it picks the Whisper language and the viseme table). `track`: a face track id of
     this video (default: the largest face). `mouth`: a `mouth_track` already computed for it.
     `words`: (start, end, text) word timings of this audio from an ASR run already made (the
     evaluate stage's re-transcription), to skip a second one; `aligner`: an AsrAligner to reuse;
-    `equalisation`: see `mouth_track`.
+    `equalisation`, `landmarker`: see `mouth_track`.
     `options` go to `score_arrays` (tolerance, closed_fraction, max_offset_s, null_s, ...)."""
     started = time.perf_counter()
-    mouth = mouth or mouth_track(video_path, track=track, backend=backend, equalisation=equalisation)
+    mouth = mouth or mouth_track(video_path, track=track, backend=backend, equalisation=equalisation, landmarker=landmarker)
     samples = load_audio(audio_path if audio_path is not None else video_path)
     result = score(mouth, samples, 16_000, language, aligner=aligner, words=words, **options)
     return dataclasses.replace(result, seconds=time.perf_counter() - started)
