@@ -199,3 +199,49 @@ def test_fitted_split_style_speaks_and_pitch_follows_the_prosody_half():
     f0_low = f0_stats(world_features(low, V.KokoroVoice.sample_rate)[0])["median"]
     f0_high = f0_stats(world_features(high, V.KokoroVoice.sample_rate)[0])["median"]
     assert 0 < f0_low < 150 < 200 < f0_high
+
+
+class _FixedFitter:
+    """A fitter double: always the same spec, its report saying the pitch measured."""
+
+    def __init__(self, f0):
+        self.f0, self.asked = f0, []
+
+    def fit(self, profile, language, encoder):
+        self.asked.append(profile.speaker)
+        return "jm_kumo|jf_alpha", {"f0": self.f0, "likeness": 0.9}
+
+
+@pytest.mark.parametrize("fitted_f0, speaker_gender, listener_clear_below, expected", [
+    (140.0, "male", 1000, "fitted"),   # most alike and understood: the fitted voice is chosen
+    (250.0, "male", 1000, "deep"),     # a woman's pitch for a man: not offered at all
+    (250.0, "unknown", 1000, "fitted"),
+    (140.0, "male", 180, "deep"),      # most alike but not understood (its tone is 200 Hz): left out
+])
+def test_the_fitted_voice_joins_the_audition_under_its_rules(monkeypatch, fitted_f0, speaker_gender,
+                                                            listener_clear_below, expected):
+    from tasks.speakers.schema import VoiceProfile
+    from tasks.tts import voices as voices_module
+    from tests.test_tts_audition import PitchListener
+    from tests.voice_doubles import ToneVoice, matching_with_doubles
+
+    def profile(f0, gender, emb, name="x"):
+        return VoiceProfile(name, 3.0, tuple(emb), f0, f0 * 0.8, f0 * 1.25, float(np.log(f0)), 0.15, gender)
+
+    matching = matching_with_doubles(monkeypatch, {"deep": profile(100, "male", (1.0, 0.0))})
+    monkeypatch.setattr(voices_module, "KokoroVoice", lambda language, style: ToneVoice(200))  # sounds like the speaker
+    wrapped = []
+    fitter = _FixedFitter(fitted_f0)
+    voices = {"deep": ToneVoice(100)}
+    speaker = profile(100, speaker_gender, (0.0, 1.0), name="S0")
+    chosen, scores = matching.assign_voices([speaker], voices, "es", {"S0": (("hola", 0.5),)}, 2,
+                                            listener=PitchListener(listener_clear_below), max_wer_over_default=0.05,
+                                            fitter=fitter, wrap=lambda voice: wrapped.append(voice) or voice)
+    assert fitter.asked == ["S0"]
+    offered = not (speaker_gender == "male" and fitted_f0 > 175)
+    assert ("kokoro-fitted-S0-es" in scores["S0"]) == offered and len(wrapped) == int(offered)
+    if expected == "fitted":
+        assert chosen["S0"] is wrapped[0] and chosen["S0"].name == "kokoro-fitted-S0-es"
+    else:
+        assert chosen["S0"] is voices["deep"]
+    assert set(voices) == {"deep"}  # the caller's candidates are left as they were
