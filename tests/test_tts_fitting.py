@@ -245,3 +245,20 @@ def test_the_fitted_voice_joins_the_audition_under_its_rules(monkeypatch, fitted
     else:
         assert chosen["S0"] is voices["deep"]
     assert set(voices) == {"deep"}  # the caller's candidates are left as they were
+
+
+def test_the_default_settings_design_is_shipped_for_every_fitting_language():
+    """No first dub pays for the design: rerun scripts/voice_fitting_designs.py after changing the
+    fitting settings, texts or styles."""
+    from flows.config import compose
+    from tasks.stage import instantiate
+
+    fitter = instantiate(compose()["tts"]["matching"], "fitting")
+    for language in fitter.texts:
+        path = F.SHIPPED_DESIGNS / f"design-{language}-{fitter._design_key(language)}.json"
+        assert path.exists(), f"{path.name} missing: run scripts/voice_fitting_designs.py {language}"
+        design = fitter.design(language, encoder=None)  # read, nothing said (no encoder to say it with)
+        count = len(V.KOKORO_STYLES) + fitter.design_size
+        assert design.points.shape == (count, 2, len(V.KOKORO_STYLES)) and design.embeddings.shape == (count, 256)
+        assert np.allclose(np.linalg.norm(design.embeddings, axis=1), 1.0, atol=1e-4)
+        assert np.all((design.median_f0 > 60) & (design.median_f0 < 500))

@@ -18,12 +18,16 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
 from tasks.tts.voices import KOKORO_STYLES, split_style_spec
 
 DESIGN_VERSION = 1
+# The designs of the default settings, measured once and shipped (2-2.5 min of syntheses per
+# language otherwise, on the first dub of each language): `scripts/voice_fitting_designs.py` rewrites them.
+SHIPPED_DESIGNS = Path(__file__).parent / "designs"
 
 
 # --------------------------------------------------------------------------- pure parts
@@ -166,15 +170,16 @@ class StyleFitter:
 
         if language in self._designs:
             return self._designs[language]
-        path = cache_dir() / "voice-fitting" / f"design-{language}-{self._design_key(language)}.json"
+        name = f"design-{language}-{self._design_key(language)}.json"
+        shipped, path = SHIPPED_DESIGNS / name, cache_dir() / "voice-fitting" / name
+        path = shipped if shipped.exists() else path
         if path.exists():
             data = json.loads(path.read_text())
             measured = Measured(np.asarray(data["points"]), np.asarray(data["embeddings"]), np.asarray(data["median_f0"]))
         else:
             measured = self.measure(design_points(self.design_size, self.design_spread, self.seed), language, encoder)
             with atomic_path(path) as tmp:
-                tmp.write_text(json.dumps({"points": measured.points.tolist(), "embeddings": measured.embeddings.tolist(),
-                                           "median_f0": measured.median_f0.tolist()}))
+                tmp.write_text(design_json(measured))
         self._designs[language] = measured
         return measured
 
@@ -237,3 +242,10 @@ class StyleFitter:
             return "", report
         report.update(likeness=round(chosen[1], 4), f0=round(chosen[2], 1))
         return spec_of(chosen[0]), report
+
+
+def design_json(measured: Measured, digits: int = 6) -> str:
+    return json.dumps({"points": np.round(measured.points, digits).tolist(),
+                       "embeddings": np.round(measured.embeddings, digits).tolist(),
+                       "median_f0": np.round(measured.median_f0, 3).tolist()})
+

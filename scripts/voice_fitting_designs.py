@@ -1,0 +1,35 @@
+"""Measure the voice-fitting design (tasks/tts/fitting.py) of the default settings in each language
+and ship it beside the module (tasks/tts/designs/), so that no first dub pays 2-2.5 min of
+syntheses for it. Rerun after changing conf/tts `matching.fitting` or the Kokoro styles; a test
+fails while a language's shipped design does not match the settings.
+
+    python scripts/voice_fitting_designs.py [es pt fr en]
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from flows.config import compose  # noqa: E402
+from tasks.artifacts import atomic_path  # noqa: E402
+from tasks.stage import instantiate  # noqa: E402
+from tasks.tts.fitting import SHIPPED_DESIGNS, design_json, design_points  # noqa: E402
+
+
+def main(languages: list[str]) -> None:
+    from tasks.speakers.encoder import SpeakerEncoder
+
+    fitter = instantiate(compose()["tts"]["matching"], "fitting")
+    encoder = SpeakerEncoder()
+    for language in languages:
+        path = SHIPPED_DESIGNS / f"design-{language}-{fitter._design_key(language)}.json"
+        design = fitter.measure(design_points(fitter.design_size, fitter.design_spread, fitter.seed), language, encoder)
+        with atomic_path(path) as tmp:
+            tmp.write_text(design_json(design))
+        print(path)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:] or ["es", "pt", "fr", "en"])
