@@ -758,3 +758,19 @@ def test_validator_measurement_noise_recovers_landmark_jitter_and_caps_r():
     worse = validate.measurement_noise(np.cos(2 * np.pi * 0.3 * t), measured)
     assert worse["share_of_residual"] < 0.1  # a wrong prediction misses far more than the noise
     assert validate.measurement_noise(np.zeros(len(t)), measured) == {}
+
+
+@pytest.mark.parametrize("name, style, language", [
+    ("kokoro-jf_tebukuro-es", "jf_tebukuro", "es"),
+    ("kokoro-jf_alpha+jm_kumo-pt", "jf_alpha+jm_kumo", "pt"),
+    # a fitted voice: signed weights, timbre|prosody halves
+    ("kokoro-jf_alpha:0.345+jf_gongitsune:-0.204+jm_kumo:0.859|jm_kumo-es", "jf_alpha:0.345+jf_gongitsune:-0.204+jm_kumo:0.859|jm_kumo", "es"),
+])
+def test_kokoro_style_of_a_voice_name_replays_what_the_tts_stage_named(name, style, language):
+    from tasks.tts.voices import KokoroVoice, style_weights
+    from tasks.visemes.align import KokoroAligner, kokoro_style_of
+
+    assert kokoro_style_of(name) == (style, language)
+    assert KokoroVoice(language, style).name == name
+    style_weights(style)  # a spec the voice accepts
+    assert KokoroAligner.handles([type("Segment", (), {"voice": name})()])

@@ -453,6 +453,6 @@ def fitted_voice(fitter, profile, language: str, encoder):
     log.info("speaker %s fitted voice %s: %s", profile.speaker, spec or "-", report)
     if not spec or opposite(profile.gender, gender_guess(report.get("f0", 0.0))):
         return None
-    voice = KokoroVoice(language, spec)
-    voice.name = f"kokoro-fitted-{profile.speaker}-{language}"  # the spec is in the log line above
-    return voice
+    # named by its spec like every Kokoro voice (kokoro-<spec>-<lang>): segments.json then says
+    # which voice spoke, and the visemes stage can replay it for Kokoro's own phone durations
+    return KokoroVoice(language, spec)

@@ -248,6 +248,13 @@ class AsrAligner:
         return Alignment(phones, [_speaker_at(p.center, segments, speaker_of) for p in phones], f"asr:{self.model}")
 
 
+def kokoro_style_of(voice_name: str) -> tuple[str, str]:
+    """(style spec, language) of a KokoroVoice's name, `kokoro-<style>-<language>`; a fitted style
+    has signed weights (`kokoro-jf_alpha:-0.2+jm_kumo:1.2|jm_kumo-es`)."""
+    style, _, language = voice_name.removeprefix("kokoro-").rpartition("-")
+    return style, language
+
+
 class KokoroAligner:
     """Durations from Kokoro's own duration predictor, replayed on the dub's timeline."""
 
@@ -299,7 +306,7 @@ class KokoroAligner:
         """Phones of one dubbed segment relative to its start, replaying KokoroVoice.synthesize."""
         from tasks.tts.voices import KokoroVoice, _kokoro_assets, chunk_phonemes, espeak_phonemes, style_row, to_vocab, trim_silence
 
-        _, style, language = segment.voice.split("-", 2)
+        style, language = kokoro_style_of(segment.voice)
         voice = KokoroVoice(language, style)
         assets = _kokoro_assets()
         vocab, styles = assets["vocab"], assets["styles"][style]
