@@ -598,6 +598,24 @@ def test_replayed_phones_follow_the_tts_stretch_and_inserted_pauses(time_scale, 
     assert [p.end - p.start for p in moved] == pytest.approx([(p.end - p.start) * time_scale for p in phones])
 
 
+@pytest.mark.parametrize("inserted, expected", [
+    # 0.2 s of silence cut from the middle of the pause phone (0.3-0.7): it shortens, the rest moves up
+    (((0.4, -0.2),), [(0.0, 0.1), (0.1, 0.3), (0.3, 0.5), (0.5, 0.6)]),
+    # the cut inside a spoken phone's silent tail (Kokoro's durations hold a comma's pause in the
+    # vowel before it): that phone ends earlier and never overlaps the /p/ after it
+    (((0.2, -0.15),), [(0.0, 0.1), (0.1, 0.2), (0.2, 0.55), (0.55, 0.65)]),
+    (((0.05, 0.1), (0.4, -0.2)), [(0.0, 0.1), (0.2, 0.4), (0.4, 0.6), (0.6, 0.7)]),
+])
+def test_replayed_phones_follow_silence_taken_out_without_overlapping(inserted, expected):
+    from tasks.visemes.align import retime
+
+    phones = [TimedPhone(0.0, 0.1, "m", "MBP"), TimedPhone(0.1, 0.3, "e", "EE"),
+              TimedPhone(0.3, 0.7, "", SILENCE), TimedPhone(0.7, 0.8, "p", "MBP")]
+    moved = retime(phones, 1.0, inserted)
+    assert [t for p in moved for t in (p.start, p.end)] == pytest.approx([t for pair in expected for t in pair])
+    assert all(a.end <= b.start + 1e-9 for a, b in zip(moved, moved[1:]))
+
+
 def _validator():
     import importlib.util
     from pathlib import Path

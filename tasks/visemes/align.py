@@ -368,13 +368,23 @@ class KokoroAligner:
 
 def retime(phones: list[TimedPhone], time_scale: float, inserted: tuple[tuple[float, float], ...]) -> list[TimedPhone]:
     """Replayed phones moved as the tts stage moved the speech after synthesis: every silence it
-    inserted (`at` seconds into the synthesized speech, `length` long) pushes what follows, then
-    every time is scaled by the pitch-preserving stretch `time_scale`."""
-    def moved(t: float) -> float:
-        return (t + sum(length for at, length in inserted if at <= t)) * time_scale
+    inserted (`at` seconds into the synthesized speech, `length` long) pushes the phones starting
+    from `at` on; every silence it took out (negative `length`: `at` to `at - length` cut) pulls
+    what follows and shortens the phone it was inside (one keeping its length across a cut overlaps
+    the next phones, and those were lost, a bilabial among them); then every time is scaled by the
+    pitch-preserving stretch `time_scale`."""
+    def pushed(t: float) -> float:
+        return sum(length for at, length in inserted if length >= 0 and at <= t)
 
-    return [TimedPhone(moved(p.start), moved(p.start) + (p.end - p.start) * time_scale, p.symbol, p.viseme, p.word)
-            for p in phones]
+    def pulled(t: float) -> float:
+        return sum(max(min(t - at, -length), 0.0) for at, length in inserted if length < 0)
+
+    out = []
+    for p in phones:
+        start = (p.start + pushed(p.start) - pulled(p.start)) * time_scale
+        end = (p.end + pushed(p.start) - pulled(p.end)) * time_scale
+        out.append(TimedPhone(start, max(start, end), p.symbol, p.viseme, p.word))
+    return out
 
 
 def best_offset(phones: list[TimedPhone], env: np.ndarray, start: float, max_shift_s: float) -> float:
