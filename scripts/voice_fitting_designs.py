@@ -13,9 +13,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from flows.config import compose  # noqa: E402
-from tasks.artifacts import atomic_path  # noqa: E402
 from tasks.stage import instantiate  # noqa: E402
-from tasks.tts.fitting import SHIPPED_DESIGNS, design_json, design_points  # noqa: E402
+from tasks.tts.fitting import SHIPPED_DESIGNS  # noqa: E402
 
 
 def main(languages: list[str]) -> None:
@@ -24,11 +23,8 @@ def main(languages: list[str]) -> None:
     fitter = instantiate(compose()["tts"]["matching"], "fitting")
     encoder = SpeakerEncoder()
     for language in languages:
-        path = SHIPPED_DESIGNS / f"design-{language}-{fitter._design_key(language)}.json"
-        design = fitter.measure(design_points(fitter.design_size, fitter.design_spread, fitter.seed), language, encoder)
-        with atomic_path(path) as tmp:
-            tmp.write_text(design_json(design))
-        print(path)
+        fitter.write_design(language, encoder, SHIPPED_DESIGNS)
+        print(SHIPPED_DESIGNS / fitter.design_name(language))
 
 
 if __name__ == "__main__":

@@ -261,7 +261,7 @@ def test_the_default_settings_design_is_shipped_for_every_fitting_language():
 
     fitter = instantiate(compose()["tts"]["matching"], "fitting")
     for language in fitter.texts:
-        path = F.SHIPPED_DESIGNS / f"design-{language}-{fitter._design_key(language)}.json"
+        path = F.SHIPPED_DESIGNS / fitter.design_name(language)
         assert path.exists(), f"{path.name} missing: run scripts/voice_fitting_designs.py {language}"
         design = fitter.design(language, encoder=None)  # read, nothing said (no encoder to say it with)
         count = len(V.KOKORO_STYLES) + fitter.design_size

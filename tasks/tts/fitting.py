@@ -163,24 +163,35 @@ class StyleFitter:
         return _digest([DESIGN_VERSION, KOKORO_STYLES, self.design_size, self.design_spread, self.seed, self.level_db,
                         self.text(language)])
 
+    def design_name(self, language: str) -> str:
+        """The file name of this language's design under these settings (shipped or cached)."""
+        return f"design-{language}-{self._design_key(language)}.json"
+
     def design(self, language: str, encoder) -> Measured:
-        """The design points measured in `language`, once per settings (model cache)."""
-        from tasks.artifacts import atomic_path
+        """The design points measured in `language`, once per settings: the shipped file, else the
+        model cache, else measured here and cached."""
         from tasks.models import cache_dir
 
         if language in self._designs:
             return self._designs[language]
-        name = f"design-{language}-{self._design_key(language)}.json"
-        shipped, path = SHIPPED_DESIGNS / name, cache_dir() / "voice-fitting" / name
-        path = shipped if shipped.exists() else path
+        shipped, cached = SHIPPED_DESIGNS / self.design_name(language), cache_dir() / "voice-fitting" / self.design_name(language)
+        path = shipped if shipped.exists() else cached
         if path.exists():
             data = json.loads(path.read_text())
             measured = Measured(np.asarray(data["points"]), np.asarray(data["embeddings"]), np.asarray(data["median_f0"]))
         else:
-            measured = self.measure(design_points(self.design_size, self.design_spread, self.seed), language, encoder)
-            with atomic_path(path) as tmp:
-                tmp.write_text(design_json(measured))
+            measured = self.write_design(language, encoder, cached.parent)
         self._designs[language] = measured
+        return measured
+
+    def write_design(self, language: str, encoder, folder: Path) -> Measured:
+        """Measure this language's design (Kokoro saying the fitting text at every design point) and
+        write it to `folder` under `design_name`."""
+        from tasks.artifacts import atomic_path
+
+        measured = self.measure(design_points(self.design_size, self.design_spread, self.seed), language, encoder)
+        with atomic_path(folder / self.design_name(language)) as tmp:
+            tmp.write_text(design_json(measured))
         return measured
 
     def fit(self, profile, language: str, encoder) -> tuple[str, dict]:
