@@ -27,12 +27,11 @@ def run(context: StageContext) -> None:
     defaults = tuple(name for name, voice in candidates.items() if repr(voice) == repr(default_voice))
     # the audition's renderings of the chosen voice are the stage's first syntheses of those lines
     remembered_s = float(context.config.get("remembered_speech_s") or 0)
-    if remembered_s > 0:
-        candidates = {name: RememberingVoice(voice, remembered_s) for name, voice in candidates.items()}
-        default_voice = candidates[defaults[0]] if defaults else RememberingVoice(default_voice, remembered_s)
+    remember = (lambda voice: RememberingVoice(voice, remembered_s)) if remembered_s > 0 else (lambda voice: voice)
+    candidates = {name: remember(voice) for name, voice in candidates.items()}
+    default_voice = candidates[defaults[0]] if defaults else remember(default_voice)
     converter = instantiate(matching, "converter") if matching.get("converter") else NoMatch()
     fitter = instantiate(matching, "fitting") if (matching.get("fitting") or {}).get("_target_") else None
-    remember = (lambda voice: RememberingVoice(voice, remembered_s)) if remembered_s > 0 else (lambda voice: voice)
     timing = Timing(**(context.config.get("timing") or {}))
     listening = matching.get("intelligibility") or {}
     listener = Listener(instantiate(listening, "recognizer"), context.lang) if listening.get("recognizer") else None
