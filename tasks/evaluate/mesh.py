@@ -47,8 +47,10 @@ def crop_transform(landmarks: np.ndarray, size: int = CROP_SIZE, scale: float = 
     """2 x 3 affine map from frame pixels to the crop: centred on the centre of the 68 points' box,
     rotated so that the eye centres (dlib 37-42 and 43-48) lie on a horizontal line, the box's
     larger side filling 1 / `scale` of the `size`-pixel crop."""
+    from tasks.face.geometry import eye_centers
+
     landmarks = np.asarray(landmarks, dtype=np.float64)
-    right_eye, left_eye = landmarks[36:42].mean(axis=0), landmarks[42:48].mean(axis=0)
+    right_eye, left_eye = eye_centers(landmarks)
     angle = np.arctan2(left_eye[1] - right_eye[1], left_eye[0] - right_eye[0])
     low, high = landmarks.min(axis=0), landmarks.max(axis=0)
     centre = 0.5 * (low + high)

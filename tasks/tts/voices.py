@@ -228,16 +228,24 @@ def parse_style(spec: str) -> dict[str, float]:
     """A Kokoro style or a blend of several: `jm_kumo`, `jf_alpha+jm_kumo` (equal parts) or
     `jf_alpha:0.3+jm_kumo:0.7`; returns style -> weight, the weights summing to 1."""
     weights: dict[str, float] = {}
-    for part in str(spec).split("+"):
-        name, _, weight = part.strip().partition(":")
-        if name not in KOKORO_STYLES:
-            raise ValueError(f"unknown Kokoro style {name!r} in {spec!r}; choose among {', '.join(KOKORO_STYLES)}")
-        value = float(weight) if weight else 1.0
+    for name, value in style_terms(str(spec), spec):
         if value <= 0:
             raise ValueError(f"Kokoro style weights must be positive: {spec!r}")
         weights[name] = weights.get(name, 0.0) + value
     total = sum(weights.values())
     return {name: value / total for name, value in weights.items()}
+
+
+def style_terms(blend: str, spec: str) -> list[tuple[str, float]]:
+    """(style, weight) of each `+` term of a blend (`jf_alpha:0.3+jm_kumo`: weight 1 where none is
+    given); `spec` is the whole spec, for the error."""
+    terms = []
+    for part in blend.split("+"):
+        name, _, weight = part.strip().partition(":")
+        if name not in KOKORO_STYLES:
+            raise ValueError(f"unknown Kokoro style {name!r} in {spec!r}; choose among {', '.join(KOKORO_STYLES)}")
+        terms.append((name, float(weight) if weight else 1.0))
+    return terms
 
 
 TIMBRE_DIMS = 128  # a style row's first half drives the decoder (timbre), the second the prosody predictor
@@ -253,11 +261,8 @@ def parse_split_style(spec: str, max_weight: float = 2.0) -> tuple[dict[str, flo
     out = []
     for half in halves:
         weights: dict[str, float] = {}
-        for part in half.split("+"):
-            name, _, weight = part.strip().partition(":")
-            if name not in KOKORO_STYLES:
-                raise ValueError(f"unknown Kokoro style {name!r} in {spec!r}; choose among {', '.join(KOKORO_STYLES)}")
-            weights[name] = weights.get(name, 0.0) + (float(weight) if weight else 1.0)
+        for name, value in style_terms(half, spec):
+            weights[name] = weights.get(name, 0.0) + value
         if abs(sum(weights.values()) - 1.0) > 1e-3 or max(abs(w) for w in weights.values()) > max_weight:
             raise ValueError(f"each half of {spec!r} must have weights summing to 1, none beyond +-{max_weight}")
         out.append(weights)
