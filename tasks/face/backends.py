@@ -10,6 +10,7 @@ from typing import Protocol
 
 import numpy as np
 
+from tasks.face.geometry import eye_centers
 from tasks.stage import StageError
 
 
@@ -219,7 +220,7 @@ class InsightFaceBackend:
         from insightface.app.common import Face
 
         self._load()
-        kps = np.array([landmarks[36:42].mean(0), landmarks[42:48].mean(0), landmarks[30], landmarks[48], landmarks[54]],
+        kps = np.array([*eye_centers(landmarks), landmarks[30], landmarks[48], landmarks[54]],
                        dtype=np.float32)
         face = Face(kps=kps)
         vector = np.asarray(self._rec.get(frame_rgb[..., ::-1].copy(), face), dtype=np.float32)

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from tasks.face.geometry import RIGID, apply_similarity, similarity
+from tasks.face.geometry import RIGID, apply_similarity, eye_centers, interocular, similarity
 from tasks.lipsync.core import FEATURES, BankIndex, select, shape_features
 
 JAW_MESH = list(range(2, 15))
@@ -91,7 +91,7 @@ def canonical_template(landmarks: np.ndarray, iod: float) -> tuple[np.ndarray, t
     sample = landmarks[np.linspace(0, len(landmarks) - 1, min(len(landmarks), 200)).astype(int)]
     reference = sample[len(sample) // 2]
     mean = np.mean([apply_similarity(l, similarity(l[RIGID], reference[RIGID])) for l in sample], axis=0)
-    eyes = np.stack([mean[36:42].mean(0), mean[42:48].mean(0)])
+    eyes = np.stack(eye_centers(mean))
     canonical_eyes = np.array([[-iod / 2, 0.0], [iod / 2, 0.0]])
     shape = apply_similarity(mean, similarity(eyes, canonical_eyes))
     jaw = shape[2:15]
@@ -360,7 +360,7 @@ class ExemplarGenerator:
         patch, covered = piecewise_affine(bank.crops[index], src, dst, (x0, y0, x1, y1), bank.meshes[index])
         offset = np.array([x0, y0], dtype=float)
         dst_lm = apply_similarity(moved, to_frame)
-        iod_px = float(np.linalg.norm(landmarks[42:48].mean(0) - landmarks[36:42].mean(0)))
+        iod_px = interocular(landmarks)
         opened = dst[-6:-3] - dst[-3:]
         if self.cavity_shading > 0 and np.linalg.norm(opened, axis=1).max() > 0.5:
             at = {k: MESH.index(k) for k in (60, 64)}
