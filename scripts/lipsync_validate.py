@@ -22,6 +22,10 @@ stage took Kokoro's durations (exact phone times of the dub's audio), the median
 events found and their spread (validation of the +-40 ms offset target; the envelope and phone
 offsets read +-140..200 ms on sources whose lips and bursts agree within about 30 ms).
 
+`--stops off on` (either mode): the measure's /p b/ as the ASR placed them and snapped onto the
+audio's own closures (tasks/evaluate/stops.py), one table each from the same face analysis and ASR
+words; default: conf/evaluate `lipsync_stops`.
+
 `--landmarkers dlib mesh` (either mode): the lips read by each (tasks.evaluate.lipsync.mouth_tracks,
 one face analysis per video), one table per lip reader; default: conf/evaluate `lipsync_landmarker`.
 
@@ -100,12 +104,32 @@ def measure_landmarker() -> str:
     return config.get("lipsync_landmarker") or "dlib"
 
 
-def remeasure(workspace: Path, video: str, lang: str, aligner=None, landmarkers=("dlib",)) -> dict[str, dict]:
+def measure_stops(snapping: str = "conf") -> dict | None:
+    """The measure's stop snapping (conf/evaluate/default.yaml `lipsync_stops`), or with its switch
+    forced: "on", "off" (--stops), "conf" as configured."""
+    import yaml
+
+    config = yaml.safe_load((PROJECT / "conf" / "evaluate" / "default.yaml").read_text())
+    stops = dict(config.get("lipsync_stops") or {})
+    if snapping != "conf":
+        stops["enabled"] = snapping == "on"
+    return stops
+
+
+def readings(landmarkers, snappings) -> list[tuple[str, str, str]]:
+    """(table name, landmarker, stop snapping) for each way of reading: one table per landmarker,
+    and per --stops setting when more than one is asked for."""
+    return [(name if len(snappings) == 1 else f"{name}, stops {snapping}", name, snapping)
+            for name in landmarkers for snapping in snappings]
+
+
+def remeasure(workspace: Path, video: str, lang: str, aligner=None, landmarkers=("dlib",), snappings=("conf",)) -> dict[str, dict]:
     """The dub (rendered file, its own audio, `lang`) and the source (its own audio, the language the
     asr stage heard) measured afresh, with the measure's own forced-language ASR: the evaluate stage
     passes its re-transcription's words, which are garbage when it heard another language. Also
     the dub's lips at the synthesizer's own bilabial releases (`synth_release_offsets`). One face
-    analysis per video for all `landmarkers`; {landmarker: figures}, each with the per-frame openings."""
+    analysis per video for all `landmarkers`, one ASR run per audio for all `snappings` (--stops);
+    {table name: figures} (see `readings`), each with the per-frame openings."""
     from tasks import artifacts
     from tasks.artifacts import Transcript
     from tasks.evaluate.lipsync import measure, mouth_tracks
@@ -113,17 +137,23 @@ def remeasure(workspace: Path, video: str, lang: str, aligner=None, landmarkers=
 
     rendered = sorted((workspace / "data" / "render" / video / lang).glob(f"{video}.{lang}.*"))[0]
     source_language = artifacts.read(workspace / "data" / "asr" / video / "transcript.json", Transcript).language
-    out = {name: {} for name in landmarkers}
+    from tasks.evaluate.lipsync import load_audio
+
+    aligner = aligner or measure_aligner()
+    ways = readings(landmarkers, snappings)
+    out = {key: {} for key, _, _ in ways}
     for prefix, path, language in (("lipsync", rendered, lang), ("source_lipsync", source_video(workspace, video), source_language)):
         mouths = mouth_tracks(path, landmarkers, equalisation=measure_equalisation())
-        for name, mouth in mouths.items():
-            values = measure(path, None, language, mouth=mouth, aligner=aligner or measure_aligner()).as_dict()
-            out[name].update({f"{prefix}_{k}": values.get(k) for k in ("closure_excess", "aperture_contrast", "sync_offset_ms",
-                                                                       "sync_confidence", "closures", "open_vowels", "extra")})
-            out[name][f"{prefix}_opening"] = [None if not np.isfinite(v) else round(float(v), 4) for v in mouth.opening]
+        words = heard_words(load_audio(path), language, aligner)
+        for key, name, snapping in ways:
+            mouth = mouths[name]
+            values = measure(path, None, language, mouth=mouth, aligner=aligner, words=words, stops=measure_stops(snapping)).as_dict()
+            out[key].update({f"{prefix}_{k}": values.get(k) for k in ("closure_excess", "aperture_contrast", "sync_offset_ms",
+                                                                      "sync_confidence", "closures", "open_vowels", "extra")})
+            out[key][f"{prefix}_opening"] = [None if not np.isfinite(v) else round(float(v), 4) for v in mouth.opening]
             if prefix == "lipsync":
-                out[name].update(synth_release_offsets(workspace, video, lang, mouth))
-            print(f"{video} {prefix} {name}: " + " ".join(f"{k}={fmt(values.get(k))}" for k in ("closure_excess", "aperture_contrast", "sync_offset_ms")),
+                out[key].update(synth_release_offsets(workspace, video, lang, mouth))
+            print(f"{video} {prefix} {key}: " + " ".join(f"{k}={fmt(values.get(k))}" for k in ("closure_excess", "aperture_contrast", "sync_offset_ms")),
                   file=sys.stderr, flush=True)
     return out
 
@@ -162,21 +192,22 @@ def ratio_interval(dub_extra: dict, source_extra: dict, figure: str, level: floa
 
 
 def dubbed_rows(workspaces: list[Path], lang: str, fresh: bool = False, aligner=None,
-                landmarkers=None) -> dict[str, list[dict]]:
+                landmarkers=None, snappings=("conf",)) -> dict[str, list[dict]]:
     """Per landmarker, one row per dubbed video found in the workspaces (data/lipsync/<video>/<lang>);
     `fresh`: measure lip sync here (with `aligner`, default `measure_aligner()`, and each of
-    `landmarkers`, default conf's) instead of reading the evaluate stage's metrics (conf's landmarker)."""
+    `landmarkers`, default conf's, and stop `snappings`) instead of reading the evaluate stage's
+    metrics (conf's landmarker and snapping)."""
     landmarkers = list(landmarkers or [measure_landmarker()])
     if not fresh:
-        landmarkers = [measure_landmarker()]
-    tables = {name: [] for name in landmarkers}
+        landmarkers, snappings = [measure_landmarker()], ("conf",)
+    tables = {key: [] for key, _, _ in readings(landmarkers, snappings)}
     for workspace in workspaces:
         for folder in sorted((workspace / "data" / "lipsync").glob(f"*/{lang}")):
             video = folder.parent.name
             report = json.loads((folder / "report.json").read_text())
             metrics_file = workspace / "data" / "evaluate" / video / lang / "metrics.json"
             stage_metrics = json.loads(metrics_file.read_text()) if metrics_file.exists() else {}
-            measured = remeasure(workspace, video, lang, aligner, landmarkers) if fresh else {landmarkers[0]: stage_metrics}
+            measured = remeasure(workspace, video, lang, aligner, landmarkers, snappings) if fresh else {landmarkers[0]: stage_metrics}
             for name, metrics in measured.items():
                 tables[name].append(dubbed_row(video, report, metrics))
     return tables
@@ -317,6 +348,9 @@ def main() -> None:
                         help="the landmarker fits on the CLAHE-equalised face (tasks/evaluate/landmarks.py defaults), whatever conf says")
     parser.add_argument("--landmarkers", nargs="*", choices=("dlib", "mesh"),
                         help="lip readers to measure with, from one face analysis per video (default: conf's lipsync_landmarker)")
+    parser.add_argument("--stops", nargs="*", choices=("conf", "on", "off"), default=["conf"],
+                        help="the measure's /p b/ snapped onto the audio's closures (conf/evaluate lipsync_stops): "
+                             "as configured, forced on or off; several: one table each, from one face analysis and ASR run")
     parser.add_argument("--out", default="/tmp/lipsync_validation.json")
     args = parser.parse_args()
     if args.equalise:
@@ -327,7 +361,7 @@ def main() -> None:
         global EQUALISE_ANYWAY
         EQUALISE_ANYWAY = dataclasses.asdict(Equalisation())
     if args.workspaces:
-        tables = dubbed_rows(args.workspaces, args.lang, args.fresh, measure_aligner(), args.landmarkers)
+        tables = dubbed_rows(args.workspaces, args.lang, args.fresh, measure_aligner(), args.landmarkers, args.stops)
         results = {}
         for name, rows in tables.items():
             print(f"\n### lips read by {name}\n")
@@ -351,7 +385,8 @@ def main() -> None:
     audio = {c: load_audio(media / f"{c}.mp4") for c in clips}
     aligner = measure_aligner()
     landmarkers = list(args.landmarkers or [measure_landmarker()])
-    rows = {name: [] for name in landmarkers}
+    ways = readings(landmarkers, args.stops)
+    rows = {key: [] for key, _, _ in ways}
     for i, clip in enumerate(clips):
         started = time.perf_counter()
         mouths = mouth_tracks(media / f"{clip}.mp4", landmarkers, smoothed=args.smoothed, equalisation=measure_equalisation())
@@ -363,20 +398,21 @@ def main() -> None:
                     f"swap:{other}": fit_length(audio[other], len(own))}
         for variant, samples in variants.items():
             words = heard_words(samples, args.language, aligner)  # one ASR run for every landmarker
-            for name, mouth in mouths.items():
-                result = score(mouth, samples, 16_000, args.language, aligner=aligner, words=words)
-                row = {"clip": clip, "audio": variant, "landmarker": name, **result.as_dict()}
-                rows[name].append(row)
-                print(f"{clip:24s} {variant:28s} {name:5s} " + " ".join(f"{m}={fmt(row[m])}" for m in MEASURES),
+            for key, name, snapping in ways:
+                result = score(mouths[name], samples, 16_000, args.language, aligner=aligner, words=words,
+                               stops=measure_stops(snapping))
+                row = {"clip": clip, "audio": variant, "landmarker": name, "stops": snapping, **result.as_dict()}
+                rows[key].append(row)
+                print(f"{clip:24s} {variant:28s} {key:5s} " + " ".join(f"{m}={fmt(row[m])}" for m in MEASURES),
                       file=sys.stderr, flush=True)
-        for name in landmarkers:
-            for row in rows[name][-3:]:
+        for key in rows:
+            for row in rows[key][-3:]:
                 row["clip_seconds"] = round(time.perf_counter() - started, 1)
     results = {}
-    for name in landmarkers:
-        print(f"\n### lips read by {name}\n")
-        results[name] = own_audio_tables(rows[name], clips)
-    Path(args.out).write_text(json.dumps(results if len(results) > 1 else results[landmarkers[0]], indent=2) + "\n")
+    for key in rows:
+        print(f"\n### lips read by {key}\n")
+        results[key] = own_audio_tables(rows[key], clips)
+    Path(args.out).write_text(json.dumps(results if len(results) > 1 else results[next(iter(results))], indent=2) + "\n")
     print(f"\nJSON: {args.out}", file=sys.stderr)
 
 

@@ -19,15 +19,18 @@ def lip_sync_figures(context: StageContext, rendered, heard, source_language: st
     aligner = AsrAligner(**dict(context.config.get("lipsync_aligner") or {}))
     equalisation = context.config.get("lipsync_equalisation")
     landmarker = context.config.get("lipsync_landmarker") or "dlib"
+    stops = context.config.get("lipsync_stops")
+    stops = dict(stops) if stops else None
     transcript = artifacts.read(context.input_dir("asr") / "transcript.json", Transcript)
     runs = {
         # words heard in another language would place the wrong phones: the measure then runs its
         # own recognition forced to the dubbed language
         "lipsync": measure(rendered, None, context.lang, aligner=aligner,
                            words=words_of(heard) if heard.language == context.lang else None, equalisation=equalisation,
-                           landmarker=landmarker),
+                           landmarker=landmarker, stops=stops),
         "source_lipsync": measure(source_video(context.root, context.video), None, source_language, aligner=aligner,
-                                  words=words_of(transcript), equalisation=equalisation, landmarker=landmarker),
+                                  words=words_of(transcript), equalisation=equalisation, landmarker=landmarker,
+                                  stops=stops),
     }
     figures = {}
     for prefix, scores in runs.items():

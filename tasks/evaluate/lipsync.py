@@ -687,14 +687,18 @@ def phones_for_audio(samples: np.ndarray, rate: int, language: str, aligner=None
 
 
 def score(mouth: MouthTrack, samples: np.ndarray, rate: int, language: str, aligner=None, table=None,
-          words: list[tuple[float, float, str]] | None = None, **options) -> LipSyncScores:
-    """The three measures for a mouth track against mono audio (same timeline as the video)."""
+          words: list[tuple[float, float, str]] | None = None, stops: dict | None = None, **options) -> LipSyncScores:
+    """The three measures for a mouth track against mono audio (same timeline as the video).
+    `stops` (conf/evaluate `lipsync_stops`, `tasks.evaluate.stops.StopSnapping`): the ASR's /p b/
+    moved onto the audio's own closure and burst; what moved is in `extra.stop_snaps`."""
+    from tasks.evaluate.stops import StopSnapping, snap_stops
     from tasks.face.speaking import speech_envelope
     from tasks.visemes.tables import load_table
 
     started = time.perf_counter()
     table = table or load_table(language)
     phones, n_words = phones_for_audio(samples, rate, language, aligner, table, words)
+    phones, snaps = snap_stops(phones, samples, rate, StopSnapping.of(stops))
     sync_rate = options.get("rate", SYNC_RATE)
     duration = mouth.frames / mouth.fps
     grid = np.arange(int(round(duration * sync_rate))) / sync_rate
@@ -704,6 +708,8 @@ def score(mouth: MouthTrack, samples: np.ndarray, rate: int, language: str, alig
     values["extra"].update({"landmarker": mouth.landmarker, "track": mouth.track, "iod_px": round(mouth.iod_px, 1), "fps": mouth.fps,
                             "mouth_visibility": round(mouth.visibility, 3),
                             "frames": mouth.frames, "face_seconds": round(mouth.seconds, 2)})
+    if stops and stops.get("enabled"):
+        values["extra"]["stop_snaps"] = snaps
     return LipSyncScores(face_coverage=mouth.coverage, phones=len(phones), words=n_words,
                          seconds=time.perf_counter() - started, **values)
 
@@ -711,17 +717,17 @@ def score(mouth: MouthTrack, samples: np.ndarray, rate: int, language: str, alig
 def measure(video_path: Path | str, audio_path: Path | str | None = None, language: str = "en", *,
             track: int | None = None, mouth: MouthTrack | None = None, aligner=None, backend=None,
             words: list[tuple[float, float, str]] | None = None, equalisation: dict | None = None,
-            landmarker: str = "dlib", **options) -> LipSyncScores:
+            landmarker: str = "dlib", stops: dict | None = None, **options) -> LipSyncScores:
     """Lip sync of a video against audio: `audio_path` (any file ffmpeg decodes) or, when None, the
     video's own audio track, which must start with the video. `language`: the speech's language
     (ISO 639-1; it picks the Whisper language and the viseme table). `track`: a face track id of
     this video (default: the largest face). `mouth`: a `mouth_track` already computed for it.
     `words`: (start, end, text) word timings of this audio from an ASR run already made (the
     evaluate stage's re-transcription), to skip a second one; `aligner`: an AsrAligner to reuse;
-    `equalisation`, `landmarker`: see `mouth_track`.
+    `equalisation`, `landmarker`: see `mouth_track`; `stops`: see `score`.
     `options` go to `score_arrays` (tolerance, closed_fraction, max_offset_s, null_s, ...)."""
     started = time.perf_counter()
     mouth = mouth or mouth_track(video_path, track=track, backend=backend, equalisation=equalisation, landmarker=landmarker)
     samples = load_audio(audio_path if audio_path is not None else video_path)
-    result = score(mouth, samples, 16_000, language, aligner=aligner, words=words, **options)
+    result = score(mouth, samples, 16_000, language, aligner=aligner, words=words, stops=stops, **options)
     return dataclasses.replace(result, seconds=time.perf_counter() - started)

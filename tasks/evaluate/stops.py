@@ -1,0 +1,195 @@
+"""The lip-sync measure's stop bilabials (/p b/) moved onto the audio's own closure and burst.
+
+The measure's phones are Whisper word timings with espeak phones spread inside each word
+(`tasks.visemes.align.AsrAligner`). Whisper often starts a word about 200 ms early after a comma,
+which puts a word-initial /p/ on the loud end of the word before it, while the audio has the /p/'s
+silent closure and burst a few frames later (stage_mic_cuts' second "por", docs/lipsync.md). A stop
+leaves evidence in the audio alone: a stretch of near silence (the lips shut, no air out), in the
+whole band and in the high band, ended by an onset (the burst and the vowel). Each ASR /p b/ is
+moved onto the nearest such closure within a window; where none is clear, it keeps the ASR time.
+/m/ is left alone: a nasal sounds through the closure, so there is no silence to find.
+
+Audio only: nothing here knows the synthesizer, so the measure stays independent of it.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Sequence
+
+import numpy as np
+
+HOP_RATE = 200.0  # Hz: energy frames every 5 ms
+# phones with a closure of their own (stops, as tasks.visemes.align, and nasals, whose murmur dips too)
+CLOSING = set("pbtdkgɡʔmnɲŋɱ")
+
+
+@dataclass(frozen=True)
+class StopSnapping:
+    """conf/evaluate `lipsync_stops`."""
+
+    enabled: bool = False
+    phones: tuple[str, ...] = ("p", "b")  # first letter of the phone symbols moved (stops with a silent closure)
+    window_s: float = 0.2        # how far the closure's release may be from the ASR phone's end
+    level_s: float = 0.4         # the local speech level: 90th percentile of the energy within +- this
+    dip_db: float = 20.0         # closure: this far under the local level, in the whole band and the high band
+    burst_db: float = 6.0        # the onset reaches within this of the local level (a vowel)...
+    rise_s: float = 0.05         # ...within this after the silence ends
+    min_closure_s: float = 0.025  # shorter silences are noise between words
+    voice_s: float = 0.08        # voicing (the vowel) starts within this after the release: not a pause before /s/
+    voicing: float = 0.5         # normalised autocorrelation peak (80-400 Hz) that counts as voiced
+    max_closure_s: float = 0.15  # the snapped phone covers at most this before the release (a pause is longer)
+    window_rms_s: float = 0.01   # RMS window of the energy frames
+
+    @classmethod
+    def of(cls, config: dict | None) -> "StopSnapping":
+        values = dict(config or {})
+        if "phones" in values:
+            values["phones"] = tuple(values["phones"])
+        return cls(**values)
+
+
+@dataclass(frozen=True)
+class Closure:
+    """A closure found in the audio: silence from `start` to `release` (s), then an onset."""
+
+    start: float
+    release: float
+
+
+def band_energy_db(samples: np.ndarray, rate: int, hop_rate: float = HOP_RATE, window_s: float = 0.01
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """Short-time RMS in dB of the whole band and of the pre-emphasised signal (first difference:
+    +6 dB per octave, so a fricative's hiss stays loud where a closure is silent), frame k centred
+    on k / hop_rate."""
+    from tasks.visemes.align import envelope
+
+    samples = np.asarray(samples, dtype=np.float64).ravel()
+    high = np.concatenate([[0.0], np.diff(samples)])
+    full_db = 20.0 * np.log10(envelope(samples, rate, hop_rate, window_s) + 1e-7)
+    high_db = 20.0 * np.log10(envelope(high, rate, hop_rate, window_s) + 1e-7)
+    return full_db, high_db
+
+
+def voice_onset(samples: np.ndarray, rate: int, start: float, span_s: float, threshold: float,
+                step_s: float = 0.005, window_s: float = 0.03, low_hz: float = 80.0, high_hz: float = 400.0
+                ) -> float | None:
+    """The first time within [start, start + span_s] (s) where a `window_s` frame is voiced: the
+    peak of its normalised autocorrelation at pitch lags (`low_hz` to `high_hz`) reaches
+    `threshold` (about 1 in a vowel, low in silence and in hiss). None when none is."""
+    samples = np.asarray(samples, dtype=np.float64).ravel()
+    size = int(window_s * rate)
+    lags = np.arange(int(rate / high_hz), int(rate / low_hz) + 1)
+    for t in np.arange(start, start + span_s + 1e-9, step_s):
+        a = int(round(t * rate))
+        frame = samples[max(a, 0):a + size + lags[-1]]
+        if a < 0 or len(frame) < size + lags[-1]:
+            continue
+        head = frame[:size] - frame[:size].mean()
+        energy = float((head ** 2).sum())
+        if energy <= 1e-12:
+            continue
+        tails = np.stack([frame[lag:lag + size] for lag in lags])
+        tails = tails - tails.mean(axis=1, keepdims=True)
+        peak = float(np.max(tails @ head / np.sqrt(energy * np.maximum((tails ** 2).sum(axis=1), 1e-12))))
+        if peak >= threshold:
+            return float(t)
+    return None
+
+
+def closures_near(full_db: np.ndarray, high_db: np.ndarray, at: float, settings: StopSnapping,
+                  hop_rate: float = HOP_RATE) -> list[Closure]:
+    """Closures whose release lies within `settings.window_s` of `at` (s): runs of frames at least
+    `dip_db` under the local level in both bands, `min_closure_s` or longer, whose next
+    `rise_s` reach within `burst_db` of the local level in the whole band."""
+    n = len(full_db)
+    centre = int(round(at * hop_rate))
+    reach = int(round(settings.level_s * hop_rate))
+    lo_level, hi_level = max(0, centre - reach), min(n, centre + reach + 1)
+    if hi_level - lo_level < 2:
+        return []
+    level_full = float(np.percentile(full_db[lo_level:hi_level], 90))
+    level_high = float(np.percentile(high_db[lo_level:hi_level], 90))
+    silent = (full_db <= level_full - settings.dip_db) & (high_db <= level_high - settings.dip_db)
+    window = int(round(settings.window_s * hop_rate))
+    rise = max(1, int(round(settings.rise_s * hop_rate)))
+    shortest = max(1, int(round(settings.min_closure_s * hop_rate)))
+    out = []
+    # the runs of silence that end (the frame after them is not silent) near `at`
+    for last in range(max(0, centre - window - 1), min(n - 1, centre + window + 1)):
+        if not silent[last] or silent[last + 1]:
+            continue
+        first = last
+        while first > 0 and silent[first - 1]:
+            first -= 1
+        release = (last + 1) / hop_rate
+        if last - first + 1 < shortest or abs(release - at) > settings.window_s:
+            continue
+        if full_db[last + 1:last + 1 + rise].max() < level_full - settings.burst_db:
+            continue
+        out.append(Closure(first / hop_rate, release))
+    return out
+
+
+def snap_stops(phones: Sequence, samples: np.ndarray, rate: int, settings: StopSnapping) -> tuple[list, list[dict]]:
+    """The phones with every stop of `settings.phones` moved onto the nearest closure of the audio
+    (its end on the release, its start on the silence's start, at most `max_closure_s` before).
+    A closure counts when voicing starts within `voice_s` of its release (a vowel after the burst,
+    not a pause before a fricative) and no other ASR stop (p t k b d g) ends nearer to its release
+    (the /d/ of "cuando" keeps its own closure from the /p/ of "preciso" after it). The other phones
+    of the stop's word move with it (those after it share the rest of the word, keeping at least
+    half their former span; those before it likewise). Returns (phones, one record per stop:
+    symbol, word, ASR [start, end], snapped [start, end] or None where it kept the ASR time)."""
+    out = list(phones)
+    if not settings.enabled or not out:
+        return out, []
+    full_db, high_db = band_energy_db(samples, rate, HOP_RATE, settings.window_rms_s)
+    stop_ends = [(i, p.end) for i, p in enumerate(phones) if p.symbol[:1] in CLOSING]
+    moves = []
+    for i, phone in enumerate(phones):
+        if phone.symbol[:1] not in settings.phones:
+            continue
+        current = out[i]
+        record = {"symbol": phone.symbol, "word": phone.word, "asr": [round(current.start, 3), round(current.end, 3)],
+                  "snapped": None}
+        moves.append(record)
+        found = [c for c in closures_near(full_db, high_db, current.end, settings)
+                 if not any(j != i and abs(end - c.release) < abs(current.end - c.release) for j, end in stop_ends)
+                 and voice_onset(samples, rate, c.release, settings.voice_s, settings.voicing) is not None]
+        if not found:
+            continue
+        best = min(found, key=lambda c: abs(c.release - current.end))
+        start = max(best.start, best.release - settings.max_closure_s)
+        out = moved_with_word(out, i, start, best.release)
+        record["snapped"] = [round(start, 3), round(best.release, 3)]
+    return out, moves
+
+
+def moved_with_word(phones: list, index: int, start: float, end: float) -> list:
+    """`phones[index]` set to [start, end]; the phones of its word before it mapped linearly from
+    [word start, old start] onto [.., start] and those after it from [old end, word end] onto
+    [end, ..], each part keeping at least half its length (where the stop moves into it)."""
+    stop = phones[index]
+    same = [j for j, p in enumerate(phones) if p.word == stop.word and j != index]
+    before = [j for j in same if j < index]
+    after = [j for j in same if j > index]
+    out = list(phones)
+    out[index] = replace(stop, start=start, end=end)
+    if before:
+        old_lo, old_hi = phones[before[0]].start, stop.start
+        new_lo = min(old_lo, start - 0.5 * (old_hi - old_lo))
+        for j in before:
+            out[j] = replace(phones[j], start=_map(phones[j].start, old_lo, old_hi, new_lo, start),
+                             end=_map(phones[j].end, old_lo, old_hi, new_lo, start))
+    if after:
+        old_lo, old_hi = stop.end, phones[after[-1]].end
+        new_hi = max(old_hi, end + 0.5 * (old_hi - old_lo))
+        for j in after:
+            out[j] = replace(phones[j], start=_map(phones[j].start, old_lo, old_hi, end, new_hi),
+                             end=_map(phones[j].end, old_lo, old_hi, end, new_hi))
+    return out
+
+
+def _map(t: float, old_lo: float, old_hi: float, new_lo: float, new_hi: float) -> float:
+    if old_hi - old_lo <= 1e-9:
+        return new_lo
+    return new_lo + (t - old_lo) * (new_hi - new_lo) / (old_hi - old_lo)

@@ -1,0 +1,118 @@
+"""The measure's /p b/ snapped onto the audio's own closure and burst (tasks/evaluate/stops.py),
+on synthetic audio whose closure is known."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from tasks.evaluate import lipsync as ls
+from tasks.evaluate.stops import StopSnapping, snap_stops, voice_onset
+from tasks.visemes.coarticulation import TimedPhone
+
+RATE = 16_000
+ON = StopSnapping(enabled=True)
+CLOSURE = (0.50, 0.58)  # silence, then a burst into the vowel
+
+
+def vowel(seconds: float, seed: int = 0) -> np.ndarray:
+    """A voiced sound: harmonics of 120 Hz falling 1/k, a little noise."""
+    t = np.arange(int(seconds * RATE)) / RATE
+    wave = sum(np.sin(2 * np.pi * 120 * k * t + k) / k for k in range(1, 30))
+    return 0.1 * wave + 0.002 * np.random.default_rng(seed).standard_normal(len(t))
+
+
+def speech(closure: tuple[float, float] | None = CLOSURE, after: str = "vowel", seconds: float = 1.2) -> np.ndarray:
+    """A vowel with, at `closure`, near silence and then a 10 ms burst into `after` (a vowel, or
+    hiss: a pause before a fricative)."""
+    samples = vowel(seconds)
+    if closure is None:
+        return samples
+    rng = np.random.default_rng(1)
+    a, b = (int(x * RATE) for x in closure)
+    samples[a:b] = 1e-4 * rng.standard_normal(b - a)
+    samples[b:b + 160] = 0.3 * rng.standard_normal(160)  # the burst
+    if after == "hiss":
+        samples[b + 160:b + 160 + int(0.15 * RATE)] = 0.3 * rng.standard_normal(int(0.15 * RATE))
+    return samples
+
+
+def word(stop_at: tuple[float, float], symbol: str = "p") -> list[TimedPhone]:
+    """'ola' before, then a word of three phones: the stop at `stop_at`, a vowel, 'r'."""
+    s, e = stop_at
+    return [TimedPhone(0.2, 0.3, "o", "O", "0:ola"), TimedPhone(0.3, s, "l", "L", "0:ola"),
+            TimedPhone(s, e, symbol, "PP", "1:por"), TimedPhone(e, e + 0.08, "o", "O", "1:por"),
+            TimedPhone(e + 0.08, e + 0.14, "ɾ", "R", "1:por")]
+
+
+@pytest.mark.parametrize("stop_at, symbol, audio, snapped", [
+    ((0.40, 0.45), "p", speech(), True),     # Whisper 130 ms early: moved onto the closure
+    ((0.58, 0.64), "b", speech(), True),     # late: moved back
+    ((0.40, 0.45), "p", speech(None), False),  # no silence anywhere: the ASR time stays
+    ((0.30, 0.35), "p", speech(), False),    # the closure's release 230 ms away: outside the window
+    ((0.40, 0.45), "m", speech(), False),    # a nasal has no silence of its own: never moved
+    ((0.40, 0.45), "p", speech(after="hiss"), False),  # silence then hiss: a pause before /s/, not a burst
+])
+def test_snap_stops_moves_a_stop_onto_the_closure_within_the_window(stop_at, symbol, audio, snapped):
+    phones = word(stop_at, symbol)
+    out, moves = snap_stops(phones, audio, RATE, ON)
+    stop = out[2]
+    if snapped:
+        assert stop.end == pytest.approx(CLOSURE[1], abs=0.01)
+        assert stop.start == pytest.approx(CLOSURE[0], abs=0.015)  # within 3 energy frames
+        assert moves[0]["snapped"] == [round(stop.start, 3), round(stop.end, 3)]
+        # the rest of the word follows the stop: its vowel starts at the release
+        assert out[3].start == pytest.approx(stop.end) and out[3].end > out[3].start and out[4].start >= out[3].end
+    else:
+        assert out == phones
+        assert all(m["snapped"] is None for m in moves)
+    assert out[:2] == phones[:2]  # the word before is not touched
+
+
+def test_snapping_off_changes_nothing():
+    phones = word((0.40, 0.45))
+    assert snap_stops(phones, speech(), RATE, StopSnapping()) == (phones, [])
+
+
+def test_a_closure_nearer_another_stop_stays_with_it():
+    # the ASR has a /t/ ending at the closure's release: the /p/ 130 ms before it does not take it
+    phones = [TimedPhone(0.40, 0.45, "p", "PP", "0:pata"), TimedPhone(0.45, 0.52, "a", "AA", "0:pata"),
+              TimedPhone(0.52, 0.58, "t", "DD", "0:pata"), TimedPhone(0.58, 0.66, "a", "AA", "0:pata")]
+    out, moves = snap_stops(phones, speech(), RATE, ON)
+    assert out == phones and moves[0]["snapped"] is None
+
+
+def test_voice_onset_finds_the_vowel_not_the_silence():
+    audio = speech()
+    assert voice_onset(audio, RATE, 0.51, 0.05, 0.5) is None          # inside the closure
+    assert voice_onset(audio, RATE, 0.59, 0.05, 0.5) == pytest.approx(0.59, abs=0.01)
+    assert voice_onset(speech(after="hiss"), RATE, 0.59, 0.08, 0.5) is None
+
+
+def test_conf_settings_are_the_snapping_settings():
+    conf = yaml.safe_load((Path(__file__).resolve().parent.parent / "conf" / "evaluate" / "default.yaml").read_text())
+    settings = StopSnapping.of(conf["lipsync_stops"])
+    assert settings.phones == ("p", "b") and 0 < settings.window_s <= 0.25
+
+
+def test_score_records_what_it_snapped():
+    # the measure end to end on arrays: a mouth shut exactly during the closure counts the /p/
+    # only when it is snapped there
+    fps = 25.0
+    opening = np.full(30, 0.3) + 0.01 * np.sin(np.arange(30))
+    opening[12:15] = 0.0  # frames at 0.48, 0.52, 0.56
+    phones = word((0.30, 0.40))
+    audio = speech()
+
+    class Aligner:
+        def align_audio(self, wav, table, words):
+            return phones
+
+    mouth = ls.MouthTrack(fps, opening)
+    words = [(0.2, 0.35, "ola"), (0.35, 0.8, "por")]
+    plain = ls.score(mouth, audio, RATE, "es", aligner=Aligner(), words=words)
+    snapped = ls.score(mouth, audio, RATE, "es", aligner=Aligner(), words=words, stops={"enabled": True})
+    assert plain.closure_rate == 0.0 and snapped.closure_rate == 1.0
+    assert snapped.extra["stop_snaps"][0]["snapped"] is not None and "stop_snaps" not in plain.extra
