@@ -29,6 +29,10 @@
          0.87), and the stability of the scale (inter-ocular distance: 0.5-2.4% variation and
          yaw within -10..+20 deg on the six single-shot clips; gap / a per-shot or yaw-corrected
          scale changes r by < 0.01 there).
+--heldout K  with --real: the speaker's own gap targets fitted on the clip's measured lips
+         (conf/visemes speaker_fit) scored honestly: K contiguous blocks, each predicted by targets
+         fitted on the others (a 0.5 s guard either side left out), against the table's prediction on
+         the same frames; best lags of both.
 Writes report.json and one plot per clip (predicted curves over the waveform, measured gap dashed).
 """
 from __future__ import annotations
@@ -48,6 +52,7 @@ sys.path.insert(0, str(PROJECT))
 from tasks.visemes.coarticulation import Dominance  # noqa: E402
 from tasks.visemes.curves import Loudness, check, compute_curves  # noqa: E402
 from tasks.visemes.smoothing import Smoothing  # noqa: E402
+from tasks.visemes.speaker_fit import SpeakerFit, basis, evidence, fit_param, time_folds, with_targets  # noqa: E402
 from tasks.visemes.tables import load_table  # noqa: E402
 
 SHARED = PROJECT.parent / "shared" / "media"
@@ -378,10 +383,47 @@ def stage_settings(previous: bool = False) -> dict:
         dominance.update(anticipation_s=0.07, carryover_s=0.08)
         smoothing.update(settle_s=0.1)
         loudness.update(gain=0.5)
-    return {"asr": asr, "dominance": Dominance(**dominance), "smoothing": Smoothing(**smoothing), "loudness": Loudness(**loudness)}
+    fit = {k: tuple(v) if isinstance(v, list) else v for k, v in (config.get("speaker_fit") or {}).items()}
+    return {"asr": asr, "dominance": Dominance(**dominance), "smoothing": Smoothing(**smoothing), "loudness": Loudness(**loudness),
+            "speaker_fit": SpeakerFit(**fit)}
 
 
-def real_check(video: Path, out: Path, aligner, faces: Path, settings: dict) -> dict:
+def heldout_check(phones, table, fps: float, covered: int, times: np.ndarray, measured: np.ndarray, loud, settings: dict,
+                  blocks: int, guard_s: float = 0.5) -> dict:
+    """The speaker's own targets (tasks/visemes/speaker_fit.py) scored on frames the fit never saw:
+    the clip is cut into `blocks` contiguous blocks; each is predicted by targets fitted on the
+    others less `guard_s` either side of it, and the held-out predictions, put together, are
+    compared with the measured gap, as the table's prediction is on the same frames."""
+    fit = settings["speaker_fit"]
+    curve_settings = dict(model=settings["dominance"], smoothing=settings["smoothing"], loudness=loud, loudness_model=settings["loudness"])
+
+    def predicted(own_table) -> np.ndarray:
+        curves = compute_curves(phones, own_table, fps, covered, settings["dominance"], settings["smoothing"], loud, settings["loudness"])
+        return on_video_frames(curves.params["gap"], fps, times)
+
+    classes, design = basis(phones, table, fps, covered, "gap", **curve_settings)
+    design = np.stack([on_video_frames(design[:, i], fps, times) for i in range(design.shape[1])], axis=1)
+    current = predicted(table)
+    held = np.full(len(times), np.nan)
+    per_block = []
+    for train, test in time_folds(len(times), blocks, int(round(guard_s * fps))):
+        targets = fit_param(classes, design, measured, train, table, "gap", fit)
+        own = predicted(with_targets(table, "gap", targets)) if targets else current
+        held[test] = own[test]
+        per_block.append([round(pearson(np.where(test, current, np.nan), measured), 3),
+                          round(pearson(np.where(test, own, np.nan), measured), 3), targets is not None])
+    whole = fit_param(classes, design, measured, np.ones(len(times), bool), table, "gap", fit)
+    lag_current, lag_held = subframe_lag(current, measured, fps), subframe_lag(held, measured, fps)
+    return {"blocks": blocks, "guard_s": guard_s, "strength": fit.strength,
+            "r_current": round(pearson(current, measured), 3), "r_heldout": round(pearson(held, measured), 3),
+            "best_lag_ms_current": lag_current[0], "r_best_current": round(lag_current[1], 3),
+            "best_lag_ms_heldout": lag_held[0], "r_best_heldout": round(lag_held[1], 3),
+            "per_block_current_vs_heldout": per_block,
+            "evidence_frames": {c: round(float(e), 1) for c, e in zip(classes, evidence(design, np.isfinite(measured)))},
+            "targets_all_frames": whole}
+
+
+def real_check(video: Path, out: Path, aligner, faces: Path, settings: dict, heldout_blocks: int = 0) -> dict:
     from tasks.media import SPEECH_RATE, extract_audio, probe, read_wav
 
     info = probe(video)
@@ -439,6 +481,8 @@ def real_check(video: Path, out: Path, aligner, faces: Path, settings: dict) -> 
                                    "short_pauses": mean_of(predicted_gap, kinds == "short_pause"), "before_onsets": mean_of(predicted_gap, onsets)}
     result["gap"]["residual_share"] = residual_shares(predicted_gap, measured, kinds)
     result["gap"]["measurement_noise"] = measurement_noise(predicted_gap, measured)
+    if heldout_blocks:
+        result["speaker_fit"] = heldout_check(phones, table, info.fps, covered, times, measured, loud, settings, heldout_blocks)
     offsets = closure_offsets(curves.phones, table.closures, times, measured)
     result["bilabials"] = {"count": int(offsets.size),
                            "median_abs_offset_ms": round(float(np.median(np.abs(offsets))) * 1000, 1) if offsets.size else None,
@@ -461,6 +505,8 @@ def main() -> None:
     parser.add_argument("--clips", default="")
     parser.add_argument("--out", type=Path, default=Path("/tmp/visemes_validation"))
     parser.add_argument("--previous", action="store_true", help="real clips with the settings before boundary refinement (for before/after)")
+    parser.add_argument("--heldout", type=int, default=0, metavar="BLOCKS",
+                        help="also score the speaker's own fitted targets (conf speaker_fit) on held-out blocks of each clip")
     parser.add_argument("--faces", type=Path, default=None, help="folder of face stage outputs per clip (default: OUT/face)")
     args = parser.parse_args()
     if not (args.synth or args.real):
@@ -486,7 +532,7 @@ def main() -> None:
         if args.clips:
             clips = [c for c in clips if c.stem in args.clips.split(",")]
         for clip in clips:
-            result = real_check(clip, args.out, aligner, args.faces or args.out / "face", settings)
+            result = real_check(clip, args.out, aligner, args.faces or args.out / "face", settings, args.heldout)
             report["real"][clip.stem] = result
             interval = result["gap"]["best_lag_interval_ms"]
             spread = f", 90% {interval[0]:+.0f}..{interval[1]:+.0f}" if interval else ""
@@ -500,6 +546,13 @@ def main() -> None:
                   f"(r ceiling {result['gap']['measurement_noise'].get('r_ceiling', float('nan')):.2f}); "
                   f"bilabials {result['bilabials']['within_40ms']} within 40 ms; face in "
                   f"{result['frames_used']}/{result['frames']} frames (track {result['track']}, {result['track_chosen_by']})", flush=True)
+    if args.real and args.heldout:
+        for name, result in report["real"].items():
+            if isinstance(result, dict) and "speaker_fit" in result:
+                fit = result["speaker_fit"]
+                print(f"held-out {name:>22}: r {fit['r_current']:.3f} -> {fit['r_heldout']:.3f} (best {fit['r_best_current']:.3f} at "
+                      f"{fit['best_lag_ms_current']:+.0f} ms -> {fit['r_best_heldout']:.3f} at {fit['best_lag_ms_heldout']:+.0f} ms); "
+                      f"per block " + " ".join(f"{a:.2f}->{b:.2f}" for a, b, _ in fit["per_block_current_vs_heldout"]))
     (args.out / "report.json").write_text(json.dumps(report, indent=2, default=float) + "\n")
     print(f"report: {args.out / 'report.json'}")
 

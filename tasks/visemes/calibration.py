@@ -92,6 +92,37 @@ def landmarks_from_npz(path: Path, track: int | None = None, min_visibility: flo
         return lm[keep]
 
 
+def measured_curves(path: Path, frames: int, track: int | None = None, min_visibility: float = 0.5,
+                    max_yaw: float = 30.0) -> dict[str, np.ndarray]:
+    """Per source frame, gap / width / jaw of one face track (the longest when `track` is None) from
+    the face stage's faces.npz (its unsmoothed `landmarks_raw` when present): NaN on frames where that
+    face is absent, its mouth hidden or turned beyond max_yaw. Empty when the file has no frame index."""
+    with np.load(path, allow_pickle=False) as npz:
+        if "frame" not in npz.files or "track" not in npz.files:
+            return {}
+        key = "landmarks_raw" if "landmarks_raw" in npz.files else "landmarks"
+        if key not in npz.files:
+            return {}
+        lm, frame, tracks = npz[key].astype(float), npz["frame"].astype(int), npz["track"]
+        rows = (frame >= 0) & (frame < frames)
+        if track is None and np.any(tracks >= 0):
+            ids, counts = np.unique(tracks[tracks >= 0], return_counts=True)
+            track = int(ids[np.argmax(counts)])
+        rows &= tracks == track
+        if "visibility" in npz.files:
+            rows &= npz["visibility"] >= min_visibility
+        if "pose" in npz.files:
+            rows &= np.abs(npz["pose"].reshape(len(lm), -1)[:, 0]) <= max_yaw
+    rows &= np.isfinite(lm).all(axis=(1, 2))
+    measures = mouth_measures(lm[rows])
+    out = {}
+    for name in ("gap", "width", "jaw"):
+        curve = np.full(frames, np.nan)
+        curve[frame[rows]] = measures[name]
+        out[name] = curve
+    return out
+
+
 def dlib_models():
     import importlib.util
 

@@ -30,6 +30,9 @@ class Calibration:
     source: str  # "faces.npz", "landmarks", or "neutral"
     ranges: dict[str, list[float]]  # param -> [low, high] in units of the inter-ocular distance
     frames_measured: int = 0
+    # param -> viseme class -> this speaker's own target (0..1 of the range), fitted on the source
+    # video (tasks/visemes/speaker_fit.py); empty: the language table's targets
+    targets: dict[str, dict[str, float]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
