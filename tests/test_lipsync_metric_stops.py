@@ -2,6 +2,7 @@
 on synthetic audio whose closure is known."""
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -116,3 +117,33 @@ def test_score_records_what_it_snapped():
     snapped = ls.score(mouth, audio, RATE, "es", aligner=Aligner(), words=words, stops={"enabled": True})
     assert plain.closure_rate == 0.0 and snapped.closure_rate == 1.0
     assert snapped.extra["stop_snaps"][0]["snapped"] is not None and "stop_snaps" not in plain.extra
+
+
+def weak_burst_speech(step_at: float | None = None) -> np.ndarray:
+    """A vowel; silence (noise 2e-6) over 0.44-0.58; at 0.58 a 10 ms burst 40 dB under the vowel
+    (24 dB in the pre-emphasised band), still 'silent' by the closure's dip_db; silence again to
+    0.60, then the vowel. With `step_at`, the closure's background steps up 28 dB there (still
+    23 dB under the burst)."""
+    samples = vowel(1.2)
+    rng = np.random.default_rng(2)
+    a, burst, vowel_at = int(0.44 * RATE), int(0.58 * RATE), int(0.60 * RATE)
+    samples[a:vowel_at] = 2e-6 * rng.standard_normal(vowel_at - a)
+    if step_at is not None:
+        step = int(step_at * RATE)
+        samples[step:burst] = 5e-5 * rng.standard_normal(burst - step)
+    samples[burst:burst + 160] = 7e-4 * rng.standard_normal(160)
+    return samples
+
+
+@pytest.mark.parametrize("step_at", [None, 0.50])
+def test_the_snapped_stop_ends_at_the_burst_not_at_the_vowel(step_at):
+    # the lips open at the burst: the phone ends there even where the silence (dip_db under the
+    # local level) lasts until the vowel; a step of the background inside the closure is no burst
+    phones = word((0.40, 0.45))
+    audio = weak_burst_speech(step_at)
+    out, moves = snap_stops(phones, audio, RATE, ON)
+    assert out[2].end == pytest.approx(0.58, abs=0.004)
+    assert out[2].start == pytest.approx(0.44, abs=0.015)  # within 3 energy frames
+    # the silence's end (no burst criterion: the release as the closure's search found it) is the vowel
+    silence_end, _ = snap_stops(phones, audio, RATE, replace(ON, burst_rise_db=1e3))
+    assert silence_end[2].end == pytest.approx(0.60, abs=0.006)

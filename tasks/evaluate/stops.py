@@ -6,7 +6,8 @@ which puts a word-initial /p/ on the loud end of the word before it, while the a
 silent closure and burst a few frames later (stage_mic_cuts' second "por", docs/lipsync.md). A stop
 leaves evidence in the audio alone: a stretch of near silence (the lips shut, no air out), in the
 whole band and in the high band, ended by an onset (the burst and the vowel). Each ASR /p b/ is
-moved onto the nearest such closure within a window; where none is clear, it keeps the ASR time.
+moved onto the nearest such closure within a window, ending at the burst (the lips part there; the
+vowel may follow some 10-30 ms later); where none is clear, it keeps the ASR time.
 /m/ is left alone: a nasal sounds through the closure, so there is no silence to find.
 
 Audio only: nothing here knows the synthesizer, so the measure stays independent of it.
@@ -32,13 +33,23 @@ class StopSnapping:
     window_s: float = 0.2        # how far the closure's release may be from the ASR phone's end
     level_s: float = 0.4         # the local speech level: 90th percentile of the energy within +- this
     dip_db: float = 20.0         # closure: this far under the local level, in the whole band and the high band
-    burst_db: float = 6.0        # the onset reaches within this of the local level (a vowel)...
+    vowel_db: float = 6.0        # the onset reaches within this of the local level (a vowel)...
     rise_s: float = 0.05         # ...within this after the silence ends
     min_closure_s: float = 0.025  # shorter silences are noise between words
     voice_s: float = 0.08        # voicing (the vowel) starts within this after the release: not a pause before /s/
     voicing: float = 0.5         # normalised autocorrelation peak (80-400 Hz) that counts as voiced
     max_closure_s: float = 0.15  # the snapped phone covers at most this before the release (a pause is longer)
     window_rms_s: float = 0.01   # RMS window of the energy frames
+    # the snapped phone ends at the burst, the lips opening: the first fine frame (burst_window_s RMS
+    # every burst_hop_s) that rises burst_rise_db above the closure's floor (its floor_quantile level
+    # over the silence's last floor_s) in either band. The silence's end can be later: it is where the
+    # level comes back within dip_db of the local level, which a weak burst may not reach (then it is
+    # the vowel's onset)
+    burst_rise_db: float = 15.0
+    burst_hop_s: float = 0.002
+    burst_window_s: float = 0.004
+    floor_quantile: float = 0.2
+    floor_s: float = 0.04
 
     @classmethod
     def of(cls, config: dict | None) -> "StopSnapping":
@@ -54,6 +65,32 @@ class Closure:
 
     start: float
     release: float
+
+
+def burst_onset(full_db: np.ndarray, high_db: np.ndarray, closure: Closure, settings: StopSnapping,
+                hop_rate: float) -> float:
+    """The time (s) the closure's silence is broken: the first frame of the fine energies (`hop_rate`)
+    within [release - floor_s, release + rise_s] that rises `burst_rise_db` above the closure's floor
+    in either band, counted from where both bands have first come down to within half that of their
+    floors (the previous sound's decay is over). The floor of a band is its `floor_quantile` level
+    over the silence's last `floor_s` (the floor just before the burst: background that steps up
+    inside a long closure is not taken for it). The release itself where nothing rises (a burst
+    too weak to tell)."""
+    lo = int(round(max(closure.start, closure.release - settings.floor_s) * hop_rate))
+    silence_end = int(round(closure.release * hop_rate))
+    hi = min(len(full_db), int(round((closure.release + settings.rise_s) * hop_rate)) + 1)
+    if silence_end - lo < 2 or hi <= silence_end:
+        return closure.release
+    bands = np.stack([full_db[lo:hi], high_db[lo:hi]])
+    floors = np.quantile(bands[:, :silence_end - lo], settings.floor_quantile, axis=1)[:, None]
+    above = bands - floors
+    settled = np.flatnonzero((above <= settings.burst_rise_db / 2).all(axis=0))
+    if not len(settled):
+        return closure.release
+    rising = np.flatnonzero(above[:, settled[0]:].max(axis=0) >= settings.burst_rise_db)
+    if not len(rising):
+        return closure.release
+    return float(lo + settled[0] + rising[0]) / hop_rate
 
 
 def band_energy_db(samples: np.ndarray, rate: int, hop_rate: float = HOP_RATE, window_s: float = 0.01
@@ -124,7 +161,7 @@ def closures_near(full_db: np.ndarray, high_db: np.ndarray, at: float, settings:
         release = (last + 1) / hop_rate
         if last - first + 1 < shortest or abs(release - at) > settings.window_s:
             continue
-        if full_db[last + 1:last + 1 + rise].max() < level_full - settings.burst_db:
+        if full_db[last + 1:last + 1 + rise].max() < level_full - settings.vowel_db:
             continue
         out.append(Closure(first / hop_rate, release))
     return out
@@ -132,7 +169,8 @@ def closures_near(full_db: np.ndarray, high_db: np.ndarray, at: float, settings:
 
 def snap_stops(phones: Sequence, samples: np.ndarray, rate: int, settings: StopSnapping) -> tuple[list, list[dict]]:
     """The phones with every stop of `settings.phones` moved onto the nearest closure of the audio
-    (its end on the release, its start on the silence's start, at most `max_closure_s` before).
+    (its end on the closure's burst, `burst_onset`; its start on the silence's start, at most
+    `max_closure_s` before the burst).
     A closure counts when voicing starts within `voice_s` of its release (a vowel after the burst,
     not a pause before a fricative) and no other ASR stop (p t k b d g) ends nearer to its release
     (the /d/ of "cuando" keeps its own closure from the /p/ of "preciso" after it). The other phones
@@ -143,6 +181,8 @@ def snap_stops(phones: Sequence, samples: np.ndarray, rate: int, settings: StopS
     if not settings.enabled or not out:
         return out, []
     full_db, high_db = band_energy_db(samples, rate, HOP_RATE, settings.window_rms_s)
+    burst_rate = 1.0 / settings.burst_hop_s
+    fine_full, fine_high = band_energy_db(samples, rate, burst_rate, settings.burst_window_s)
     stop_ends = [(i, p.end) for i, p in enumerate(phones) if p.symbol[:1] in CLOSING]
     moves = []
     for i, phone in enumerate(phones):
@@ -158,9 +198,10 @@ def snap_stops(phones: Sequence, samples: np.ndarray, rate: int, settings: StopS
         if not found:
             continue
         best = min(found, key=lambda c: abs(c.release - current.end))
-        start = max(best.start, best.release - settings.max_closure_s)
-        out = moved_with_word(out, i, start, best.release)
-        record["snapped"] = [round(start, 3), round(best.release, 3)]
+        burst = burst_onset(fine_full, fine_high, best, settings, burst_rate)
+        start = max(best.start, burst - settings.max_closure_s)
+        out = moved_with_word(out, i, start, burst)
+        record["snapped"] = [round(start, 3), round(burst, 3)]
     return out, moves
 
 
