@@ -3,6 +3,8 @@ by 0.5 s and above another clip's audio (the validation of issue 6, on the two c
 `scripts/lipsync_validate.py` with the widest margins, to stay fast)."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -37,6 +39,14 @@ def test_mouth_track_of_a_frontal_speaker(clip):
     assert 0.0 <= lo < 0.1 and hi - lo > 0.08  # a speaking mouth opens and closes
 
 
+def shipped_stop_snapping() -> dict:
+    """The measure as the evaluate stage runs it: conf/evaluate's stop snapping."""
+    import yaml
+
+    conf = yaml.safe_load((Path(__file__).resolve().parent.parent / "conf" / "evaluate" / "default.yaml").read_text())
+    return conf["lipsync_stops"]
+
+
 def test_own_audio_scores_above_shifted_and_swapped(clip, tmp_path):
     from tasks.evaluate import lipsync as ls
     from tasks.media import write_wav
@@ -44,11 +54,12 @@ def test_own_audio_scores_above_shifted_and_swapped(clip, tmp_path):
 
     video, other, _, _, mouth = clip
     aligner = AsrAligner()
-    own = ls.measure(video, None, "en", mouth=mouth, aligner=aligner)  # the video's own audio track
+    stops = shipped_stop_snapping()
+    own = ls.measure(video, None, "en", mouth=mouth, aligner=aligner, stops=stops)  # the video's own audio track
     samples = ls.fit_length(ls.load_audio(video), int(round(mouth.frames / mouth.fps * RATE)))
-    shifted = ls.score(mouth, ls.shift_audio(samples, RATE, 0.5), RATE, "en", aligner=aligner)
+    shifted = ls.score(mouth, ls.shift_audio(samples, RATE, 0.5), RATE, "en", aligner=aligner, stops=stops)
     swapped_wav = write_wav(tmp_path / "swapped.wav", ls.fit_length(ls.load_audio(other), len(samples)).reshape(-1, 1), RATE)
-    swapped = ls.measure(video, swapped_wav, "en", mouth=mouth, aligner=aligner)
+    swapped = ls.measure(video, swapped_wav, "en", mouth=mouth, aligner=aligner, stops=stops)
 
     assert own.words >= 8 and own.closures >= 2 and own.open_vowels >= 5
     assert own.face_coverage > 0.95
