@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from tasks.evaluate import lipsync as ls
-from tasks.evaluate.stops import StopSnapping, snap_stops, voice_onset
+from tasks.evaluate.stops import NasalSnapping, StopSnapping, snap_nasals, snap_stops, voice_onset
 from tasks.visemes.coarticulation import TimedPhone
 
 RATE = 16_000
@@ -96,6 +96,8 @@ def test_conf_settings_are_the_snapping_settings():
     conf = yaml.safe_load((Path(__file__).resolve().parent.parent / "conf" / "evaluate" / "default.yaml").read_text())
     settings = StopSnapping.of(conf["lipsync_stops"])
     assert settings.phones == ("p", "b") and 0 < settings.window_s <= 0.25
+    assert settings.nasals.phones == ("m",) and settings.nasals.high_hz[0] >= settings.nasals.low_hz[1]
+    assert StopSnapping.of({"enabled": True}).nasals == NasalSnapping()  # off unless configured
 
 
 def test_score_records_what_it_snapped():
@@ -147,3 +149,64 @@ def test_the_snapped_stop_ends_at_the_burst_not_at_the_vowel(step_at):
     # the silence's end (no burst criterion: the release as the closure's search found it) is the vowel
     silence_end, _ = snap_stops(phones, audio, RATE, replace(ON, burst_rise_db=1e3))
     assert silence_end[2].end == pytest.approx(0.60, abs=0.006)
+
+
+NASALS = StopSnapping(enabled=True, nasals=NasalSnapping(enabled=True))
+MURMUR = (0.50, 0.58)
+
+
+def harmonics(seconds: float, amplitudes) -> np.ndarray:
+    """A voiced sound on 120 Hz whose k-th harmonic has amplitude amplitudes(k * 120 Hz)."""
+    t = np.arange(int(seconds * RATE)) / RATE
+    return sum(amplitudes(120.0 * k) * np.sin(2 * np.pi * 120 * k * t + k) for k in range(1, 30))
+
+
+def murmur_speech(murmur: tuple[float, float] | None = MURMUR, seconds: float = 1.2) -> np.ndarray:
+    """A vowel (harmonics falling 1/k) with, at `murmur`, a nasal murmur: the same voice with its
+    harmonics above 400 Hz 30 dB down (under the high band, from 500 Hz, by more than the window's
+    leakage) and those below as loud as the vowel's."""
+    samples = 0.1 * harmonics(seconds, lambda f: 120.0 / f)
+    if murmur is not None:
+        a, b = (int(x * RATE) for x in murmur)
+        nasal = 0.1 * harmonics(seconds, lambda f: 120.0 / f * (1.0 if f < 400 else 0.03))
+        samples[a:b] = nasal[a:b]
+    return samples + 0.001 * np.random.default_rng(3).standard_normal(len(samples))
+
+
+@pytest.mark.parametrize("nasal_at, audio, snapped", [
+    ((0.40, 0.45), murmur_speech(), True),          # Whisper 130 ms early: moved onto the murmur
+    ((0.60, 0.65), murmur_speech(), True),          # late: moved back
+    ((0.40, 0.45), murmur_speech(None), False),     # a vowel all along: no murmur, the ASR time stays
+    ((0.30, 0.35), murmur_speech(), False),         # the murmur's release 230 ms away: outside the window
+    ((0.40, 0.45), speech(), False),                # a silent closure is not a (voiced) murmur
+])
+def test_snap_nasals_moves_an_m_onto_the_murmur_within_the_window(nasal_at, audio, snapped):
+    phones = word(nasal_at, "m")
+    out, moves = snap_stops(phones, audio, RATE, NASALS)
+    nasal = out[2]
+    assert [m["symbol"] for m in moves] == ["m"]
+    if snapped:
+        assert nasal.end == pytest.approx(MURMUR[1], abs=0.011)
+        # the snapped phone covers the murmur's end, at most max_murmur_s of it
+        assert nasal.start == pytest.approx(MURMUR[1] - NASALS.nasals.max_murmur_s, abs=0.011)
+        assert moves[0]["snapped"] == [round(nasal.start, 3), round(nasal.end, 3)]
+        assert out[3].start == pytest.approx(nasal.end)  # the vowel after it follows
+    else:
+        assert out == phones and moves[0]["snapped"] is None
+
+
+def test_a_murmur_nearer_another_nasal_stays_with_it():
+    # the ASR has an /n/ ending at the murmur's release: the /m/ 130 ms before it does not take it
+    phones = [TimedPhone(0.40, 0.45, "m", "PP", "0:mana"), TimedPhone(0.45, 0.52, "a", "AA", "0:mana"),
+              TimedPhone(0.52, 0.58, "n", "NN", "0:mana"), TimedPhone(0.58, 0.66, "a", "AA", "0:mana")]
+    out, moves = snap_stops(phones, murmur_speech(), RATE, NASALS)
+    assert out == phones and moves[0]["snapped"] is None
+
+
+def test_nasal_snapping_off_changes_nothing():
+    phones = word((0.40, 0.45), "m")
+    audio = murmur_speech()
+    assert snap_stops(phones, audio, RATE, ON) == (phones, [])  # the stops on, the nasals not
+    assert snap_nasals(phones, audio, RATE, NasalSnapping()) == (phones, [])
+    # the section's switch turns the nasals off too
+    assert snap_stops(phones, audio, RATE, replace(NASALS, enabled=False)) == (phones, [])

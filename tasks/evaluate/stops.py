@@ -8,13 +8,17 @@ leaves evidence in the audio alone: a stretch of near silence (the lips shut, no
 whole band and in the high band, ended by an onset (the burst and the vowel). Each ASR /p b/ is
 moved onto the nearest such closure within a window, ending at the burst (the lips part there; the
 vowel may follow some 10-30 ms later); where none is clear, it keeps the ASR time.
-/m/ is left alone: a nasal sounds through the closure, so there is no silence to find.
+/m/ sounds through its closure, so it has no silence; its evidence is the nasal murmur instead
+(`snap_nasals`): a voiced stretch whose energy above about 500 Hz falls well under the local
+vowels' while the low band stays near theirs (the mouth is shut, the sound leaves by the nose, and
+the nasal tract passes little above its first resonance), ended by the oral release, where the
+upper band comes back. Each ASR /m/ goes onto the nearest such murmur within a window, the same way.
 
 Audio only: nothing here knows the synthesizer, so the measure stays independent of it.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Sequence
 
 import numpy as np
@@ -51,17 +55,50 @@ class StopSnapping:
     floor_quantile: float = 0.2
     floor_s: float = 0.04
 
+    # the /m/ onto its murmur: its own switch, effective only while this section is enabled
+    nasals: "NasalSnapping" = field(default_factory=lambda: NasalSnapping())
+
     @classmethod
     def of(cls, config: dict | None) -> "StopSnapping":
         values = dict(config or {})
         if "phones" in values:
             values["phones"] = tuple(values["phones"])
+        values["nasals"] = NasalSnapping.of(values.get("nasals"))
+        return cls(**values)
+
+
+@dataclass(frozen=True)
+class NasalSnapping:
+    """conf/evaluate `lipsync_stops.nasals`."""
+
+    enabled: bool = False
+    phones: tuple[str, ...] = ("m",)  # first letter of the nasal symbols moved (the bilabial one)
+    window_s: float = 0.15       # how far the murmur's release may be from the ASR phone's end
+    level_s: float = 0.4         # the local speech level: 90th percentile of each band within +- this
+    low_hz: tuple[float, float] = (80.0, 500.0)    # the murmur's band: stays strong
+    high_hz: tuple[float, float] = (500.0, 4000.0)  # the oral resonances' band: falls in a murmur
+    high_dip_db: float = 15.0    # murmur: the high band this far under its local level...
+    low_drop_db: float = 10.0    # ...while the low band stays within this of its own
+    vowel_db: float = 10.0       # the release: the high band back within this of its local level...
+    rise_s: float = 0.04         # ...within this after the murmur ends
+    min_murmur_s: float = 0.03
+    max_murmur_s: float = 0.08   # the snapped phone covers at most this before the release
+    voicing: float = 0.5         # normalised autocorrelation peak (80-400 Hz) that counts as voiced
+    frame_s: float = 0.02        # spectrum window (every 5 ms)
+
+    @classmethod
+    def of(cls, config: dict | None) -> "NasalSnapping":
+        values = dict(config or {})
+        for key in ("phones", "low_hz", "high_hz"):
+            if key in values:
+                values[key] = tuple(values[key])
         return cls(**values)
 
 
 @dataclass(frozen=True)
 class Closure:
-    """A closure found in the audio: silence from `start` to `release` (s), then an onset."""
+    """A closure found in the audio from `start` to `release` (s), then an onset: a stop's silence
+    or a nasal's murmur."""
 
     start: float
     release: float
@@ -114,23 +151,30 @@ def voice_onset(samples: np.ndarray, rate: int, start: float, span_s: float, thr
     peak of its normalised autocorrelation at pitch lags (`low_hz` to `high_hz`) reaches
     `threshold` (about 1 in a vowel, low in silence and in hiss). None when none is."""
     samples = np.asarray(samples, dtype=np.float64).ravel()
-    size = int(window_s * rate)
-    lags = np.arange(int(rate / high_hz), int(rate / low_hz) + 1)
     for t in np.arange(start, start + span_s + 1e-9, step_s):
-        a = int(round(t * rate))
-        frame = samples[max(a, 0):a + size + lags[-1]]
-        if a < 0 or len(frame) < size + lags[-1]:
-            continue
-        head = frame[:size] - frame[:size].mean()
-        energy = float((head ** 2).sum())
-        if energy <= 1e-12:
-            continue
-        tails = np.stack([frame[lag:lag + size] for lag in lags])
-        tails = tails - tails.mean(axis=1, keepdims=True)
-        peak = float(np.max(tails @ head / np.sqrt(energy * np.maximum((tails ** 2).sum(axis=1), 1e-12))))
-        if peak >= threshold:
+        if voicing_peak(samples, rate, float(t), window_s, low_hz, high_hz) >= threshold:
             return float(t)
     return None
+
+
+def voicing_peak(samples: np.ndarray, rate: int, start: float, window_s: float = 0.03, low_hz: float = 80.0,
+                 high_hz: float = 400.0) -> float:
+    """The peak of the normalised autocorrelation at pitch lags (`low_hz` to `high_hz`) of the
+    `window_s` frame from `start` (s): about 1 in a vowel or a murmur, low in silence and hiss; 0
+    where the frame does not fit in the audio."""
+    size = int(window_s * rate)
+    lags = np.arange(int(rate / high_hz), int(rate / low_hz) + 1)
+    a = int(round(start * rate))
+    frame = samples[max(a, 0):a + size + lags[-1]]
+    if a < 0 or len(frame) < size + lags[-1]:
+        return 0.0
+    head = frame[:size] - frame[:size].mean()
+    energy = float((head ** 2).sum())
+    if energy <= 1e-12:
+        return 0.0
+    tails = np.stack([frame[lag:lag + size] for lag in lags])
+    tails = tails - tails.mean(axis=1, keepdims=True)
+    return float(np.max(tails @ head / np.sqrt(energy * np.maximum((tails ** 2).sum(axis=1), 1e-12))))
 
 
 def closures_near(full_db: np.ndarray, high_db: np.ndarray, at: float, settings: StopSnapping,
@@ -176,10 +220,21 @@ def snap_stops(phones: Sequence, samples: np.ndarray, rate: int, settings: StopS
     (the /d/ of "cuando" keeps its own closure from the /p/ of "preciso" after it). The other phones
     of the stop's word move with it (those after it share the rest of the word, keeping at least
     half their former span; those before it likewise). Returns (phones, one record per stop:
-    symbol, word, ASR [start, end], snapped [start, end] or None where it kept the ASR time)."""
+    symbol, word, ASR [start, end], snapped [start, end] or None where it kept the ASR time).
+    With `settings.nasals` enabled the /m/ are then moved onto their murmurs (`snap_nasals`), with
+    records of their own."""
     out = list(phones)
     if not settings.enabled or not out:
         return out, []
+    out, moves = _snap_stop_closures(out, samples, rate, settings)
+    if settings.nasals.enabled:
+        out, nasal_moves = snap_nasals(out, samples, rate, settings.nasals)
+        moves += nasal_moves
+    return out, moves
+
+
+def _snap_stop_closures(phones: list, samples: np.ndarray, rate: int, settings: StopSnapping) -> tuple[list, list[dict]]:
+    out = list(phones)
     full_db, high_db = band_energy_db(samples, rate, HOP_RATE, settings.window_rms_s)
     burst_rate = 1.0 / settings.burst_hop_s
     fine_full, fine_high = band_energy_db(samples, rate, burst_rate, settings.burst_window_s)
@@ -193,7 +248,7 @@ def snap_stops(phones: Sequence, samples: np.ndarray, rate: int, settings: StopS
                   "snapped": None}
         moves.append(record)
         found = [c for c in closures_near(full_db, high_db, current.end, settings)
-                 if not any(j != i and abs(end - c.release) < abs(current.end - c.release) for j, end in stop_ends)
+                 if nearest_closing(c, i, current.end, stop_ends)
                  and voice_onset(samples, rate, c.release, settings.voice_s, settings.voicing) is not None]
         if not found:
             continue
@@ -202,6 +257,99 @@ def snap_stops(phones: Sequence, samples: np.ndarray, rate: int, settings: StopS
         start = max(best.start, burst - settings.max_closure_s)
         out = moved_with_word(out, i, start, burst)
         record["snapped"] = [round(start, 3), round(burst, 3)]
+    return out, moves
+
+
+def nearest_closing(found: Closure, index: int, end: float, closing_ends: Sequence[tuple[int, float]]) -> bool:
+    """Whether no other ASR stop or nasal (`closing_ends`: (index, end)) ends nearer to the found
+    closure's release than phone `index`, ending at `end`, does."""
+    return not any(j != index and abs(other - found.release) < abs(end - found.release) for j, other in closing_ends)
+
+
+def band_levels_db(samples: np.ndarray, rate: int, bands: Sequence[tuple[float, float]], hop_rate: float = HOP_RATE,
+                   frame_s: float = 0.02) -> np.ndarray:
+    """Energy (dB) in each frequency band (Hz, [low, high)) of Hann-windowed `frame_s` frames, frame k
+    centred on k / hop_rate; shape (frames, bands)."""
+    samples = np.asarray(samples, dtype=np.float64).ravel()
+    hop = rate / hop_rate
+    n = int(np.ceil(len(samples) / hop)) if len(samples) else 0
+    size = int(frame_s * rate)
+    padded = np.pad(samples, (size // 2, size))
+    index = (np.arange(n) * hop).astype(int)[:, None] + np.arange(size)[None, :]
+    power = np.abs(np.fft.rfft(padded[index] * np.hanning(size), axis=1)) ** 2
+    freqs = np.fft.rfftfreq(size, 1.0 / rate)
+    return np.stack([10.0 * np.log10(power[:, (freqs >= lo) & (freqs < hi)].sum(axis=1) + 1e-10) for lo, hi in bands], axis=1)
+
+
+def murmurs_near(low_db: np.ndarray, high_db: np.ndarray, samples: np.ndarray, rate: int, at: float,
+                 settings: NasalSnapping, hop_rate: float = HOP_RATE) -> list[Closure]:
+    """Nasal murmurs whose release lies within `settings.window_s` of `at` (s): runs of voiced frames,
+    `min_murmur_s` or longer, whose high band is `high_dip_db` under its local level while the low
+    band stays within `low_drop_db` of its own, and whose high band comes back within `vowel_db` of
+    its level within `rise_s` after the run (the oral release into a vowel)."""
+    n = len(low_db)
+    centre = int(round(at * hop_rate))
+    reach = int(round(settings.level_s * hop_rate))
+    lo_level, hi_level = max(0, centre - reach), min(n, centre + reach + 1)
+    if hi_level - lo_level < 2:
+        return []
+    level_low = float(np.percentile(low_db[lo_level:hi_level], 90))
+    level_high = float(np.percentile(high_db[lo_level:hi_level], 90))
+    window = int(round(settings.window_s * hop_rate))
+    longest = int(round(settings.max_murmur_s * hop_rate))
+    first_frame, last_frame = max(0, centre - window - longest), min(n - 1, centre + window + 1)
+    frame = int(0.03 * rate) / rate  # voicing_peak's window, centred on the energy frame
+    murmur = np.zeros(n, dtype=bool)
+    for k in range(first_frame, last_frame + 1):
+        murmur[k] = (high_db[k] <= level_high - settings.high_dip_db and low_db[k] >= level_low - settings.low_drop_db
+                     and voicing_peak(samples, rate, k / hop_rate - frame / 2, frame) >= settings.voicing)
+    rise = max(1, int(round(settings.rise_s * hop_rate)))
+    shortest = max(1, int(round(settings.min_murmur_s * hop_rate)))
+    out = []
+    for last in range(first_frame, last_frame):
+        if not murmur[last] or murmur[last + 1]:
+            continue
+        first = last
+        while first > 0 and murmur[first - 1]:
+            first -= 1
+        release = (last + 1) / hop_rate
+        if last - first + 1 < shortest or abs(release - at) > settings.window_s:
+            continue
+        if high_db[last + 1:last + 1 + rise].max() < level_high - settings.vowel_db:
+            continue
+        out.append(Closure(first / hop_rate, release))
+    return out
+
+
+def snap_nasals(phones: Sequence, samples: np.ndarray, rate: int, settings: NasalSnapping) -> tuple[list, list[dict]]:
+    """The phones with every nasal of `settings.phones` moved onto the nearest murmur of the audio
+    (`murmurs_near`; the phone ends at the release and starts at the murmur's start, at most
+    `max_murmur_s` before it), where no other ASR stop or nasal ends nearer to the release (the /n/
+    of "nombre" keeps its own murmur). The rest of the word moves with it (`moved_with_word`).
+    Returns (phones, one record per nasal as `snap_stops`)."""
+    out = list(phones)
+    if not settings.enabled or not any(p.symbol[:1] in settings.phones for p in out):
+        return out, []
+    samples = np.asarray(samples, dtype=np.float64).ravel()
+    levels = band_levels_db(samples, rate, (settings.low_hz, settings.high_hz), HOP_RATE, settings.frame_s)
+    low_db, high_db = levels[:, 0], levels[:, 1]
+    closing_ends = [(i, p.end) for i, p in enumerate(phones) if p.symbol[:1] in CLOSING]
+    moves = []
+    for i, phone in enumerate(phones):
+        if phone.symbol[:1] not in settings.phones:
+            continue
+        current = out[i]
+        record = {"symbol": phone.symbol, "word": phone.word, "asr": [round(current.start, 3), round(current.end, 3)],
+                  "snapped": None}
+        moves.append(record)
+        found = [c for c in murmurs_near(low_db, high_db, samples, rate, current.end, settings)
+                 if nearest_closing(c, i, current.end, closing_ends)]
+        if not found:
+            continue
+        best = min(found, key=lambda c: abs(c.release - current.end))
+        start = max(best.start, best.release - settings.max_murmur_s)
+        out = moved_with_word(out, i, start, best.release)
+        record["snapped"] = [round(start, 3), round(best.release, 3)]
     return out, moves
 
 
