@@ -193,22 +193,54 @@ def closures_near(full_db: np.ndarray, high_db: np.ndarray, at: float, settings:
     silent = (full_db <= level_full - settings.dip_db) & (high_db <= level_high - settings.dip_db)
     window = int(round(settings.window_s * hop_rate))
     rise = max(1, int(round(settings.rise_s * hop_rate)))
-    shortest = max(1, int(round(settings.min_closure_s * hop_rate)))
+    return released_runs(silent, range(max(0, centre - window - 1), min(n - 1, centre + window + 1)), at,
+                         settings.window_s, settings.min_closure_s, hop_rate,
+                         lambda last: full_db[last + 1:last + 1 + rise].max() >= level_full - settings.vowel_db)
+
+
+def released_runs(mask: np.ndarray, ends: range, at: float, window_s: float, min_s: float, hop_rate: float,
+                  reopens) -> list[Closure]:
+    """The runs of `mask` (frames at `hop_rate`) that end at a frame of `ends` (the frame after them
+    is not in the run), last `min_s` or longer, release within `window_s` of `at` (s) and pass
+    `reopens(last frame of the run)`, as closures from their first frame to the frame after them."""
+    shortest = max(1, int(round(min_s * hop_rate)))
     out = []
-    # the runs of silence that end (the frame after them is not silent) near `at`
-    for last in range(max(0, centre - window - 1), min(n - 1, centre + window + 1)):
-        if not silent[last] or silent[last + 1]:
+    for last in ends:
+        if not mask[last] or mask[last + 1]:
             continue
         first = last
-        while first > 0 and silent[first - 1]:
+        while first > 0 and mask[first - 1]:
             first -= 1
         release = (last + 1) / hop_rate
-        if last - first + 1 < shortest or abs(release - at) > settings.window_s:
-            continue
-        if full_db[last + 1:last + 1 + rise].max() < level_full - settings.vowel_db:
+        if last - first + 1 < shortest or abs(release - at) > window_s or not reopens(last):
             continue
         out.append(Closure(first / hop_rate, release))
     return out
+
+
+def snap_each(phones: list, symbols: Sequence[str], candidates, placed) -> tuple[list, list[dict]]:
+    """`phones` with each phone whose symbol starts with one of `symbols` moved onto the nearest of
+    `candidates(phone)` (closures, by release against the phone's end) that no other ASR stop or nasal
+    ends nearer to, spanning `placed(closure)` = (start, end); the rest of its word moves with it
+    (`moved_with_word`). Returns (phones, one record per such phone: symbol, word, ASR [start, end],
+    snapped [start, end] or None where it kept the ASR time)."""
+    out = list(phones)
+    closing_ends = [(i, p.end) for i, p in enumerate(phones) if p.symbol[:1] in CLOSING]
+    moves = []
+    for i, phone in enumerate(phones):
+        if phone.symbol[:1] not in symbols:
+            continue
+        current = out[i]
+        record = {"symbol": phone.symbol, "word": phone.word, "asr": [round(current.start, 3), round(current.end, 3)],
+                  "snapped": None}
+        moves.append(record)
+        found = [c for c in candidates(current) if nearest_closing(c, i, current.end, closing_ends)]
+        if not found:
+            continue
+        start, end = placed(min(found, key=lambda c: abs(c.release - current.end)))
+        out = moved_with_word(out, i, start, end)
+        record["snapped"] = [round(start, 3), round(end, 3)]
+    return out, moves
 
 
 def snap_stops(phones: Sequence, samples: np.ndarray, rate: int, settings: StopSnapping) -> tuple[list, list[dict]]:
@@ -234,30 +266,19 @@ def snap_stops(phones: Sequence, samples: np.ndarray, rate: int, settings: StopS
 
 
 def _snap_stop_closures(phones: list, samples: np.ndarray, rate: int, settings: StopSnapping) -> tuple[list, list[dict]]:
-    out = list(phones)
     full_db, high_db = band_energy_db(samples, rate, HOP_RATE, settings.window_rms_s)
     burst_rate = 1.0 / settings.burst_hop_s
     fine_full, fine_high = band_energy_db(samples, rate, burst_rate, settings.burst_window_s)
-    stop_ends = [(i, p.end) for i, p in enumerate(phones) if p.symbol[:1] in CLOSING]
-    moves = []
-    for i, phone in enumerate(phones):
-        if phone.symbol[:1] not in settings.phones:
-            continue
-        current = out[i]
-        record = {"symbol": phone.symbol, "word": phone.word, "asr": [round(current.start, 3), round(current.end, 3)],
-                  "snapped": None}
-        moves.append(record)
-        found = [c for c in closures_near(full_db, high_db, current.end, settings)
-                 if nearest_closing(c, i, current.end, stop_ends)
-                 and voice_onset(samples, rate, c.release, settings.voice_s, settings.voicing) is not None]
-        if not found:
-            continue
-        best = min(found, key=lambda c: abs(c.release - current.end))
-        burst = burst_onset(fine_full, fine_high, best, settings, burst_rate)
-        start = max(best.start, burst - settings.max_closure_s)
-        out = moved_with_word(out, i, start, burst)
-        record["snapped"] = [round(start, 3), round(burst, 3)]
-    return out, moves
+
+    def candidates(phone) -> list[Closure]:
+        return [c for c in closures_near(full_db, high_db, phone.end, settings)
+                if voice_onset(samples, rate, c.release, settings.voice_s, settings.voicing) is not None]
+
+    def placed(closure: Closure) -> tuple[float, float]:
+        burst = burst_onset(fine_full, fine_high, closure, settings, burst_rate)
+        return max(closure.start, burst - settings.max_closure_s), burst
+
+    return snap_each(phones, settings.phones, candidates, placed)
 
 
 def nearest_closing(found: Closure, index: int, end: float, closing_ends: Sequence[tuple[int, float]]) -> bool:
@@ -304,21 +325,8 @@ def murmurs_near(low_db: np.ndarray, high_db: np.ndarray, samples: np.ndarray, r
         murmur[k] = (high_db[k] <= level_high - settings.high_dip_db and low_db[k] >= level_low - settings.low_drop_db
                      and voicing_peak(samples, rate, k / hop_rate - frame / 2, frame) >= settings.voicing)
     rise = max(1, int(round(settings.rise_s * hop_rate)))
-    shortest = max(1, int(round(settings.min_murmur_s * hop_rate)))
-    out = []
-    for last in range(first_frame, last_frame):
-        if not murmur[last] or murmur[last + 1]:
-            continue
-        first = last
-        while first > 0 and murmur[first - 1]:
-            first -= 1
-        release = (last + 1) / hop_rate
-        if last - first + 1 < shortest or abs(release - at) > settings.window_s:
-            continue
-        if high_db[last + 1:last + 1 + rise].max() < level_high - settings.vowel_db:
-            continue
-        out.append(Closure(first / hop_rate, release))
-    return out
+    return released_runs(murmur, range(first_frame, last_frame), at, settings.window_s, settings.min_murmur_s, hop_rate,
+                         lambda last: high_db[last + 1:last + 1 + rise].max() >= level_high - settings.vowel_db)
 
 
 def snap_nasals(phones: Sequence, samples: np.ndarray, rate: int, settings: NasalSnapping) -> tuple[list, list[dict]]:
@@ -333,24 +341,9 @@ def snap_nasals(phones: Sequence, samples: np.ndarray, rate: int, settings: Nasa
     samples = np.asarray(samples, dtype=np.float64).ravel()
     levels = band_levels_db(samples, rate, (settings.low_hz, settings.high_hz), HOP_RATE, settings.frame_s)
     low_db, high_db = levels[:, 0], levels[:, 1]
-    closing_ends = [(i, p.end) for i, p in enumerate(phones) if p.symbol[:1] in CLOSING]
-    moves = []
-    for i, phone in enumerate(phones):
-        if phone.symbol[:1] not in settings.phones:
-            continue
-        current = out[i]
-        record = {"symbol": phone.symbol, "word": phone.word, "asr": [round(current.start, 3), round(current.end, 3)],
-                  "snapped": None}
-        moves.append(record)
-        found = [c for c in murmurs_near(low_db, high_db, samples, rate, current.end, settings)
-                 if nearest_closing(c, i, current.end, closing_ends)]
-        if not found:
-            continue
-        best = min(found, key=lambda c: abs(c.release - current.end))
-        start = max(best.start, best.release - settings.max_murmur_s)
-        out = moved_with_word(out, i, start, best.release)
-        record["snapped"] = [round(start, 3), round(best.release, 3)]
-    return out, moves
+    return snap_each(out, settings.phones,
+                     lambda phone: murmurs_near(low_db, high_db, samples, rate, phone.end, settings),
+                     lambda murmur: (max(murmur.start, murmur.release - settings.max_murmur_s), murmur.release))
 
 
 def moved_with_word(phones: list, index: int, start: float, end: float) -> list:
