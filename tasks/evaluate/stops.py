@@ -184,18 +184,25 @@ def closures_near(full_db: np.ndarray, high_db: np.ndarray, at: float, settings:
     `rise_s` reach within `burst_db` of the local level in the whole band."""
     n = len(full_db)
     centre = int(round(at * hop_rate))
-    reach = int(round(settings.level_s * hop_rate))
-    lo_level, hi_level = max(0, centre - reach), min(n, centre + reach + 1)
-    if hi_level - lo_level < 2:
+    levels = local_levels((full_db, high_db), centre, int(round(settings.level_s * hop_rate)))
+    if levels is None:
         return []
-    level_full = float(np.percentile(full_db[lo_level:hi_level], 90))
-    level_high = float(np.percentile(high_db[lo_level:hi_level], 90))
+    level_full, level_high = levels
     silent = (full_db <= level_full - settings.dip_db) & (high_db <= level_high - settings.dip_db)
     window = int(round(settings.window_s * hop_rate))
     rise = max(1, int(round(settings.rise_s * hop_rate)))
     return released_runs(silent, range(max(0, centre - window - 1), min(n - 1, centre + window + 1)), at,
                          settings.window_s, settings.min_closure_s, hop_rate,
                          lambda last: full_db[last + 1:last + 1 + rise].max() >= level_full - settings.vowel_db)
+
+
+def local_levels(bands: Sequence[np.ndarray], centre: int, reach: int) -> list[float] | None:
+    """Each band's local speech level (dB): its 90th percentile over frames `centre` +- `reach`;
+    None where fewer than two frames are there."""
+    lo, hi = max(0, centre - reach), min(len(bands[0]), centre + reach + 1)
+    if hi - lo < 2:
+        return None
+    return [float(np.percentile(band[lo:hi], 90)) for band in bands]
 
 
 def released_runs(mask: np.ndarray, ends: range, at: float, window_s: float, min_s: float, hop_rate: float,
@@ -310,12 +317,10 @@ def murmurs_near(low_db: np.ndarray, high_db: np.ndarray, samples: np.ndarray, r
     its level within `rise_s` after the run (the oral release into a vowel)."""
     n = len(low_db)
     centre = int(round(at * hop_rate))
-    reach = int(round(settings.level_s * hop_rate))
-    lo_level, hi_level = max(0, centre - reach), min(n, centre + reach + 1)
-    if hi_level - lo_level < 2:
+    levels = local_levels((low_db, high_db), centre, int(round(settings.level_s * hop_rate)))
+    if levels is None:
         return []
-    level_low = float(np.percentile(low_db[lo_level:hi_level], 90))
-    level_high = float(np.percentile(high_db[lo_level:hi_level], 90))
+    level_low, level_high = levels
     window = int(round(settings.window_s * hop_rate))
     longest = int(round(settings.max_murmur_s * hop_rate))
     first_frame, last_frame = max(0, centre - window - longest), min(n - 1, centre + window + 1)

@@ -68,12 +68,9 @@ def fill_silence(phones: list[TimedPhone], duration: float) -> list[TimedPhone]:
     return merged
 
 
-def blend(phones: list[TimedPhone], table: VisemeTable, times: np.ndarray, model: Dominance = Dominance()) -> dict[str, np.ndarray]:
-    """Mouth parameters at `times` from phones that tile the timeline (see fill_silence)."""
-    params = table.params
-    numerator = {p: np.zeros(len(times)) for p in params}
-    denominator = {p: np.full(len(times), 1e-9) for p in params}
-    rest = table.target(SILENCE)
+def reaches(phones: list[TimedPhone], table: VisemeTable, times: np.ndarray, model: Dominance):
+    """Per phone that reaches any of `times`: (phone, slice of `times` it reaches, its viseme class,
+    its dominance there before the class's per-parameter weight)."""
     reach_before, reach_after = model.reach * model.anticipation_s, model.reach * model.carryover_s
     for phone in phones:
         lo = np.searchsorted(times, phone.start - reach_before)
@@ -81,11 +78,20 @@ def blend(phones: list[TimedPhone], table: VisemeTable, times: np.ndarray, model
         if hi <= lo:
             continue
         cls = table.classes[phone.viseme]
-        shape = dominance(times[lo:hi], phone.start, phone.end, 1.0, model, cls.rate)
+        yield phone, slice(lo, hi), cls, dominance(times[lo:hi], phone.start, phone.end, 1.0, model, cls.rate)
+
+
+def blend(phones: list[TimedPhone], table: VisemeTable, times: np.ndarray, model: Dominance = Dominance()) -> dict[str, np.ndarray]:
+    """Mouth parameters at `times` from phones that tile the timeline (see fill_silence)."""
+    params = table.params
+    numerator = {p: np.zeros(len(times)) for p in params}
+    denominator = {p: np.full(len(times), 1e-9) for p in params}
+    rest = table.target(SILENCE)
+    for _, span, cls, shape in reaches(phones, table, times, model):
         for p in params:
             weight = shape * cls.dominance[p]
-            numerator[p][lo:hi] += weight * cls.target[p]
-            denominator[p][lo:hi] += weight
+            numerator[p][span] += weight * cls.target[p]
+            denominator[p][span] += weight
     out = {}
     for p in params:
         curve = numerator[p] / denominator[p]

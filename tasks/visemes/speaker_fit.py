@@ -20,7 +20,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from tasks.visemes.coarticulation import Dominance, TimedPhone, dominance, fill_silence
+from tasks.visemes.coarticulation import Dominance, TimedPhone, fill_silence, reaches
 from tasks.visemes.curves import FINE_RATE, Loudness, loudness_curve
 from tasks.visemes.smoothing import Smoothing, closure_frames, frame_times, gaussian, pause_frames
 from tasks.visemes.tables import VisemeTable
@@ -49,16 +49,10 @@ def basis(phones: list[TimedPhone], table: VisemeTable, fps: float, frames: int,
     index = {name: i for i, name in enumerate(classes)}
     weights = np.zeros((len(fine_times), len(classes)))
     total = np.full(len(fine_times), 1e-9)
-    reach_before, reach_after = model.reach * model.anticipation_s, model.reach * model.carryover_s
-    for phone in tiled:
-        lo = np.searchsorted(fine_times, phone.start - reach_before)
-        hi = np.searchsorted(fine_times, phone.end + reach_after, side="right")
-        if hi <= lo:
-            continue
-        cls = table.classes[phone.viseme]
-        weight = dominance(fine_times[lo:hi], phone.start, phone.end, 1.0, model, cls.rate) * cls.dominance[param]
-        weights[lo:hi, index[phone.viseme]] += weight
-        total[lo:hi] += weight
+    for phone, span, cls, shape in reaches(tiled, table, fine_times, model):
+        weight = shape * cls.dominance[param]
+        weights[span, index[phone.viseme]] += weight
+        total[span] += weight
     shares = weights / total[:, None]
     empty = total < 1e-6
     shares[empty] = 0.0
