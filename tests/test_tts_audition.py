@@ -95,6 +95,16 @@ def test_choose_hears_the_most_alike_first_and_leaves_out_those_harder_to_unders
     assert "".join(dict.fromkeys(heard)) == asked
 
 
+@pytest.mark.parametrize("wers, reference, expected", [
+    ({"a": 0.06, "b": 0.0}, 0.0, "a"),    # one word of 16 misheard: intelligible whatever the default's
+    ({"a": 0.13, "b": 0.0}, 0.07, "b"),   # two words to the default's one: still left out
+    ({"a": 0.08, "b": 0.0}, 0.0, "b"),    # above the passing WER and the margin
+])
+def test_choose_passes_a_voice_understood_at_the_passing_wer(wers, reference, expected):
+    assert choose({"a": 0.7, "b": 0.5}, wers.__getitem__, lambda: reference, 0.05, passing_wer=0.07) == expected
+    assert choose({"a": 0.7, "b": 0.5}, wers.__getitem__, lambda: reference, 0.05) == ("a" if wers["a"] <= 0.05 else "b")
+
+
 def test_choose_breaks_likeness_ties_by_name():
     assert choose({"b": 0.5, "a": 0.5}, lambda name: 0.0, lambda: 0.0, 0.05) == "a"
 
@@ -152,8 +162,9 @@ def test_the_default_voice_is_the_reference_as_it_is_not_as_converted(monkeypatc
     measured = {"deep": profile(100, "male", (0.0, 1.0)), "default": profile(150, "male", (0.7, 0.7))}
     matching = matching_with_doubles(monkeypatch, measured)
     references, real_choose = [], audition.choose
-    monkeypatch.setattr(audition, "choose", lambda likeness, wer_of, reference_of, margin:
-                        real_choose(likeness, wer_of, lambda: references.append(reference_of()) or references[-1], margin))
+    monkeypatch.setattr(audition, "choose", lambda likeness, wer_of, reference_of, margin, passing=0.0:
+                        real_choose(likeness, wer_of, lambda: references.append(reference_of()) or references[-1], margin,
+                                    passing))
     voices = {"deep": ToneVoice(100), "default": ToneVoice(150)}
     listener = PitchListener(180)  # converted speech (200 Hz) is not understood, the default as it is is
     speaker = profile(100, "male", (0.0, 1.0), name="S0")

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from tasks.speakers.schema import VoiceProfile
+from tests.conftest import shared_media
 from tests.voice_doubles import ToneVoice, matching_with_doubles
 from tasks.tts.matching import (NoMatch, WorldMatcher, best_warp, rank_voices, equalizer_db, map_f0,
                                 match_loudness, integrated_loudness, voice_distance, warp_envelope)
@@ -165,6 +166,48 @@ def test_world_matcher_keeps_the_most_alike_variant(monkeypatch, likeness, toler
     assert next(scores, None) is None  # one GE2E pass per variant, none more
 
 
+@pytest.mark.parametrize("likeness, expected_warp", [
+    # similarity of: strength 1 at the envelope-fitted warp, strength 0, warp 0.8, warp 0.7, unconverted
+    ((0.50, 0.48, 0.66, 0.60, 0.45), 0.8),   # a scored warp far more alike than the fitted one wins
+    ((0.65, 0.48, 0.66, 0.60, 0.45), None),  # within the tolerance: the envelope-fitted warp (milder) wins
+    ((0.50, 0.48, 0.61, 0.62, 0.45), 0.8),   # between scored warps, the first listed wins a near tie
+    ((0.55, 0.50, 0.565, 0.50, 0.45), None),  # no warp clearly ahead: the choice made without them
+])
+def test_world_matcher_scores_further_formant_warps(monkeypatch, likeness, expected_warp):
+    pytest.importorskip("pyworld")
+    from dataclasses import replace
+
+    from tasks.speakers.backends import voice_profile
+
+    rate = 16000
+    target = replace(voice_profile("S0", _vowel(rate, 200) * 2, rate, None), embedding=(1.0, 0.0))
+    scores = iter(likeness)
+    matcher = WorldMatcher(strengths=(1.0, 0.0), select_by_similarity=True, similarity_tolerance=0.02,
+                           scored_warps=(0.8, 0.7), warp_range=(0.95, 1.05))
+    monkeypatch.setattr(matcher, "similarity", lambda y, r, p: next(scores))
+    _, report = matcher.match(_vowel(rate, 110), rate, target)
+    assert report["strength"] == 1.0
+    if expected_warp is None:
+        assert 0.95 <= report["formant_warp"] <= 1.05
+    else:
+        assert report["formant_warp"] == expected_warp
+    assert next(scores, None) is None  # one GE2E pass per variant
+
+
+def test_world_matcher_without_selection_tries_no_scored_warp(monkeypatch):
+    pytest.importorskip("pyworld")
+    from dataclasses import replace
+
+    from tasks.speakers.backends import voice_profile
+
+    rate = 16000
+    target = replace(voice_profile("S0", _vowel(rate, 200) * 2, rate, None), embedding=(1.0, 0.0))
+    matcher = WorldMatcher(strengths=(1.0,), scored_warps=(0.7,), warp_range=(0.95, 1.05))
+    monkeypatch.setattr(matcher, "similarity", lambda *a: pytest.fail("no selection, no GE2E"))
+    _, report = matcher.match(_vowel(rate, 110), rate, target)
+    assert 0.95 <= report["formant_warp"] <= 1.05 and "similarity" not in report
+
+
 def test_speaker_texts_takes_the_longest_lines_per_speaker():
     from types import SimpleNamespace as Segment
 
@@ -220,3 +263,31 @@ def test_default_voice_joins_the_audition_for_its_own_gender(monkeypatch, speake
     chosen, scores = matching.assign_voices([speaker], voices, "es", {"S0": "hola"}, 2, ("high",))
     assert (chosen["S0"] is voices["high"]) is default_chosen
     assert ("high" in scores["S0"]) is default_chosen
+
+
+@pytest.mark.slow
+def test_scored_formant_warps_bring_kokoro_closer_to_frontal_man_map(tmp_path):
+    """The man of frontal_man_map (164 Hz): the warp fitted to his mean envelope raises jm_kumo's
+    formants, GE2E finds him far closer with them lowered (.57 -> .67 on this line)."""
+    from tasks.media import extract_audio, read_wav
+    from tasks.models import ModelNotInstalled
+    from tasks.speakers.backends import voice_profile
+    from tasks.speakers.encoder import SpeakerEncoder
+    from tasks.tts.voices import KokoroVoice, VoiceError
+
+    clip = shared_media("video/frontal_man_map.mp4")
+    try:
+        voice = KokoroVoice("en", "jm_kumo")
+        speech = voice.synthesize("and the heart of my California Congressional District, where I chase my own "
+                                  "dreams growing up.", speed=1.25)
+        encoder = SpeakerEncoder()
+    except (ModelNotInstalled, VoiceError, ImportError) as error:
+        pytest.skip(f"models not installed: {error}")
+    audio, rate = read_wav(extract_audio(clip, tmp_path / "audio.wav", 16000, 1))
+    man = voice_profile("S0", audio.reshape(len(audio), -1).mean(axis=1)[: int(4.7 * rate)], rate, encoder)
+    settings = dict(strengths=(1.0, 0.5, 0.0), select_by_similarity=True, warp_range=(0.9, 1.12),
+                    similarity_tolerance=0.02)
+    _, fitted = WorldMatcher(**settings).match(speech, voice.sample_rate, man)
+    _, scored = WorldMatcher(**settings, scored_warps=(0.9, 0.8, 0.7)).match(speech, voice.sample_rate, man)
+    assert scored["formant_warp"] < 0.9 and scored["strength"] == 1.0
+    assert scored["similarity"] > fitted["similarity"] + 0.08

@@ -41,6 +41,7 @@ def run(context: StageContext) -> None:
                                         converter=converter if matching.get("rank_converted") else None,
                                         listener=listener,
                                         max_wer_over_default=float(listening.get("max_wer_over_default", 0.1)),
+                                        passing_wer=float(listening.get("passing_wer", 0.0)),
                                         workers=int(matching.get("audition_workers", 1)),
                                         fitter=fitter, wrap=remember)
     for speaker, voice in voice_of.items():

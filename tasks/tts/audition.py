@@ -112,20 +112,21 @@ def hear_all(voices: dict, lines, profile, max_speed: float, keep_pause_s: float
 
 
 def choose(likeness: dict[str, float], wer_of: Callable[[str], float] | None,
-           reference_of: Callable[[], float | None], max_wer_over_reference: float) -> str:
+           reference_of: Callable[[], float | None], max_wer_over_reference: float, passing_wer: float = 0.0) -> str:
     """The most alike auditioned name (ties: by name) among those understood no worse than the
     reference WER (`reference_of()`: the default voice's on the same lines; None: the best heard)
-    plus `max_wer_over_reference`; where every one is worse, the best understood (then the most
-    alike). Nobody listening (`wer_of` None), the most alike. Every WER costs a re-transcription,
-    so `wer_of` is asked in order of likeness until a name passes, and the reference only for a
-    name that does not pass whatever it is (a WER above `max_wer_over_reference`)."""
+    plus `max_wer_over_reference`, or at `passing_wer` or better whatever the reference; where every
+    one is worse, the best understood (then the most alike). Nobody listening (`wer_of` None), the
+    most alike. Every WER costs a re-transcription, so `wer_of` is asked in order of likeness until
+    a name passes, and the reference only for a name that does not pass whatever it is (a WER above
+    both margins)."""
     ordered = sorted(sorted(likeness), key=lambda name: -likeness[name])
     if wer_of is None:
         return ordered[0]
     limit = None
     for name in ordered:
         wer = wer_of(name)
-        if wer <= max_wer_over_reference + 1e-9:  # within the margin of any reference (a WER is >= 0)
+        if wer <= max(max_wer_over_reference, passing_wer) + 1e-9:  # passes whatever the reference (a WER is >= 0)
             return name
         if limit is None:
             reference = reference_of()

@@ -116,13 +116,15 @@ class WorldMatcher:
     def __init__(self, pitch: bool = True, formants: bool = True, equalize: bool = True, level: bool = True,
                  max_eq_db: float = 6.0, analysis_rate: int = 24000, frame_ms: float = 5.0,
                  strengths: tuple[float, ...] = (1.0,), select_by_similarity: bool = False,
-                 warp_range: tuple[float, float] = (0.85, 1.2), similarity_tolerance: float = 0.0):
+                 warp_range: tuple[float, float] = (0.85, 1.2), similarity_tolerance: float = 0.0,
+                 scored_warps: tuple[float, ...] = ()):
         self.pitch, self.formants, self.equalize, self.level = pitch, formants, equalize, level
         self.max_eq_db, self.analysis_rate, self.frame_ms = max_eq_db, analysis_rate, frame_ms
         self.strengths = tuple(float(v) for v in strengths) or (1.0,)
         self.select_by_similarity = select_by_similarity
         self.warp_range = tuple(warp_range)
         self.similarity_tolerance = similarity_tolerance
+        self.scored_warps = tuple(float(v) for v in scored_warps)
         self._encoder = None
 
     def similarity(self, y: np.ndarray, rate: int, source_profile) -> float:
@@ -140,7 +142,11 @@ class WorldMatcher:
         `select_by_similarity`, the variant whose GE2E embedding is closest to the speaker's is kept
         (the base voice unconverted competes too when no stretch is needed), or the mildest one within
         `similarity_tolerance` of it: on voices already close to the speaker, vocoder artefacts can
-        cost more likeness than the conversion brings, and every conversion costs some intelligibility."""
+        cost more likeness than the conversion brings, and every conversion costs some intelligibility.
+        Each of `scored_warps` is a further full-strength variant with that formant warp instead of the
+        one fitted to the speaker's mean envelope (a recording's channel colours that envelope, and GE2E
+        can find another warp far closer); they are kept only where one is more alike than all the
+        others by more than the tolerance (then the first listed within it of the best)."""
         import pyworld
 
         from tasks.media import resample
@@ -167,12 +173,17 @@ class WorldMatcher:
             alphas = np.linspace(self.warp_range[0], self.warp_range[1], 15)
             alpha = best_warp(own_db, target, work_rate, grid, alphas)
         variants = []
-        use_selection = self.select_by_similarity and len(source_profile.embedding) and len(self.strengths) > 1
-        for strength in (self.strengths if use_selection else self.strengths[:1]):
-            y, details = self._variant(samples, rate, x, f0, sp, ap, own, own_db, alpha, grid, target, source_profile,
+        use_selection = bool(self.select_by_similarity and len(source_profile.embedding)
+                             and len(self.strengths) + (len(self.scored_warps) if self.formants and len(grid) else 0) > 1)
+        # (strength, formant warp at full strength, rank among equally strong variants: the mildest wins ties)
+        plans = [(strength, alpha, 0) for strength in (self.strengths if use_selection else self.strengths[:1])]
+        if use_selection and self.formants and len(grid):
+            plans += [(1.0, warp, rank) for rank, warp in enumerate(self.scored_warps, 1) if abs(warp - alpha) > 1e-6]
+        for strength, warp, rank in plans:
+            y, details = self._variant(samples, rate, x, f0, sp, ap, own, own_db, warp, grid, target, source_profile,
                                        time_scale, strength)
             score = self.similarity(y, rate, source_profile) if use_selection else 0.0
-            variants.append((score, strength, y, details))
+            variants.append((score, (strength, rank), y, details))
         if use_selection:
             # the same speech unconverted, at the speaker's level (GE2E is not level-invariant): the
             # report's baseline, and a variant itself when no stretch is needed (no filter, no vocoder)
@@ -181,12 +192,19 @@ class WorldMatcher:
             if abs(time_scale - 1.0) < 1e-3:
                 unconverted = leveled if self.level else samples
                 score = base_score if unconverted is leveled else self.similarity(unconverted, rate, source_profile)
-                variants.append((score, -1.0, np.clip(unconverted, -1, 1).astype(np.float32),
+                variants.append((score, (-1.0, 0), np.clip(unconverted, -1, 1).astype(np.float32),
                                  {"level_db": source_profile.rms_db}))
-        best = max(v[0] for v in variants)
+        # a scored warp competes only where it is more alike than every other variant by more than the
+        # tolerance: elsewhere the choice is the one made without them (none raises the bar the milder
+        # variants are held to: frontal_man_suit es kept strength 0.5 for 0 that way, a word less understood)
+        ordinary = [v for v in variants if v[1][1] == 0]
+        warped = [v for v in variants if v[1][1] > 0]
+        if warped and max(v[0] for v in warped) > max(v[0] for v in ordinary) + self.similarity_tolerance:
+            ordinary = warped
+        best = max(v[0] for v in ordinary)
         # the mildest change whose likeness is within the tolerance of the best (milder = more intelligible)
-        score, strength, y, details = min((v for v in variants if v[0] >= best - self.similarity_tolerance),
-                                          key=lambda v: v[1])
+        score, (strength, _), y, details = min((v for v in ordinary if v[0] >= best - self.similarity_tolerance),
+                                               key=lambda v: v[1])
         report.update(details)
         if use_selection:
             report["strength"] = strength
@@ -380,7 +398,7 @@ def opposite(gender: str, other: str) -> bool:
 def assign_voices(profiles, candidates: dict, language: str, texts: dict | None = None,
                   auditioned: int = 1, also_auditioned: tuple[str, ...] = (), *, max_speed: float = 1.0,
                   keep_pause_s: float | None = None, converter=None, listener=None,
-                  max_wer_over_default: float = 0.1, workers: int = 1, fitter=None,
+                  max_wer_over_default: float = 0.1, passing_wer: float = 0.0, workers: int = 1, fitter=None,
                   wrap=lambda voice: voice) -> tuple[dict, dict]:
     """speaker -> the candidate Voice that sounds most like them (empty without candidates), and
     speaker -> the audition scores where one was held. The `auditioned` candidates closest by their
@@ -389,9 +407,10 @@ def assign_voices(profiles, candidates: dict, language: str, texts: dict | None 
     `also_auditioned` ones (the language's default voice) join them where their gender is the
     speaker's, so matching never settles for a voice the default would beat. With a `converter` the
     likeness is measured after conversion; with a `listener` (tasks.tts.audition.Listener), a
-    candidate understood worse than the default voice by more than `max_wer_over_default` is left out
-    (the default voice says the lines too, to be heard, wherever it is not auditioned anyway; the
-    candidates are heard most alike first, until one passes: `tasks.tts.audition.choose`). `workers`
+    candidate understood worse than the default voice by more than `max_wer_over_default`, and worse
+    than `passing_wer`, is left out (the default voice says the lines too, to be heard, wherever it
+    is not auditioned anyway; the candidates are heard most alike first, until one passes:
+    `tasks.tts.audition.choose`). `workers`
     candidates say their lines at a time (threads: the engines release the interpreter lock). With a
     `fitter` (tasks.tts.fitting.StyleFitter), a Kokoro voice fitted to the speaker joins the audition
     (`wrap`ped like the candidates) unless its pitch is of the other known gender."""
@@ -430,10 +449,11 @@ def assign_voices(profiles, candidates: dict, language: str, texts: dict | None 
                                    keep_pause_s, converter, encoder, workers, saying)
             scores[profile.speaker] = {name: r.likeness for name, r in heard.items()}
             if listener is None:
-                best = choose(scores[profile.speaker], None, lambda: None, max_wer_over_default)
+                best = choose(scores[profile.speaker], None, lambda: None, max_wer_over_default, passing_wer)
             else:
                 hearing = Hearing(listener, heard, pool, also_auditioned, lines, max_speed, keep_pause_s, said)
-                best = choose(scores[profile.speaker], hearing.wer, hearing.reference, max_wer_over_default)
+                best = choose(scores[profile.speaker], hearing.wer, hearing.reference, max_wer_over_default,
+                              passing_wer)
                 log.info("speaker %s audition WER (default voice %s): %s", profile.speaker,
                          "-" if hearing.reference_wer is None else f"{hearing.reference_wer:.2f}",
                          ", ".join(f"{name} {hearing.wers[name]:.2f}" if name in hearing.wers else f"{name} -"
