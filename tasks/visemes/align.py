@@ -3,7 +3,8 @@
 * `KokoroAligner` - re-runs Kokoro with its duration predictor exposed as an extra ONNX output
   (`/encoder/Cast_output_0`: integer frames of 600 samples at 24 kHz per input token, the same
   rounded durations the decoder uses), replays the tts stage's chunking, trimming and pauses, and
-  places the phones on the dub's timeline; each segment's offset is then refined against voice.wav.
+  places the phones on the dub's timeline; each segment's offset is then refined against voice.wav,
+  and (`bilabial_releases`) each /p b m/ moved onto voice.wav's own closure and release.
 * `AsrAligner` - Whisper word timings on the audio, espeak-ng IPA per word, phones spread inside
   each word by typical relative durations, refined on the audio energy (word edges trimmed to the
   voiced region, stops and bilabials moved onto the nearest energy dip), then, when `boundaries`
@@ -21,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from tasks.visemes.bilabials import BilabialReleases, snap_bilabials
 from tasks.visemes.coarticulation import TimedPhone
 from tasks.visemes.tables import LENGTH, SILENCE, Phone, VisemeTable
 
@@ -263,8 +265,11 @@ class KokoroAligner:
     output = "/encoder/Cast_output_0"
 
     def __init__(self, refine_shift_s: float = 0.08, silence_level: float = 0.015, min_match: float = 0.0,
-                 max_length_error: float = 0.05):
+                 max_length_error: float = 0.05, bilabial_releases: dict | None = None):
         self.refine_shift_s = refine_shift_s
+        # its /p b m/ moved onto the dub audio's own releases (tasks/visemes/bilabials.py); None: off
+        self.bilabial_releases = BilabialReleases.of(bilabial_releases)
+        self.bilabial_moves: list[dict] = []
         self.min_match = min_match  # below this speech/energy correlation the replay is not trusted
         self.max_length_error = max_length_error  # relative: replay and dub must last as long
         self.scores: dict[int, float] = {}
@@ -363,6 +368,10 @@ class KokoroAligner:
                       for p in local if segment.start + shift + p.start < limit]
             phones.extend(p for p in split_silent_tails(placed, env, threshold) if p.end > p.start)
             speakers.extend([speaker_of.get(segment.id, "S0")] * (len(phones) - len(speakers)))
+        if self.bilabial_releases.enabled:
+            phones, self.bilabial_moves = snap_bilabials(phones, samples.mean(axis=1), rate, self.bilabial_releases)
+            log.info("%d of %d bilabials moved onto the dub audio's own releases", sum(m["after"] is not None for m in self.bilabial_moves),
+                     len(self.bilabial_moves))
         return Alignment(phones, speakers, "kokoro-durations")
 
 
