@@ -5,8 +5,8 @@ releases the lips: on the 7 Spanish dubs its /p/ ends 26-37 ms before the audibl
 frontal clips (37-43 ms after it on stage_mic_cuts), its /m/ 20-40 ms (median) off the murmur's end.
 The mouth closes where the phones say, so it parted before the burst. Each /p b/ goes onto the
 nearest closure of the audio released (`tasks.visemes.releases`) within a small window of its end,
-each /m/ onto the nearest murmur; the phone before it ends at the closure's start (or, with
-`keep_length`, where the moved phone keeps its synthesized length), the one after starts at the release. Where nothing clear is found the phone keeps its time.
+each /m/ onto the nearest murmur; the phone before it ends at the closure's start, the one after
+starts at the release. Where nothing clear is found the phone keeps its time.
 """
 from __future__ import annotations
 
@@ -27,9 +27,6 @@ class BilabialReleases:
     nasals: tuple[str, ...] = ("m",)     # ... onto a murmur and its oral release
     window_s: float = 0.06      # how far the found release may be from the phone's end
     min_phone_s: float = 0.02   # the bilabial and its neighbours keep at least this
-    # true: the bilabial keeps its synthesized length, moved with its release (shorter where the
-    # audio's closure starts later); false: it starts where the audio's closure (or murmur) starts
-    keep_length: bool = False
     stop_detection: dict = field(default_factory=dict)   # tasks.visemes.releases.StopSnapping fields
     nasal_detection: dict = field(default_factory=dict)  # ... NasalSnapping fields
 
@@ -69,8 +66,6 @@ def snap_bilabials(phones: list[TimedPhone], samples: np.ndarray, rate: int, set
         if not found:
             continue
         start, end = finder.placed(min(found, key=lambda c: abs(c.release - phone.end)))
-        if settings.keep_length:
-            start = max(start, end - (phone.end - phone.start))
         placed = with_neighbours(out, i, start, end, settings.min_phone_s)  # earlier moves kept
         if placed is not None:
             out = placed
