@@ -242,7 +242,7 @@ def synth_check(lang: str, out: Path, fps: float = 25.0) -> dict:
         frames = int(len(audio) / SPEECH_RATE * fps)
         methods = {}
         if KokoroAligner.handles([segment]):
-            methods["kokoro-durations"] = KokoroAligner().align(wav, [segment], table, {}).phones
+            methods["kokoro-durations"] = KokoroAligner(**settings["kokoro"]).align(wav, [segment], table, {}).phones
         methods["asr"] = AsrAligner(**settings["asr"]).align(wav, [segment], table, {}).phones
         from tasks.visemes.align import ENVELOPE_RATE, envelope
 
@@ -384,8 +384,8 @@ def stage_settings(previous: bool = False) -> dict:
         smoothing.update(settle_s=0.1)
         loudness.update(gain=0.5)
     fit = {k: tuple(v) if isinstance(v, list) else v for k, v in (config.get("speaker_fit") or {}).items()}
-    return {"asr": asr, "dominance": Dominance(**dominance), "smoothing": Smoothing(**smoothing), "loudness": Loudness(**loudness),
-            "speaker_fit": SpeakerFit(**fit)}
+    return {"asr": asr, "kokoro": dict(config["aligner"].get("kokoro") or {}), "dominance": Dominance(**dominance),
+            "smoothing": Smoothing(**smoothing), "loudness": Loudness(**loudness), "speaker_fit": SpeakerFit(**fit)}
 
 
 def heldout_check(phones, table, fps: float, covered: int, times: np.ndarray, measured: np.ndarray, loud, settings: dict,
