@@ -59,6 +59,30 @@ def ranges_from_landmarks(landmarks: np.ndarray, low: float = 5, high: float = 9
     return out
 
 
+def usable_rows(npz, count: int, track: int | None, longest: bool, min_visibility: float, max_yaw: float) -> np.ndarray:
+    """The rows of faces.npz's `count` per-face arrays to measure: of face `track` (with `longest` and
+    no `track`, of the track on screen longest), mouth visible (`visibility` >= min_visibility) and
+    not turned away (|`pose` yaw| <= max_yaw); each test only where its array exists with a row per
+    face."""
+    def column(name: str):
+        return npz[name] if name in npz.files and npz[name].shape[0] == count else None
+
+    rows = np.ones(count, dtype=bool)
+    tracks = column("track")
+    if tracks is not None:
+        if track is None and longest and np.any(tracks >= 0):
+            ids, counts = np.unique(tracks[tracks >= 0], return_counts=True)
+            track = int(ids[np.argmax(counts)])
+        if track is not None:
+            rows &= tracks == track
+    visibility, pose = column("visibility"), column("pose")
+    if visibility is not None:
+        rows &= visibility >= min_visibility
+    if pose is not None:
+        rows &= np.abs(pose.reshape(count, -1)[:, 0]) <= max_yaw
+    return rows
+
+
 def landmarks_from_npz(path: Path, track: int | None = None, min_visibility: float = 0.5, max_yaw: float = 30.0,
                        longest: bool = False) -> np.ndarray | None:
     """68-point landmark sets in the face stage's faces.npz, of one face track when `track` is given
@@ -75,19 +99,7 @@ def landmarks_from_npz(path: Path, track: int | None = None, min_visibility: flo
         if not keys:
             return None
         lm = npz[keys[0]].astype(float)
-        rows = np.ones(lm.shape[0], dtype=bool)
-        if "track" in npz.files and npz["track"].shape[0] == lm.shape[0]:
-            tracks = npz["track"]
-            if track is None and longest and np.any(tracks >= 0):
-                ids, counts = np.unique(tracks[tracks >= 0], return_counts=True)
-                track = int(ids[np.argmax(counts)])
-            if track is not None:
-                rows &= tracks == track
-        if "visibility" in npz.files and npz["visibility"].shape[0] == lm.shape[0]:
-            rows &= npz["visibility"] >= min_visibility
-        if "pose" in npz.files and npz["pose"].shape[0] == lm.shape[0]:
-            rows &= np.abs(npz["pose"].reshape(lm.shape[0], -1)[:, 0]) <= max_yaw
-        lm = lm[rows].reshape(-1, 68, 2)
+        lm = lm[usable_rows(npz, lm.shape[0], track, longest, min_visibility, max_yaw)].reshape(-1, 68, 2)
         keep = np.isfinite(lm).all(axis=(1, 2)) & (np.abs(lm).sum(axis=(1, 2)) > 0)
         return lm[keep]
 
@@ -103,16 +115,10 @@ def measured_curves(path: Path, frames: int, track: int | None = None, min_visib
         key = "landmarks_raw" if "landmarks_raw" in npz.files else "landmarks"
         if key not in npz.files:
             return {}
-        lm, frame, tracks = npz[key].astype(float), npz["frame"].astype(int), npz["track"]
-        rows = (frame >= 0) & (frame < frames)
-        if track is None and np.any(tracks >= 0):
-            ids, counts = np.unique(tracks[tracks >= 0], return_counts=True)
-            track = int(ids[np.argmax(counts)])
-        rows &= tracks == track
-        if "visibility" in npz.files:
-            rows &= npz["visibility"] >= min_visibility
-        if "pose" in npz.files:
-            rows &= np.abs(npz["pose"].reshape(len(lm), -1)[:, 0]) <= max_yaw
+        if track is None and not np.any(npz["track"] >= 0):  # no face tracked: nothing measured
+            return {name: np.full(frames, np.nan) for name in ("gap", "width", "jaw")}
+        lm, frame = npz[key].astype(float), npz["frame"].astype(int)
+        rows = (frame >= 0) & (frame < frames) & usable_rows(npz, len(lm), track, True, min_visibility, max_yaw)
     rows &= np.isfinite(lm).all(axis=(1, 2))
     measures = mouth_measures(lm[rows])
     out = {}
