@@ -10,7 +10,8 @@ import pytest
 import yaml
 
 from tasks.evaluate import lipsync as ls
-from tasks.evaluate.stops import NasalSnapping, StopSnapping, snap_nasals, snap_stops, voice_onset
+from tasks.evaluate.stops import NasalSnapping, StopSnapping, snap_nasals, snap_stops
+from tasks.visemes.releases import voice_onset
 from tasks.visemes.coarticulation import TimedPhone
 
 RATE = 16_000

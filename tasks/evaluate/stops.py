@@ -24,20 +24,17 @@ from typing import Sequence
 
 import numpy as np
 
-from tasks.visemes.releases import (  # noqa: F401  (the settings and detectors, re-exported for the measure's callers)
-    CLOSING, HOP_RATE, Closure, NasalReleases, NasalSnapping, StopReleases, StopSnapping, band_energy_db,
-    band_levels_db, burst_onset, closures_near, local_levels, murmurs_near, nearest_closing, released_runs,
-    voice_onset, voicing_peak)
+from tasks.visemes.releases import NasalReleases, NasalSnapping, StopReleases, StopSnapping, closing_ends, nearest_release
 
 
-def snap_each(phones: list, symbols: Sequence[str], candidates, placed) -> tuple[list, list[dict]]:
-    """`phones` with each phone whose symbol starts with one of `symbols` moved onto the nearest of
-    `candidates(phone)` (closures, by release against the phone's end) that no other ASR stop or nasal
-    ends nearer to, spanning `placed(closure)` = (start, end); the rest of its word moves with it
-    (`moved_with_word`). Returns (phones, one record per such phone: symbol, word, ASR [start, end],
-    snapped [start, end] or None where it kept the ASR time)."""
+def snap_each(phones: list, symbols: Sequence[str], releases) -> tuple[list, list[dict]]:
+    """`phones` with each phone whose symbol starts with one of `symbols` moved onto the closure of
+    `releases` (StopReleases / NasalReleases) that `nearest_release` picks for it, spanning
+    `releases.placed(closure)`; the rest of its word moves with it (`moved_with_word`). Returns
+    (phones, one record per such phone: symbol, word, ASR [start, end], snapped [start, end] or None
+    where it kept the ASR time)."""
     out = list(phones)
-    closing_ends = [(i, p.end) for i, p in enumerate(phones) if p.symbol[:1] in CLOSING]
+    closing = closing_ends(phones)
     moves = []
     for i, phone in enumerate(phones):
         if phone.symbol[:1] not in symbols:
@@ -46,10 +43,10 @@ def snap_each(phones: list, symbols: Sequence[str], candidates, placed) -> tuple
         record = {"symbol": phone.symbol, "word": phone.word, "asr": [round(current.start, 3), round(current.end, 3)],
                   "snapped": None}
         moves.append(record)
-        found = [c for c in candidates(current) if nearest_closing(c, i, current.end, closing_ends)]
-        if not found:
+        closure = nearest_release(releases, i, current.end, closing)
+        if closure is None:
             continue
-        start, end = placed(min(found, key=lambda c: abs(c.release - current.end)))
+        start, end = releases.placed(closure)
         out = moved_with_word(out, i, start, end)
         record["snapped"] = [round(start, 3), round(end, 3)]
     return out, moves
@@ -70,16 +67,11 @@ def snap_stops(phones: Sequence, samples: np.ndarray, rate: int, settings: StopS
     out = list(phones)
     if not settings.enabled or not out:
         return out, []
-    out, moves = _snap_stop_closures(out, samples, rate, settings)
+    out, moves = snap_each(out, settings.phones, StopReleases(samples, rate, settings))
     if settings.nasals.enabled:
         out, nasal_moves = snap_nasals(out, samples, rate, settings.nasals)
         moves += nasal_moves
     return out, moves
-
-
-def _snap_stop_closures(phones: list, samples: np.ndarray, rate: int, settings: StopSnapping) -> tuple[list, list[dict]]:
-    releases = StopReleases(samples, rate, settings)
-    return snap_each(phones, settings.phones, lambda phone: releases.near(phone.end), releases.placed)
 
 
 def snap_nasals(phones: Sequence, samples: np.ndarray, rate: int, settings: NasalSnapping) -> tuple[list, list[dict]]:
@@ -91,8 +83,7 @@ def snap_nasals(phones: Sequence, samples: np.ndarray, rate: int, settings: Nasa
     out = list(phones)
     if not settings.enabled or not any(p.symbol[:1] in settings.phones for p in out):
         return out, []
-    releases = NasalReleases(samples, rate, settings)
-    return snap_each(out, settings.phones, lambda phone: releases.near(phone.end), releases.placed)
+    return snap_each(out, settings.phones, NasalReleases(samples, rate, settings))
 
 
 def moved_with_word(phones: list, index: int, start: float, end: float) -> list:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from tasks.visemes.coarticulation import TimedPhone
-from tasks.visemes.releases import CLOSING, NasalReleases, NasalSnapping, StopReleases, StopSnapping, nearest_closing
+from tasks.visemes.releases import NasalReleases, NasalSnapping, StopReleases, StopSnapping, closing_ends, nearest_release
 
 
 @dataclass(frozen=True)
@@ -54,7 +54,7 @@ def snap_bilabials(phones: list[TimedPhone], samples: np.ndarray, rate: int, set
     if settings.nasals:
         nasal = NasalSnapping.of({**settings.nasal_detection, "window_s": settings.window_s})
         finders.append((settings.nasals, NasalReleases(samples, rate, nasal)))
-    closing_ends = [(i, p.end) for i, p in enumerate(phones) if p.symbol[:1] in CLOSING]
+    closing = closing_ends(phones)
     records = []
     for i, phone in enumerate(phones):
         finder = next((f for symbols, f in finders if phone.symbol[:1] in symbols), None)
@@ -62,10 +62,10 @@ def snap_bilabials(phones: list[TimedPhone], samples: np.ndarray, rate: int, set
             continue
         record = {"symbol": phone.symbol, "before": [round(phone.start, 3), round(phone.end, 3)], "after": None}
         records.append(record)
-        found = [c for c in finder.near(phone.end) if nearest_closing(c, i, phone.end, closing_ends)]
-        if not found:
+        closure = nearest_release(finder, i, phone.end, closing)
+        if closure is None:
             continue
-        start, end = finder.placed(min(found, key=lambda c: abs(c.release - phone.end)))
+        start, end = finder.placed(closure)
         placed = with_neighbours(out, i, start, end, settings.min_phone_s)  # earlier moves kept
         if placed is not None:
             out = placed

@@ -266,6 +266,19 @@ def nearest_closing(found: Closure, index: int, end: float, closing_ends: Sequen
     return not any(j != index and abs(other - found.release) < abs(end - found.release) for j, other in closing_ends)
 
 
+def closing_ends(phones: Sequence) -> list[tuple[int, float]]:
+    """(index, end) of every phone with a closure of its own (stops and nasals, `CLOSING`)."""
+    return [(i, p.end) for i, p in enumerate(phones) if p.symbol[:1] in CLOSING]
+
+
+def nearest_release(releases, index: int, end: float, closing: Sequence[tuple[int, float]]) -> "Closure | None":
+    """The closure of `releases` (StopReleases / NasalReleases) released nearest `end`, the end of
+    phone `index`, among those no other closing phone (`closing`: `closing_ends`) ends nearer to;
+    None where there is none."""
+    found = [c for c in releases.near(end) if nearest_closing(c, index, end, closing)]
+    return min(found, key=lambda c: abs(c.release - end)) if found else None
+
+
 class StopReleases:
     """The closures of one audio that a stop can sit on (`near`) and the span it then takes (`placed`)."""
 
