@@ -47,13 +47,19 @@ def loudness_curve(env: np.ndarray, env_rate: float, times: np.ndarray, model: L
     return np.interp(times, np.arange(len(level)) / env_rate, level, right=0.0)
 
 
+def timeline(phones: list[TimedPhone], fps: float, frames: int) -> tuple[list[TimedPhone], np.ndarray]:
+    """(the phones that start within the video, silences filled in between and after them; the
+    FINE_RATE grid over the video the curves are blended on)."""
+    duration = frames / float(fps)
+    tiled = fill_silence([p for p in phones if p.start < duration], max(duration, max((p.end for p in phones), default=0.0)))
+    return tiled, np.arange(int(np.ceil(duration * FINE_RATE)) + 1) / FINE_RATE
+
+
 def compute_curves(phones: list[TimedPhone], table: VisemeTable, fps: float, frames: int,
                    dominance: Dominance = Dominance(), smoothing: Smoothing = Smoothing(),
                    loudness: np.ndarray | None = None, loudness_model: Loudness = Loudness()) -> Curves:
     """`loudness`: optional (envelope, rate) level source, see loudness_curve."""
-    duration = frames / float(fps)
-    tiled = fill_silence([p for p in phones if p.start < duration], max(duration, max((p.end for p in phones), default=0.0)))
-    fine_times = np.arange(int(np.ceil(duration * FINE_RATE)) + 1) / FINE_RATE
+    tiled, fine_times = timeline(phones, fps, frames)
     fine = blend(tiled, table, fine_times, dominance)
     if loudness is not None and loudness_model.gain > 0:
         env, env_rate = loudness

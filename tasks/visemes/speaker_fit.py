@@ -20,8 +20,8 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from tasks.visemes.coarticulation import Dominance, TimedPhone, fill_silence, reaches
-from tasks.visemes.curves import FINE_RATE, Loudness, loudness_curve
+from tasks.visemes.coarticulation import Dominance, TimedPhone, reaches
+from tasks.visemes.curves import FINE_RATE, Loudness, loudness_curve, timeline
 from tasks.visemes.smoothing import Smoothing, closure_frames, frame_times, gaussian, pause_frames
 from tasks.visemes.tables import VisemeTable
 
@@ -42,9 +42,7 @@ def basis(phones: list[TimedPhone], table: VisemeTable, fps: float, frames: int,
           loudness: tuple[np.ndarray, float] | None = None, loudness_model: Loudness = Loudness()) -> tuple[list[str], np.ndarray]:
     """(classes, B): B[k, v] is what class v's target contributes to `param` on frame k, so that
     the stage's curve (before its slew limit and clip) is B @ targets."""
-    duration = frames / float(fps)
-    tiled = fill_silence([p for p in phones if p.start < duration], max(duration, max((p.end for p in phones), default=0.0)))
-    fine_times = np.arange(int(np.ceil(duration * FINE_RATE)) + 1) / FINE_RATE
+    tiled, fine_times = timeline(phones, fps, frames)
     classes = list(table.classes)
     index = {name: i for i, name in enumerate(classes)}
     weights = np.zeros((len(fine_times), len(classes)))
