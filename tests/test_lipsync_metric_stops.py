@@ -78,14 +78,6 @@ def test_snapping_off_changes_nothing():
     assert snap_stops(phones, speech(), RATE, StopSnapping()) == (phones, [])
 
 
-def test_a_closure_nearer_another_stop_stays_with_it():
-    # the ASR has a /t/ ending at the closure's release: the /p/ 130 ms before it does not take it
-    phones = [TimedPhone(0.40, 0.45, "p", "PP", "0:pata"), TimedPhone(0.45, 0.52, "a", "AA", "0:pata"),
-              TimedPhone(0.52, 0.58, "t", "DD", "0:pata"), TimedPhone(0.58, 0.66, "a", "AA", "0:pata")]
-    out, moves = snap_stops(phones, speech(), RATE, ON)
-    assert out == phones and moves[0]["snapped"] is None
-
-
 def test_voice_onset_finds_the_vowel_not_the_silence():
     audio = speech()
     assert voice_onset(audio, RATE, 0.51, 0.05, 0.5) is None          # inside the closure
@@ -196,11 +188,16 @@ def test_snap_nasals_moves_an_m_onto_the_murmur_within_the_window(nasal_at, audi
         assert out == phones and moves[0]["snapped"] is None
 
 
-def test_a_murmur_nearer_another_nasal_stays_with_it():
-    # the ASR has an /n/ ending at the murmur's release: the /m/ 130 ms before it does not take it
-    phones = [TimedPhone(0.40, 0.45, "m", "PP", "0:mana"), TimedPhone(0.45, 0.52, "a", "AA", "0:mana"),
-              TimedPhone(0.52, 0.58, "n", "NN", "0:mana"), TimedPhone(0.58, 0.66, "a", "AA", "0:mana")]
-    out, moves = snap_stops(phones, murmur_speech(), RATE, NASALS)
+@pytest.mark.parametrize("bilabial, other, other_viseme, audio, settings", [
+    ("p", "t", "DD", speech, ON),              # a /t/ keeps its own closure
+    ("m", "n", "NN", murmur_speech, NASALS),   # an /n/ keeps its own murmur
+])
+def test_a_release_nearer_another_closing_phone_stays_with_it(bilabial, other, other_viseme, audio, settings):
+    # the ASR has the other phone ending at the release: the bilabial 130 ms before it does not take it
+    word_id = f"0:{bilabial}a{other}a"
+    phones = [TimedPhone(0.40, 0.45, bilabial, "PP", word_id), TimedPhone(0.45, 0.52, "a", "AA", word_id),
+              TimedPhone(0.52, 0.58, other, other_viseme, word_id), TimedPhone(0.58, 0.66, "a", "AA", word_id)]
+    out, moves = snap_stops(phones, audio(), RATE, settings)
     assert out == phones and moves[0]["snapped"] is None
 
 
