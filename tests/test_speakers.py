@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from tasks.artifacts import Segment, Word
-from tasks.speakers import (Turn, absorb_short_runs, agglomerate, diarization_error, f0_stats, gender_guess,
+from tasks.speakers import (Turn, absorb_short_runs, agglomerate, cluster_speech, diarization_error, f0_stats, gender_guess,
                             merge_small_clusters, relabel_segments, runs, smooth_mask, speaker_at, window_spans)
 from tasks.speakers.overlap import (Overlap, PitchCues, extend_mixtures, is_mixture, mixtures, overlap_labels,
                                     pitch_cues, same_voice)
@@ -103,6 +103,28 @@ SOLO = PitchCues(voiced=0.65, jumps=0.15, median_f0=90, frames=300)
 def test_is_mixture(mixture, similarity, expected):
     assert is_mixture(mixture, SOLO, similarity, Overlap()) is expected
     assert is_mixture(mixture, SOLO, similarity, Overlap(enabled=False)) is False
+
+
+@pytest.mark.parametrize("spans, labels, cluster, speech, expected", [
+    ([(0, 4), (2, 6)], [0, 1], 0, [1, 1, 0, 1, 1, 1], [1, 1, 0, 1, 0, 0]),
+    ([(0, 4), (2, 6)], [0, 1], 1, [1, 1, 0, 1, 1, 1], [0, 0, 0, 1, 1, 1]),
+    ([(0, 4), (2, 6)], [0, 0], 0, [0, 0, 0, 0, 0, 0], [0, 0, 0, 0, 0, 0]),
+    ([(0, 4)], [0], 2, [1, 1, 1, 1, 1, 1], [0, 0, 0, 0, 0, 0]),
+])
+def test_cluster_speech(spans, labels, cluster, speech, expected):
+    assert cluster_speech(spans, labels, cluster, np.array(speech, bool)).astype(int).tolist() == expected
+
+
+def test_short_word_in_a_window_of_silence_is_not_a_voice_inside_the_rest():
+    """The demo's opening "Hello," (0.34 s in a 1 s window): counted with its window's silence it looked
+    far less voiced than the rest of the speech, so the rest was taken for a mixture with it inside,
+    kept apart, and "Hello," became a second speaker. Its speech frames alone are too few to tell."""
+    f0 = np.r_[np.zeros(33), np.full(34, 120.0), np.zeros(33), np.tile([120.0, 150.0, 120.0, 0.0], 100)]
+    speech = np.r_[np.zeros(33), np.ones(34), np.zeros(33), np.ones(400)].astype(bool)
+    spans, labels = [(0, 100)] + [(s, s + 100) for s in range(100, 401, 20)], [0] + [1] * 16
+    rest = pitch_cues(f0, cluster_speech(spans, labels, 1, speech))
+    assert is_mixture(rest, pitch_cues(f0, np.r_[np.ones(100), np.zeros(400)].astype(bool)), 0.7, Overlap())
+    assert not is_mixture(rest, pitch_cues(f0, cluster_speech(spans, labels, 0, speech)), 0.7, Overlap())
 
 
 def test_mixtures_picks_most_similar_inner_speaker_and_no_chains():

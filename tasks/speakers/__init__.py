@@ -73,6 +73,16 @@ def window_spans(regions: list[tuple[int, int]], window: int, hop: int, total: i
     return spans
 
 
+def cluster_speech(spans: list[tuple[int, int]], labels, cluster: int, speech: np.ndarray) -> np.ndarray:
+    """The speech frames inside the windows labelled `cluster`: a region shorter than a window has
+    a whole window around it, and the silence there is nobody's voice (nor unvoiced speech)."""
+    mask = np.zeros(len(speech), bool)
+    for (a, b), label in zip(spans, labels):
+        if label == cluster:
+            mask[a:b] = True
+    return mask & np.asarray(speech, bool)
+
+
 # --------------------------------------------------------------------------- clustering
 
 def normalize(vectors: np.ndarray) -> np.ndarray:

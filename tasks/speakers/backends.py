@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tasks.speakers import (FRAME_S, Clustering, Turn, absorb_short_runs, agglomerate, centroids, f0_stats,
+from tasks.speakers import (FRAME_S, Clustering, Turn, absorb_short_runs, agglomerate, centroids, cluster_speech, f0_stats,
                             first_appearance_order, frame_scores, gender_guess, label_frames, merge_small_clusters, normalize, runs,
                             smooth_mask, turns_from_labels, window_spans)
 from tasks.speakers.encoder import RATE, SpeakerEncoder
@@ -83,7 +83,7 @@ class ResemblyzerDiarizer:
             f0 = pitch_track(wav, RATE) if labels.max() > 0 else f0
             if not num_speakers:
                 weights = np.array([speech[a:b].sum() for a, b in spans], float) * FRAME_S * c.hop_s / c.window_s
-                labels, apart = self.merge_similar(wav, spans, labels, c.merge_threshold, f0)
+                labels, apart = self.merge_similar(wav, spans, labels, c.merge_threshold, f0, speech)
                 labels = merge_small_clusters(embeddings, labels, weights, c.min_speaker_s, apart)
         means = centroids(embeddings, labels)
         scores = frame_scores(spans, normalize(embeddings) @ means.T, total)
@@ -128,22 +128,15 @@ class ResemblyzerDiarizer:
         audio = np.concatenate([wav[a * hop:b * hop] for a, b in runs(mask)])
         return self.encoder.embed_utterance(audio)
 
-    def mixture_pairs(self, wav, labels, spans, f0, embedded: dict) -> set[tuple[int, int]]:
+    def mixture_pairs(self, labels, spans, f0, embedded: dict, speech: np.ndarray) -> set[tuple[int, int]]:
         """(mixture, speaker inside it) pairs among window clusters, from their windows' pitch cues."""
-        hop = int(RATE * FRAME_S)
         keys = sorted(embedded)
-        masks = {}
-        for v in keys:
-            masks[v] = np.zeros(len(wav) // hop + 1, bool)
-            for (a, b), label in zip(spans, labels):
-                if label == v:
-                    masks[v][a:b] = True
         vectors = np.stack([embedded[v] for v in keys])
-        found = mixtures({i: pitch_cues(f0, masks[v]) for i, v in enumerate(keys)}, vectors @ vectors.T, self.overlap)
-        return {(keys[a], keys[b]) for a, b in found.items()}
+        cues = {i: pitch_cues(f0, cluster_speech(spans, labels, v, speech)) for i, v in enumerate(keys)}
+        return {(keys[a], keys[b]) for a, b in mixtures(cues, vectors @ vectors.T, self.overlap).items()}
 
     def merge_similar(self, wav: np.ndarray, spans, labels: np.ndarray, threshold: float,
-                      f0: np.ndarray | None = None) -> tuple[np.ndarray, set[tuple[int, int]]]:
+                      f0: np.ndarray | None = None, speech: np.ndarray | None = None) -> tuple[np.ndarray, set[tuple[int, int]]]:
         """Join clusters whose whole-speech embeddings (all their windows' audio together, far steadier
         than one window's) are at least `threshold` alike, or a little less alike with the same median
         pitch; most alike first, re-embedding after each. A cluster that sounds like another plus a
@@ -151,22 +144,16 @@ class ResemblyzerDiarizer:
         (mixture, speaker inside it) pairs in those labels."""
         c = self.clustering
         labels = np.asarray(labels).copy()
-        hop = int(RATE * FRAME_S)
-
-        def mask_of(cluster: int) -> np.ndarray:
-            mask = np.zeros(len(wav) // hop + 1, bool)
-            for (a, b), label in zip(spans, labels):
-                if label == cluster:
-                    mask[a:b] = True
-            return mask
+        if speech is None:
+            speech = np.ones(len(wav) // int(RATE * FRAME_S) + 1, bool)
 
         def describe(cluster: int) -> tuple[np.ndarray, float]:
-            mask = mask_of(cluster)
+            mask = cluster_speech(spans, labels, cluster, speech)
             return self.embed_frames(wav, mask), pitch_cues(f0, mask).median_f0 if f0 is not None else 0.0
 
         cache = {int(v): describe(int(v)) for v in np.unique(labels)}
         members = {v: {v} for v in cache}
-        apart = self.mixture_pairs(wav, labels, spans, f0, {v: e for v, (e, _) in cache.items()}) if f0 is not None else set()
+        apart = self.mixture_pairs(labels, spans, f0, {v: e for v, (e, _) in cache.items()}, speech) if f0 is not None else set()
         while len(cache) > 1:
             keys = sorted(cache)
             best, pair = -1.0, None
