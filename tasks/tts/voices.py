@@ -391,18 +391,24 @@ def _piper_model_path(model: str) -> Path:
 
 
 class PiperVoice:
-    """A Piper (VITS) voice; sample rate comes from the model's .onnx.json."""
+    """A Piper (VITS) voice; sample rate comes from the model's .onnx.json.
+
+    VITS draws random noise for durations and the waveform, so the same text is spoken a little
+    differently each time; with `seed` set, each call speaks it the same way (the ONNX session's
+    random generator is seeded when the session is made, so each call gets a fresh one, about
+    0.25 s). `seed: null` keeps one session and fresh noise."""
 
     sentence_pause = 0.25
 
-    def __init__(self, model: str = "joe-us"):
+    def __init__(self, model: str = "joe-us", seed: int | None = 0):
         self.model = model
+        self.seed = seed
         self.name = f"piper-{Path(model).stem if model not in PIPER_MODELS else model}"
         self._voice = None
         self._sample_rate: int | None = None
 
     def __repr__(self) -> str:
-        return f"PiperVoice(model={self.model!r})"
+        return f"PiperVoice(model={self.model!r}, seed={self.seed!r})"
 
     @property
     def sample_rate(self) -> int:  # read from the config only, without loading the model
@@ -411,12 +417,15 @@ class PiperVoice:
             self._sample_rate = int(json.loads(config.read_text(encoding="utf-8"))["audio"]["sample_rate"])
         return self._sample_rate
 
-    def _load(self):
-        if self._voice is None:
+    def _load(self, fresh: bool = False):
+        if self._voice is None or fresh:
             try:
+                import onnxruntime
                 from piper.voice import PiperVoice as _Piper
             except ImportError as error:
                 raise ModelNotInstalled("piper-tts is not installed: pip install piper-tts") from error
+            if self.seed is not None:
+                onnxruntime.set_seed(int(self.seed))  # read when the session is made
             self._voice = _Piper.load(_piper_model_path(self.model))
             self._sample_rate = self._voice.config.sample_rate
         return self._voice
@@ -431,11 +440,10 @@ class PiperVoice:
         from piper.config import SynthesisConfig
 
         speed = _check_speed(speed)
-        voice = self._load()
-        base = voice.config.length_scale or 1.0
-        config = SynthesisConfig(length_scale=base / speed)
-        with _espeak_lock:  # piper phonemizes through the same global espeak-ng
-            chunks = list(voice.synthesize(text, syn_config=config))
+        with _espeak_lock:  # piper phonemizes through the same global espeak-ng (and the seed is global)
+            voice = self._load(fresh=self.seed is not None)
+            base = voice.config.length_scale or 1.0
+            chunks = list(voice.synthesize(text, syn_config=SynthesisConfig(length_scale=base / speed)))
         segments = [(trim_silence(c.audio_float_array, self.sample_rate), self.sentence_pause / speed) for c in chunks]
         return _join(segments, self.sample_rate)
 
