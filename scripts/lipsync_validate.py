@@ -96,6 +96,24 @@ def measure_equalisation():
     return config.get("lipsync_equalisation")
 
 
+JITTER: str = "conf"  # --jitter: "on" (tasks/evaluate/landmarks.py defaults), "off", or conf's setting
+
+
+def measure_jitter():
+    """The measure's box jitter (conf/evaluate/default.yaml `lipsync_jitter`; None: one fit per face),
+    or as forced by --jitter."""
+    import dataclasses
+
+    import yaml
+
+    from tasks.evaluate.landmarks import Jitter
+
+    if JITTER != "conf":
+        return dataclasses.asdict(Jitter()) if JITTER == "on" else None
+    config = yaml.safe_load((PROJECT / "conf" / "evaluate" / "default.yaml").read_text())
+    return config.get("lipsync_jitter")
+
+
 def measure_landmarker() -> str:
     """The measure's lip reader (conf/evaluate/default.yaml `lipsync_landmarker`: dlib or mesh)."""
     import yaml
@@ -143,7 +161,7 @@ def remeasure(workspace: Path, video: str, lang: str, aligner=None, landmarkers=
     ways = readings(landmarkers, snappings)
     out = {key: {} for key, _, _ in ways}
     for prefix, path, language in (("lipsync", rendered, lang), ("source_lipsync", source_video(workspace, video), source_language)):
-        mouths = mouth_tracks(path, landmarkers, equalisation=measure_equalisation())
+        mouths = mouth_tracks(path, landmarkers, equalisation=measure_equalisation(), jitter=measure_jitter())
         words = heard_words(load_audio(path), language, aligner)
         for key, name, snapping in ways:
             mouth = mouths[name]
@@ -346,6 +364,9 @@ def main() -> None:
     parser.add_argument("--smoothed", action="store_true", help="use the face stage's smoothed landmarks")
     parser.add_argument("--equalise", action="store_true",
                         help="the landmarker fits on the CLAHE-equalised face (tasks/evaluate/landmarks.py defaults), whatever conf says")
+    parser.add_argument("--jitter", choices=("conf", "on", "off"), default="conf",
+                        help="each landmark the median of fits from a grid of boxes (conf/evaluate lipsync_jitter): "
+                             "as configured, forced on (tasks/evaluate/landmarks.py defaults) or off")
     parser.add_argument("--landmarkers", nargs="*", choices=("dlib", "mesh"),
                         help="lip readers to measure with, from one face analysis per video (default: conf's lipsync_landmarker)")
     parser.add_argument("--stops", nargs="*", choices=("conf", "on", "off"), default=["conf"],
@@ -353,6 +374,8 @@ def main() -> None:
                              "as configured, forced on or off; several: one table each, from one face analysis and ASR run")
     parser.add_argument("--out", default="/tmp/lipsync_validation.json")
     args = parser.parse_args()
+    global JITTER
+    JITTER = args.jitter
     if args.equalise:
         import dataclasses
 
@@ -389,7 +412,8 @@ def main() -> None:
     rows = {key: [] for key, _, _ in ways}
     for i, clip in enumerate(clips):
         started = time.perf_counter()
-        mouths = mouth_tracks(media / f"{clip}.mp4", landmarkers, smoothed=args.smoothed, equalisation=measure_equalisation())
+        mouths = mouth_tracks(media / f"{clip}.mp4", landmarkers, smoothed=args.smoothed, equalisation=measure_equalisation(),
+                              jitter=measure_jitter())
         first = mouths[landmarkers[0]]
         length = int(round(first.frames / first.fps * 16_000))
         own = fit_length(audio[clip], max(length, len(audio[clip])))

@@ -366,6 +366,45 @@ def test_equalised_landmarks_fit_on_the_equalised_face_and_forward_the_rest():
     assert inner.detect_threshold == -0.8 and wrapped.detect(gray).shape == (0, 5)
 
 
+@pytest.mark.parametrize("shift, steps, expected", [
+    (0.05, 3, [[-5, -2.5, 95, 47.5], [0, -2.5, 100, 47.5], [5, -2.5, 105, 47.5], [-5, 0, 95, 50], [0, 0, 100, 50],
+               [5, 0, 105, 50], [-5, 2.5, 95, 52.5], [0, 2.5, 100, 52.5], [5, 2.5, 105, 52.5]]),
+    (0.1, 2, [[-10, -5, 90, 45], [10, -5, 110, 45], [-10, 5, 90, 55], [10, 5, 110, 55]]),
+    (0.2, 1, [[0, 0, 100, 50]]),
+])
+def test_jittered_boxes(shift, steps, expected):
+    from tasks.evaluate.landmarks import Jitter, jittered_boxes
+
+    boxes = jittered_boxes(np.array([0.0, 0.0, 100.0, 50.0, 0.99]), Jitter(shift, steps))
+    assert np.allclose(boxes, expected)
+
+
+def test_jittered_landmarks_are_the_median_fit_and_forward_the_rest():
+    """A fit that lands far off from one box of nine (a cascade started off the lips) moves nothing."""
+    from tasks.evaluate.landmarks import Jitter, JitteredLandmarks
+
+    class Backend:
+        detect_threshold = 0.0
+
+        def __init__(self):
+            self.boxes = []
+
+        def landmarks(self, gray, frame, box):
+            self.boxes.append(np.asarray(box))
+            points = np.zeros((68, 2)) + box[0]   # follows the box ...
+            if len(self.boxes) == 3:
+                points[62:68, 1] += 50.0          # ... and one fit opens the lips
+            return points
+
+    inner = Backend()
+    fit = JitteredLandmarks(inner, Jitter(shift=0.05, steps=3)).landmarks(None, None, np.array([100.0, 0.0, 200.0, 100.0]))
+    assert len(inner.boxes) == 9 and fit.shape == (68, 2)
+    assert np.allclose(fit, 100.0)                # the median box's fit; the open one is outvoted
+    wrapped = JitteredLandmarks(inner, Jitter())
+    wrapped.detect_threshold = -0.8
+    assert inner.detect_threshold == -0.8
+
+
 # ---------------------------------------------------------------- face mesh lip reading
 
 def synthetic_face68(centre=(320.0, 240.0), iod=60.0, roll_deg=0.0) -> np.ndarray:

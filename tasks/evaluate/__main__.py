@@ -19,6 +19,8 @@ def lip_sync_figures(context: StageContext, rendered, heard, source_language: st
     aligner = AsrAligner(**dict(context.config.get("lipsync_aligner") or {}))
     equalisation = context.config.get("lipsync_equalisation")
     landmarker = context.config.get("lipsync_landmarker") or "dlib"
+    jitter = context.config.get("lipsync_jitter")
+    jitter = dict(jitter) if jitter else None
     stops = context.config.get("lipsync_stops")
     stops = dict(stops) if stops else None
     transcript = artifacts.read(context.input_dir("asr") / "transcript.json", Transcript)
@@ -27,10 +29,10 @@ def lip_sync_figures(context: StageContext, rendered, heard, source_language: st
         # own recognition forced to the dubbed language
         "lipsync": measure(rendered, None, context.lang, aligner=aligner,
                            words=words_of(heard) if heard.language == context.lang else None, equalisation=equalisation,
-                           landmarker=landmarker, stops=stops),
+                           landmarker=landmarker, stops=stops, jitter=jitter),
         "source_lipsync": measure(source_video(context.root, context.video), None, source_language, aligner=aligner,
                                   words=words_of(transcript), equalisation=equalisation, landmarker=landmarker,
-                                  stops=stops),
+                                  stops=stops, jitter=jitter),
     }
     figures = {}
     for prefix, scores in runs.items():

@@ -566,7 +566,8 @@ def video_fps(path: Path | str) -> tuple[float, int]:
 
 
 def mouth_track(video_path: Path | str, track: int | None = None, backend=None, options=None,
-                smoothed: bool = False, equalisation: dict | None = None, landmarker: str = "dlib") -> MouthTrack:
+                smoothed: bool = False, equalisation: dict | None = None, landmarker: str = "dlib",
+                jitter: dict | None = None) -> MouthTrack:
     """Re-detect the faces of a video (the face stage's `analyze`, dlib by default) and return the
     per-frame mouth opening of face track `track`, or of the largest track (frames on screen x
     median inter-ocular distance). `smoothed`: use the stage's smoothed landmarks, not the raw ones.
@@ -574,9 +575,11 @@ def mouth_track(video_path: Path | str, track: int | None = None, backend=None, 
     (`tasks.evaluate.landmarks.Equalisation`); None (the measure's setting, conf/evaluate
     `lipsync_equalisation`): on the frame as it is. Tried for dim, backlit lips and left out: it
     reads some shut lips shut and others open (docs/lipsync.md, "Poor light").
+    `jitter` (conf/evaluate `lipsync_jitter`): each landmark the median of the fits from a grid of
+    boxes around the tracked one (`tasks.evaluate.landmarks.Jitter`); None: the one fit.
     `landmarker` (conf/evaluate `lipsync_landmarker`): "dlib", the opening from the 68 points; "mesh",
     from MediaPipe's face mesh fitted on a crop placed by those 68 points (`tasks.evaluate.mesh`)."""
-    return mouth_tracks(video_path, (landmarker,), track, backend, options, smoothed, equalisation)[landmarker]
+    return mouth_tracks(video_path, (landmarker,), track, backend, options, smoothed, equalisation, jitter)[landmarker]
 
 
 LANDMARKERS = ("dlib", "mesh")
@@ -588,10 +591,11 @@ MAX_CLOSED_GAP = {"dlib": 0.08, "mesh": 0.06}
 
 
 def mouth_tracks(video_path: Path | str, landmarkers: Sequence[str] = ("dlib",), track: int | None = None, backend=None,
-                 options=None, smoothed: bool = False, equalisation: dict | None = None) -> dict[str, MouthTrack]:
+                 options=None, smoothed: bool = False, equalisation: dict | None = None,
+                 jitter: dict | None = None) -> dict[str, MouthTrack]:
     """`mouth_track` for several landmarkers from one face analysis (the mesh is placed by the same
     68 points, so each reads the same face on the same frames): {landmarker: MouthTrack}."""
-    from tasks.evaluate.landmarks import Equalisation, EqualisedLandmarks
+    from tasks.evaluate.landmarks import Equalisation, EqualisedLandmarks, Jitter, JitteredLandmarks
     from tasks.face import geometry as geo
     from tasks.face.backends import DlibBackend
     from tasks.face.pipeline import FaceOptions, analyze, read_frames
@@ -604,6 +608,8 @@ def mouth_tracks(video_path: Path | str, landmarkers: Sequence[str] = ("dlib",),
     backend = backend or DlibBackend()
     if equalisation is not None:
         backend = EqualisedLandmarks(backend, Equalisation(**equalisation))
+    if jitter is not None:
+        backend = JitteredLandmarks(backend, Jitter(**jitter))
     result = analyze(read_frames(str(video_path)), backend, options or FaceOptions(), fps,
                      total=total or None, progress=False)
     ids = result.track_ids()
@@ -717,17 +723,18 @@ def score(mouth: MouthTrack, samples: np.ndarray, rate: int, language: str, alig
 def measure(video_path: Path | str, audio_path: Path | str | None = None, language: str = "en", *,
             track: int | None = None, mouth: MouthTrack | None = None, aligner=None, backend=None,
             words: list[tuple[float, float, str]] | None = None, equalisation: dict | None = None,
-            landmarker: str = "dlib", stops: dict | None = None, **options) -> LipSyncScores:
+            landmarker: str = "dlib", stops: dict | None = None, jitter: dict | None = None, **options) -> LipSyncScores:
     """Lip sync of a video against audio: `audio_path` (any file ffmpeg decodes) or, when None, the
     video's own audio track, which must start with the video. `language`: the speech's language
     (ISO 639-1; it picks the Whisper language and the viseme table). `track`: a face track id of
     this video (default: the largest face). `mouth`: a `mouth_track` already computed for it.
     `words`: (start, end, text) word timings of this audio from an ASR run already made (the
     evaluate stage's re-transcription), to skip a second one; `aligner`: an AsrAligner to reuse;
-    `equalisation`, `landmarker`: see `mouth_track`; `stops`: see `score`.
+    `equalisation`, `landmarker`, `jitter`: see `mouth_track`; `stops`: see `score`.
     `options` go to `score_arrays` (tolerance, closed_fraction, max_offset_s, null_s, ...)."""
     started = time.perf_counter()
-    mouth = mouth or mouth_track(video_path, track=track, backend=backend, equalisation=equalisation, landmarker=landmarker)
+    mouth = mouth or mouth_track(video_path, track=track, backend=backend, equalisation=equalisation, landmarker=landmarker,
+                                 jitter=jitter)
     samples = load_audio(audio_path if audio_path is not None else video_path)
     result = score(mouth, samples, 16_000, language, aligner=aligner, words=words, stops=stops, **options)
     return dataclasses.replace(result, seconds=time.perf_counter() - started)
