@@ -74,6 +74,8 @@ def test_dubbed_video_keeps_the_picture_and_speaks_the_language(workspace, clip,
     metrics = json.loads((workspace / "data" / "evaluate" / "frontal_man_suit" / lang / "metrics.json").read_text())
     assert metrics["language_ok"] == 1.0, metrics
     assert metrics["wer"] <= 0.30, metrics
+    plot = workspace / "data" / "evaluate" / "frontal_man_suit" / lang / "lipsync.png"
+    assert plot.read_bytes()[:4] == b"\x89PNG" and plot.stat().st_size > 20_000   # two panels of curves
 
 
 def test_rerun_does_no_model_work(workspace, clip, first_run):

@@ -322,6 +322,26 @@ def test_aperture_offset_finds_the_mouth_delay(delay_s):
     assert ls.aperture_offset(gap, FPS, [], closes) == (None, None)
 
 
+def test_phone_evidence_says_where_each_bilabial_was_and_whether_it_closed(tmp_path):
+    """Four bilabials, the lips shut on the first three only; one more bilabial where the face is
+    missing is not counted. The plot draws them (and fails loudly on a wrong shape)."""
+    from tasks.evaluate.plot import plot_lipsync
+
+    gap = gap_with_closures(250, [20, 80, 140])
+    gap[190:210] = np.nan
+    centres = (20, 80, 140, 230, 200)
+    phones = [P(c / FPS - 0.02, c / FPS + 0.02, "PP") for c in centres] + [P(1.0, 1.1, "AA"), P(8.0, 8.1, "AA")]
+    scores = ls.score_arrays(gap, FPS, None, phones)
+    hits = scores["extra"]["bilabial_hits"]
+    assert [round((s + e) / 2 * FPS) for s, e, _ in hits] == [20, 80, 140, 230]
+    assert [hit for *_, hit in hits] == [1, 1, 1, 0]
+    assert scores["extra"]["open_vowel_spans"] == [[1.0, 1.1]]   # 8.0 s is past the video's 250 frames
+    mouth = ls.MouthTrack(FPS, gap)
+    result = ls.LipSyncScores(**scores, face_coverage=mouth.coverage, phones=len(phones), words=0)
+    path = plot_lipsync(tmp_path / "lipsync.png", [("source", mouth, result), ("dub", mouth, result)])
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 5000
+
+
 def test_equalise_face_stretches_a_dim_face_and_leaves_the_rest_of_the_frame():
     from tasks.evaluate.landmarks import Equalisation, equalise_face
 

@@ -517,12 +517,19 @@ def phone_evidence(opening: np.ndarray, fps: float, closures: Sequence[tuple[flo
     """What the two phone-based measures rest on, per phone, and their bootstrap intervals over the
     phones counted (a clip has 3-10 bilabials: one phone more or less closed moves the closure
     excess by 0.1-0.3, and the interval says so): `closure_evidence` rows (hit, chance), the
-    openings of the open vowels and of the bilabials, the speaker's range, and
-    `closure_excess_interval` / `aperture_contrast_interval` at `level`."""
+    openings of the open vowels and of the bilabials, the speaker's range,
+    `closure_excess_interval` / `aperture_contrast_interval` at `level`, and where the phones were:
+    `bilabial_hits` (start, end, 1 if closed) and `open_vowel_spans` (start, end)."""
     hits, chances = closure_evidence(opening, fps, closures, threshold, tolerance)
     evidence = np.stack([hits, chances], axis=1) if len(hits) else np.zeros((0, 2))
     lo, hi = speaker_range(opening)
-    open_values = np.asarray([v for s, e in opens if (v := phone_opening(opening, fps, s, e)) is not None])
+    located = []
+    for start, end in closures:
+        hit, counted = closure_rate(opening, fps, [(start, end)], threshold, tolerance)
+        if counted:
+            located.append((start, end, int(hit)))
+    opened = [(s, e, v) for s, e in opens if (v := phone_opening(opening, fps, s, e)) is not None]
+    open_values = np.asarray([v for *_, v in opened])
     close_values = np.asarray([v for s, e in closures if (v := phone_opening(opening, fps, s, e)) is not None])
     span = hi - lo if np.isfinite(lo) else float("nan")
     contrast_interval = (None, None)
@@ -531,7 +538,10 @@ def phone_evidence(opening: np.ndarray, fps: float, closures: Sequence[tuple[flo
     return {"closure_evidence": evidence.round(4).tolist(), "open_vowel_openings": open_values.round(4).tolist(),
             "bilabial_openings": close_values.round(4).tolist(), "opening_range": span,
             "closure_excess_interval": list(bootstrap_interval(excess_of, [evidence], level)),
-            "aperture_contrast_interval": list(contrast_interval), "interval_level": level}
+            "aperture_contrast_interval": list(contrast_interval), "interval_level": level,
+            # where each phone was (seconds) and whether the lips closed on it: the plot's and the reader's
+            "bilabial_hits": [[round(s, 3), round(e, 3), hit] for s, e, hit in located],
+            "open_vowel_spans": [[round(s, 3), round(e, 3)] for s, e, _ in opened]}
 
 
 # --------------------------------------------------------------------------- I/O
