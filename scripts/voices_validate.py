@@ -9,8 +9,8 @@
    language goes through the real mt stage first, and WER is measured against the translation):
    "plain" = default voice, no conversion, no stretch (the unmodified synthesis), "matched" = the
    configured voice matching and timing fit. Reported: number of speakers, GE2E cosine of the dub
-   to the speaker (plain -> matched, each run synthesizes anew and Piper samples noise, so about
-   +-0.02 between runs), the same per segment on one synthesis (the chosen base voice unconverted ->
+   to the speaker (plain -> matched; Kokoro, and Piper with its seed, say a line the same way every
+   run: Piper without one moved it by about +-0.02), the same per segment on one synthesis (the chosen base voice unconverted ->
    converted, from the stage's report), share of segments starting within 100 ms and ending within
    300 ms, Whisper WER of the dub (plain -> matched), loudness of the mix vs the source (LU), and the
    base voice(s) the matching chose. The count is strict: a dub that ends more than 300 ms late is
