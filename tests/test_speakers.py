@@ -318,3 +318,20 @@ def test_relabel_joins_words_without_leading_spaces():
     words = (Word(0.2, 0.5, "hello"), Word(0.6, 0.9, "there"), Word(2.2, 2.5, "general"), Word(2.6, 2.9, "kenobi"))
     out = relabel_segments((Segment(0, 0.2, 2.9, "hello there general kenobi", words=words),), TURNS)
     assert [s.text for s in out] == ["hello there", "general kenobi"]
+
+
+def test_utterances_embedded_in_one_batch_are_each_utterance_embedded_alone():
+    """Different lengths (one partial, several, a short tail dropped) in one batch: the same vectors."""
+    pytest.importorskip("torch")
+    from tasks.speakers.encoder import SpeakerEncoder
+
+    rng = np.random.default_rng(3)
+    t = np.arange(16000 * 4) / 16000
+    voiced = (0.2 * np.sin(2 * np.pi * 140 * t) * (1 + np.sin(2 * np.pi * 3 * t)) + 0.01 * rng.standard_normal(len(t)))
+    wavs = [voiced[:16000].astype(np.float32), voiced.astype(np.float32), voiced[:int(16000 * 2.9)].astype(np.float32)]
+    encoder = SpeakerEncoder()
+    together = encoder.embed_utterances(wavs, 16000)
+    assert together.shape == (3, 256)
+    for wav, vector in zip(wavs, together):
+        assert np.allclose(vector, encoder.embed_utterance(wav, 16000), atol=1e-5)
+    assert encoder.embed_utterances([], 16000).shape == (0, 256)

@@ -159,7 +159,7 @@ def test_world_matcher_keeps_the_most_alike_variant(monkeypatch, likeness, toler
     target = replace(voice_profile("S0", _vowel(rate, 200) * 2, rate, None), embedding=(1.0, 0.0))
     scores = iter(likeness)  # the unconverted speech is measured once: a variant and the report's baseline
     matcher = WorldMatcher(strengths=(1.0, 0.0), select_by_similarity=True, similarity_tolerance=tolerance)
-    monkeypatch.setattr(matcher, "similarity", lambda y, r, p: next(scores))
+    monkeypatch.setattr(matcher, "similarities", lambda ys, r, p: [next(scores) for _ in ys])
     _, report = matcher.match(_vowel(rate, 110), rate, target)
     assert report["strength"] == expected_strength
     assert report["similarity_base"] == likeness[2]
@@ -184,7 +184,7 @@ def test_world_matcher_scores_further_formant_warps(monkeypatch, likeness, expec
     scores = iter(likeness)
     matcher = WorldMatcher(strengths=(1.0, 0.0), select_by_similarity=True, similarity_tolerance=0.02,
                            scored_warps=(0.8, 0.7), warp_range=(0.95, 1.05))
-    monkeypatch.setattr(matcher, "similarity", lambda y, r, p: next(scores))
+    monkeypatch.setattr(matcher, "similarities", lambda ys, r, p: [next(scores) for _ in ys])
     _, report = matcher.match(_vowel(rate, 110), rate, target)
     assert report["strength"] == 1.0
     if expected_warp is None:
@@ -203,7 +203,7 @@ def test_world_matcher_without_selection_tries_no_scored_warp(monkeypatch):
     rate = 16000
     target = replace(voice_profile("S0", _vowel(rate, 200) * 2, rate, None), embedding=(1.0, 0.0))
     matcher = WorldMatcher(strengths=(1.0,), scored_warps=(0.7,), warp_range=(0.95, 1.05))
-    monkeypatch.setattr(matcher, "similarity", lambda *a: pytest.fail("no selection, no GE2E"))
+    monkeypatch.setattr(matcher, "similarities", lambda *a: pytest.fail("no selection, no GE2E"))
     _, report = matcher.match(_vowel(rate, 110), rate, target)
     assert 0.95 <= report["formant_warp"] <= 1.05 and "similarity" not in report
 

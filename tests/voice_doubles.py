@@ -25,6 +25,9 @@ class PitchEncoder:
         peak = np.fft.rfftfreq(len(wav), 1 / rate)[int(np.argmax(spectrum))]
         return np.array([0.0, 1.0] if abs(peak - 200) < 20 else [1.0, 0.0], np.float32)
 
+    def embed_utterances(self, wavs, rate):
+        return np.stack([self.embed_utterance(wav, rate) for wav in wavs])
+
 
 def matching_with_doubles(monkeypatch, measured_profiles):
     """tasks.tts.matching with the candidates' profiles given and the speaker encoder replaced by PitchEncoder."""

@@ -159,25 +159,44 @@ class SpeakerEncoder:
 
     def embed_utterance(self, wav: np.ndarray, rate: int = RATE) -> np.ndarray:
         """resemblyzer's `embed_utterance`: mean of 1.6 s partials (rate 1.3/s, 75 % coverage), L2-normed."""
-        if rate != RATE:
-            from tasks.media import resample
+        return self.embed_utterances([wav], rate)[0]
 
-            wav = resample(wav, rate, RATE)
-        wav = normalize_volume(np.asarray(wav, np.float32))
-        n_frames = int(np.ceil((len(wav) + 1) / HOP))
-        step = int(round((RATE / 1.3) / HOP))
-        starts = list(range(0, max(1, n_frames - PARTIAL_FRAMES + step + 1), step))
-        if len(starts) > 1:
-            coverage = (len(wav) - starts[-1] * HOP) / (PARTIAL_FRAMES * HOP)
-            if coverage < 0.75:
-                starts = starts[:-1]
-        need = (starts[-1] + PARTIAL_FRAMES) * HOP
-        if need >= len(wav):
-            wav = np.pad(wav, (0, need - len(wav)))
-        mel = mel_spectrogram(wav)
-        partials = self.embed_mels(np.stack([_frames(mel, s, PARTIAL_FRAMES) for s in starts]))
-        mean = partials.mean(axis=0)
-        return (mean / max(np.linalg.norm(mean), 1e-8)).astype(np.float32)
+    def embed_utterances(self, wavs: list[np.ndarray], rate: int = RATE, batch: int = 64) -> np.ndarray:
+        """`embed_utterance` of each of `wavs`, (len(wavs), 256): their partials run through the network
+        together (one batch instead of one per utterance: about 3x faster for a handful of them)."""
+        windows = [partial_windows(wav, rate) for wav in wavs]
+        stacked = np.concatenate(windows) if windows else np.zeros((0, PARTIAL_FRAMES, N_MELS), np.float32)
+        partials = np.concatenate([self.embed_mels(stacked[k:k + batch]) for k in range(0, len(stacked), batch)] or
+                                  [np.zeros((0, 256), np.float32)])
+        out = np.zeros((len(wavs), 256), np.float32)
+        first = 0
+        for i, count in enumerate(len(w) for w in windows):
+            mean = partials[first:first + count].mean(axis=0)
+            out[i] = mean / max(np.linalg.norm(mean), 1e-8)
+            first += count
+        return out
+
+
+def partial_windows(wav: np.ndarray, rate: int = RATE) -> np.ndarray:
+    """The mel windows (n, PARTIAL_FRAMES, N_MELS) an utterance embedding averages: 1.6 s partials at
+    1.3 a second, the last kept where it covers 75 % of a window, on the volume-normalised speech."""
+    if rate != RATE:
+        from tasks.media import resample
+
+        wav = resample(wav, rate, RATE)
+    wav = normalize_volume(np.asarray(wav, np.float32))
+    n_frames = int(np.ceil((len(wav) + 1) / HOP))
+    step = int(round((RATE / 1.3) / HOP))
+    starts = list(range(0, max(1, n_frames - PARTIAL_FRAMES + step + 1), step))
+    if len(starts) > 1:
+        coverage = (len(wav) - starts[-1] * HOP) / (PARTIAL_FRAMES * HOP)
+        if coverage < 0.75:
+            starts = starts[:-1]
+    need = (starts[-1] + PARTIAL_FRAMES) * HOP
+    if need >= len(wav):
+        wav = np.pad(wav, (0, need - len(wav)))
+    mel = mel_spectrogram(wav)
+    return np.stack([_frames(mel, s, PARTIAL_FRAMES) for s in starts]).astype(np.float32)
 
 
 def _frames(mel: np.ndarray, first: int, length: int) -> np.ndarray:

@@ -128,11 +128,16 @@ class WorldMatcher:
         self._encoder = None
 
     def similarity(self, y: np.ndarray, rate: int, source_profile) -> float:
+        return self.similarities([y], rate, source_profile)[0]
+
+    def similarities(self, ys: list[np.ndarray], rate: int, source_profile) -> list[float]:
+        """GE2E cosine of each of `ys` to the speaker (embedded in one batch)."""
         from tasks.speakers.encoder import SpeakerEncoder
 
         if self._encoder is None:
             self._encoder = SpeakerEncoder()
-        return float(self._encoder.embed_utterance(y, rate) @ np.asarray(source_profile.embedding, np.float32))
+        embeddings = self._encoder.embed_utterances(list(ys), rate)
+        return [float(v) for v in embeddings @ np.asarray(source_profile.embedding, np.float32)]
 
     def match(self, samples: np.ndarray, rate: int, source_profile, time_scale: float = 1.0) -> tuple[np.ndarray, dict]:
         """Converted speech, `time_scale` times as long (pitch-preserving, in the same WORLD pass).
@@ -182,17 +187,23 @@ class WorldMatcher:
         for strength, warp, rank in plans:
             y, details = self._variant(samples, rate, x, f0, sp, ap, own, own_db, warp, grid, target, source_profile,
                                        time_scale, strength)
-            score = self.similarity(y, rate, source_profile) if use_selection else 0.0
-            variants.append((score, (strength, rank), y, details))
+            variants.append((0.0, (strength, rank), y, details))
         if use_selection:
             # the same speech unconverted, at the speaker's level (GE2E is not level-invariant): the
             # report's baseline, and a variant itself when no stretch is needed (no filter, no vocoder)
             leveled = set_level(samples, rate, source_profile.rms_db) if source_profile.rms_db else samples
-            base_score = self.similarity(leveled, rate, source_profile)
+            unconverted = None
             if abs(time_scale - 1.0) < 1e-3:
                 unconverted = leveled if self.level else samples
-                score = base_score if unconverted is leveled else self.similarity(unconverted, rate, source_profile)
-                variants.append((score, (-1.0, 0), np.clip(unconverted, -1, 1).astype(np.float32),
+            # one GE2E batch: every conversion, the baseline, and the unconverted speech where it differs
+            heard = [v[2] for v in variants] + [leveled]
+            if unconverted is not None and unconverted is not leveled:
+                heard.append(unconverted)
+            scores = self.similarities(heard, rate, source_profile)
+            base_score = scores[len(plans)]
+            variants = [(score, *rest) for score, (_, *rest) in zip(scores, variants)]
+            if unconverted is not None:
+                variants.append((scores[-1], (-1.0, 0), np.clip(unconverted, -1, 1).astype(np.float32),
                                  {"level_db": source_profile.rms_db}))
         # a scored warp competes only where it is more alike than every other variant by more than the
         # tolerance: elsewhere the choice is the one made without them (none raises the bar the milder
