@@ -5,8 +5,9 @@ import numpy as np
 import pytest
 
 from tasks.artifacts import Segment, Word
-from tasks.speakers import (Turn, absorb_short_runs, agglomerate, cluster_speech, diarization_error, f0_stats, gender_guess,
-                            merge_small_clusters, relabel_segments, runs, smooth_mask, speaker_at, window_spans)
+from tasks.speakers import (Turn, absorb_short_runs, agglomerate, cluster_speech, diarization_error, f0_stats,
+                            gender_guess, merge_small_clusters, relabel_segments, runs, smooth_mask, speaker_at,
+                            window_spans)
 from tasks.speakers.overlap import (Overlap, PitchCues, extend_mixtures, is_mixture, mixtures, overlap_labels,
                                     pitch_cues, same_voice)
 from tests.conftest import shared_media

@@ -1,10 +1,11 @@
 """The lip-sync measure's landmarker made to read lips in poor light.
 
-`JitteredLandmarks` (the measure's setting, conf/evaluate `lipsync_jitter`): dlib's cascade starts
-from the mean shape placed in the face box, and on a dim face where it ends depends on where it
-started: one shut frame of backlit_webcam reads 0.01-0.15 (inter-ocular units) over boxes moved by
-up to 5% of their width, an open one 0.13-0.18. The median of the fits from a small grid of boxes
-around the tracker's one does not hang on a few pixels of that box (the same shut frame 0.02-0.03).
+`JitteredLandmarks` (tried and left off, conf/evaluate `lipsync_jitter: null`): dlib's cascade
+starts from the mean shape placed in the face box, and on a dim face where it ends depends on where
+it started: one shut frame of backlit_webcam reads 0.01-0.15 (inter-ocular units) over boxes moved
+by up to 5% of their width, an open one 0.13-0.18. The median of the fits from a small grid of boxes
+around the detector's one reads that shut frame 0.02-0.03; inside the measure's face analysis it
+moved other phones as much as it steadied these (docs/lipsync.md, "box-jittered reading").
 
 dlib's 68-point shape predictor (the face stage's landmarker) places points by comparing raw
 grey-level differences of pixel pairs against thresholds learned on well-exposed faces. On a dim,

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from tasks.speakers import (FRAME_S, Clustering, Turn, absorb_short_runs, agglomerate, centroids, cluster_speech, f0_stats,
-                            first_appearance_order, frame_scores, gender_guess, label_frames, merge_small_clusters, normalize, runs,
-                            smooth_mask, turns_from_labels, window_spans)
+from tasks.speakers import (FRAME_S, Clustering, Turn, absorb_short_runs, agglomerate, centroids, cluster_speech,
+                            f0_stats, first_appearance_order, frame_scores, gender_guess, label_frames,
+                            merge_small_clusters, normalize, runs, smooth_mask, turns_from_labels, window_spans)
 from tasks.speakers.encoder import RATE, SpeakerEncoder
 from tasks.speakers.overlap import Overlap, extend_mixtures, mixtures, overlap_labels, pitch_cues, same_voice
 from tasks.speakers.schema import VoiceProfile
