@@ -145,4 +145,19 @@ def dub(input: str, langs: list[str], overrides: list[str] | None = None, root: 
         dvc.push(targets, Path(root))
     for lang, path in outputs.items():
         logger.info("%s: %s (%s)", lang, path, results[lang])
+    publish_summary(video, Path(root), outputs, ran, langs)
     return outputs
+
+
+def publish_summary(video: str, root: Path, outputs: dict[str, str], ran: dict, langs: list[str]) -> None:
+    """The per-language table (flows.summary) as the flow run's markdown artifact and in the log."""
+    from prefect.artifacts import create_markdown_artifact
+
+    from flows.summary import artifact_key, summary_markdown
+
+    states = {lang: "made" if any(result == RAN for (name, of), result in ran.items() if of in (lang, None))
+              else "up to date" for lang in langs}
+    markdown = summary_markdown(video, root, {lang: outputs[lang] for lang in langs}, states)
+    markdown += "".join(f"\n{name}: `{path}`\n" for name, path in outputs.items() if name not in langs)
+    get_run_logger().info("summary\n%s", markdown)
+    create_markdown_artifact(key=artifact_key(video), markdown=markdown, description=f"dubs of {video}")

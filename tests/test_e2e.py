@@ -63,6 +63,12 @@ def first_run(workspace, clip):
     return result
 
 
+def test_the_run_ends_with_its_summary(first_run):
+    log = first_run.stdout + first_run.stderr
+    assert "# Dubbed: frontal_man_suit" in log
+    assert all(f"| {lang} | `" in log for lang in LANGS)
+
+
 @pytest.mark.parametrize("lang", LANGS)
 def test_dubbed_video_keeps_the_picture_and_speaks_the_language(workspace, clip, first_run, lang):
     source = probe(clip)

@@ -1,0 +1,52 @@
+"""The run's summary: one table of what each language's dub came out as, from the evaluate stage's
+metrics.json, for the Prefect UI (a markdown artifact of the flow run) and the log."""
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+
+def _number(value, form: str) -> str:
+    return "-" if value is None else form.format(value)
+
+
+def _ratio(dub, source) -> str:
+    """dub / source, with the ratio where the source's figure is positive."""
+    if dub is None or source is None:
+        return "-"
+    ratio = f" ({dub / source:.2f}x)" if source > 0 else ""
+    return f"{dub:.2f} / {source:.2f}{ratio}"
+
+
+def language_row(lang: str, output: str, state: str, metrics: dict) -> str:
+    return " | ".join([
+        f"| {lang}", f"`{output}`", state,
+        _number(metrics.get("wer"), "{:.1%}"),
+        "yes" if metrics.get("language_ok") == 1.0 else ("no" if "language_ok" in metrics else "-"),
+        _number(metrics.get("ends_within_300ms"), "{:.0%}"),
+        _number(metrics.get("max_speed"), "{:.2f}x"),
+        _ratio(metrics.get("lipsync_closure_excess"), metrics.get("source_lipsync_closure_excess")),
+        _ratio(metrics.get("lipsync_aperture_contrast"), metrics.get("source_lipsync_aperture_contrast")),
+    ]) + " |"
+
+
+def summary_markdown(video: str, root: Path, outputs: dict[str, str], states: dict[str, str]) -> str:
+    """Markdown for the dubs of `video`: per language its output, whether this run made it or found
+    it up to date, and the evaluate stage's figures (missing ones shown as -)."""
+    lines = [f"# Dubbed: {video}", "",
+             "| language | output | this run | WER of the dub | heard as that language | segments ending on time "
+             "| fastest speech | bilabial closure, dub / source | open-vowel contrast, dub / source |",
+             "|---|---|---|---:|---|---:|---:|---|---|"]
+    for lang, output in outputs.items():
+        path = root / "data" / "evaluate" / video / lang / "metrics.json"
+        metrics = json.loads(path.read_text()) if path.exists() else {}
+        lines.append(language_row(lang, output, states.get(lang, "-"), metrics))
+    lines += ["", "Lip sync drawn per language in `data/evaluate/<video>/<language>/lipsync.png`; "
+              "ratios under 0.8x of the source are worth a look there."]
+    return "\n".join(lines) + "\n"
+
+
+def artifact_key(video: str) -> str:
+    """Prefect artifact keys allow lowercase letters, digits and dashes."""
+    return "dub-" + (re.sub(r"[^a-z0-9-]+", "-", video.lower()).strip("-") or "video")
