@@ -20,7 +20,7 @@ def plot_lipsync(path: Path, panels: list[tuple[str, object, object]]) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    duration = max((mouth.frames / mouth.fps for _, mouth, _ in panels), default=1.0)
+    duration = max((mouth.frames / mouth.fps for _, mouth, _ in panels), default=0.0) or 1.0  # no frames: an empty axis
     fig, axes = plt.subplots(len(panels), 1, figsize=(max(10.0, 1.6 * duration), 2.4 * len(panels)), sharex=True,
                              squeeze=False)
     for axis, (title, mouth, scores) in zip(axes[:, 0], panels):
