@@ -43,7 +43,7 @@ def timed(command: list[str], cwd: Path) -> tuple[float, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--video", type=Path, default=DEFAULT_VIDEO if DEFAULT_VIDEO.exists() else ROOT / "demo" / "astronaut_talk.mp4")
-    parser.add_argument("--langs", default="pt")
+    parser.add_argument("--langs", default="es,pt,fr", help="comma-separated target languages (the README table: es,pt,fr)")
     args = parser.parse_args()
     langs = args.langs.split(",")
     source = probe(args.video)
