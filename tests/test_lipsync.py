@@ -658,3 +658,19 @@ def test_exemplar_face_stops_at_its_cheeks_and_opens_below_its_chin():
     assert mask[420, 300] == 1                                    # below the chin (y 380)
     assert mask[295, 300 - 70] == 0 and mask[295, 300 + 70] == 0  # beside the mouth, outside the cheeks
     assert mask[150, 300] == 0                                    # above the nose
+
+
+@pytest.mark.parametrize("codec", ["libx264", "ffv1"])
+def test_encoder_writes_the_same_bytes_for_the_same_frames(tmp_path, codec):
+    """No date or random id in the lossless intermediate: DVC sees the same hash on every run."""
+    from tasks.lipsync.__main__ import Encoder
+
+    frames = np.random.default_rng(5).integers(0, 255, (6, 48 * 3 // 2, 64), dtype=np.uint8)   # I420, 64x48
+    written = []
+    for name in ("a.mkv", "b.mkv"):
+        encoder = Encoder(tmp_path / name, 64, 48, "25", codec)
+        for frame in frames:
+            encoder.write(frame)
+        encoder.close()
+        written.append((tmp_path / name).read_bytes())
+    assert len(written[0]) > 1000 and written[0] == written[1]

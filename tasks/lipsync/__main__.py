@@ -60,8 +60,11 @@ class Encoder:
                       "ffv1": ["-c:v", "ffv1", "-level", "3"]}.get(codec)
         if codec_args is None:
             raise StageError(f"lipsync encode.codec {codec!r}: expected libx264 or ffv1 (lossless)")
+        # bitexact: no date, random segment id or encoder banner in the file, so the same frames give
+        # the same bytes (and DVC the same hash) on every run
         command = [ffmpeg(), "-hide_banner", "-loglevel", "error", "-nostdin", "-y", "-f", "rawvideo", "-pix_fmt", "yuv420p",
-                   "-s", f"{width}x{height}", "-r", rate, "-i", "-", *codec_args, "-pix_fmt", "yuv420p", "-an", str(path)]
+                   "-s", f"{width}x{height}", "-r", rate, "-i", "-", *codec_args, "-pix_fmt", "yuv420p", "-an",
+                   "-fflags", "+bitexact", "-flags:v", "+bitexact", str(path)]
         self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stderr=subprocess.PIPE)
         self.frames = 0
 
