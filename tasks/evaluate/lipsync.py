@@ -194,9 +194,19 @@ def closure_evidence(opening: np.ndarray, fps: float, intervals: Sequence[tuple[
     whole frame from `min_shift_s` to duration - `min_shift_s`, at which it would hit). Their means
     are `closure_rate` and (about) `closure_chance`; kept per phone so that the closure excess can
     be given with an interval over the bilabials actually counted."""
+    rows = [row for row in closure_rows(opening, fps, intervals, threshold, tolerance, min_shift_s)
+            if row[3] is not None]
+    return (np.asarray([hit for _, _, hit, _ in rows], dtype=np.float64),
+            np.asarray([chance for *_, chance in rows], dtype=np.float64))
+
+
+def closure_rows(opening: np.ndarray, fps: float, intervals: Sequence[tuple[float, float]], threshold: float,
+                 tolerance: int = 1, min_shift_s: float = 1.0) -> list[tuple[float, float, float, float | None]]:
+    """(start, end, hit, chance) of each bilabial with a face in its window (see `closure_evidence`);
+    chance None where no unrelated time fits (a video under 2 `min_shift_s`)."""
     duration = len(opening) / fps
     shifts = np.arange(int(np.ceil(min_shift_s * fps)), int(np.floor((duration - min_shift_s) * fps)) + 1) / fps
-    hits, chances = [], []
+    rows = []
     for start, end in intervals:
         hit, counted = closure_rate(opening, fps, [(start, end)], threshold, tolerance)
         if not counted:
@@ -204,11 +214,8 @@ def closure_evidence(opening: np.ndarray, fps: float, intervals: Sequence[tuple[
         moved = [closure_rate(opening, fps, [((start + s) % duration, (start + s) % duration + (end - start))],
                               threshold, tolerance)[0] for s in shifts]
         moved = [m for m in moved if m is not None]
-        if not moved:
-            continue
-        hits.append(hit)
-        chances.append(float(np.mean(moved)))
-    return np.asarray(hits, dtype=np.float64), np.asarray(chances, dtype=np.float64)
+        rows.append((start, end, hit, float(np.mean(moved)) if moved else None))
+    return rows
 
 
 def bootstrap_interval(statistic, samples: Sequence[np.ndarray], level: float = 0.9, draws: int = 2000,
@@ -520,14 +527,9 @@ def phone_evidence(opening: np.ndarray, fps: float, closures: Sequence[tuple[flo
     openings of the open vowels and of the bilabials, the speaker's range,
     `closure_excess_interval` / `aperture_contrast_interval` at `level`, and where the phones were:
     `bilabial_hits` (start, end, 1 if closed) and `open_vowel_spans` (start, end)."""
-    hits, chances = closure_evidence(opening, fps, closures, threshold, tolerance)
-    evidence = np.stack([hits, chances], axis=1) if len(hits) else np.zeros((0, 2))
+    located = closure_rows(opening, fps, closures, threshold, tolerance)
+    evidence = np.array([[hit, chance] for _, _, hit, chance in located if chance is not None]).reshape(-1, 2)
     lo, hi = speaker_range(opening)
-    located = []
-    for start, end in closures:
-        hit, counted = closure_rate(opening, fps, [(start, end)], threshold, tolerance)
-        if counted:
-            located.append((start, end, int(hit)))
     opened = [(s, e, v) for s, e in opens if (v := phone_opening(opening, fps, s, e)) is not None]
     open_values = np.asarray([v for *_, v in opened])
     close_values = np.asarray([v for s, e in closures if (v := phone_opening(opening, fps, s, e)) is not None])
@@ -540,7 +542,7 @@ def phone_evidence(opening: np.ndarray, fps: float, closures: Sequence[tuple[flo
             "closure_excess_interval": list(bootstrap_interval(excess_of, [evidence], level)),
             "aperture_contrast_interval": list(contrast_interval), "interval_level": level,
             # where each phone was (seconds) and whether the lips closed on it: the plot's and the reader's
-            "bilabial_hits": [[round(s, 3), round(e, 3), hit] for s, e, hit in located],
+            "bilabial_hits": [[round(s, 3), round(e, 3), int(hit)] for s, e, hit, _ in located],
             "open_vowel_spans": [[round(s, 3), round(e, 3)] for s, e, _ in opened]}
 
 
