@@ -71,15 +71,19 @@ def ratio(dub, source):
     return dub / source
 
 
+def evaluate_config() -> dict:
+    """conf/evaluate/default.yaml, where the measure's settings live (read as the evaluate stage has them)."""
+    import yaml
+
+    return yaml.safe_load((PROJECT / "conf" / "evaluate" / "default.yaml").read_text())
+
+
 def measure_aligner():
     """The measure's phone aligner with the evaluate stage's settings (conf/evaluate/default.yaml
     `lipsync_aligner`), so that this script measures what the stage does."""
-    import yaml
-
     from tasks.visemes.align import AsrAligner
 
-    config = yaml.safe_load((PROJECT / "conf" / "evaluate" / "default.yaml").read_text())
-    return AsrAligner(**dict(config.get("lipsync_aligner") or {}))
+    return AsrAligner(**dict(evaluate_config().get("lipsync_aligner") or {}))
 
 
 EQUALISE_ANYWAY: dict | None = None  # --equalise: this instead of conf's setting
@@ -88,12 +92,9 @@ EQUALISE_ANYWAY: dict | None = None  # --equalise: this instead of conf's settin
 def measure_equalisation():
     """The measure's landmarker equalisation (conf/evaluate/default.yaml `lipsync_equalisation`;
     None: the frame as it is), or `EQUALISE_ANYWAY` where set."""
-    import yaml
-
     if EQUALISE_ANYWAY is not None:
         return EQUALISE_ANYWAY
-    config = yaml.safe_load((PROJECT / "conf" / "evaluate" / "default.yaml").read_text())
-    return config.get("lipsync_equalisation")
+    return evaluate_config().get("lipsync_equalisation")
 
 
 JITTER: str = "conf"  # --jitter: "on" (tasks/evaluate/landmarks.py defaults), "off", or conf's setting
@@ -104,31 +105,22 @@ def measure_jitter():
     or as forced by --jitter."""
     import dataclasses
 
-    import yaml
-
     from tasks.evaluate.landmarks import Jitter
 
     if JITTER != "conf":
         return dataclasses.asdict(Jitter()) if JITTER == "on" else None
-    config = yaml.safe_load((PROJECT / "conf" / "evaluate" / "default.yaml").read_text())
-    return config.get("lipsync_jitter")
+    return evaluate_config().get("lipsync_jitter")
 
 
 def measure_landmarker() -> str:
     """The measure's lip reader (conf/evaluate/default.yaml `lipsync_landmarker`: dlib or mesh)."""
-    import yaml
-
-    config = yaml.safe_load((PROJECT / "conf" / "evaluate" / "default.yaml").read_text())
-    return config.get("lipsync_landmarker") or "dlib"
+    return evaluate_config().get("lipsync_landmarker") or "dlib"
 
 
 def measure_stops(snapping: str = "conf") -> dict | None:
     """The measure's stop snapping (conf/evaluate/default.yaml `lipsync_stops`), or with its switch
     forced: "on", "off" (--stops), "conf" as configured."""
-    import yaml
-
-    config = yaml.safe_load((PROJECT / "conf" / "evaluate" / "default.yaml").read_text())
-    stops = dict(config.get("lipsync_stops") or {})
+    stops = dict(evaluate_config().get("lipsync_stops") or {})
     if snapping != "conf":
         stops["enabled"] = snapping == "on"
     return stops
