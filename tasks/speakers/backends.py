@@ -83,7 +83,7 @@ class ResemblyzerDiarizer:
             f0 = pitch_track(wav, RATE) if labels.max() > 0 else f0
             if not num_speakers:
                 weights = np.array([speech[a:b].sum() for a, b in spans], float) * FRAME_S * c.hop_s / c.window_s
-                labels, apart = self.merge_similar(wav, spans, labels, c.merge_threshold, f0, speech)
+                labels, apart = self.merge_similar(wav, spans, labels, speech, c.merge_threshold, f0)
                 labels = merge_small_clusters(embeddings, labels, weights, c.min_speaker_s, apart)
         means = centroids(embeddings, labels)
         scores = frame_scores(spans, normalize(embeddings) @ means.T, total)
@@ -135,17 +135,16 @@ class ResemblyzerDiarizer:
         cues = {i: pitch_cues(f0, cluster_speech(spans, labels, v, speech)) for i, v in enumerate(keys)}
         return {(keys[a], keys[b]) for a, b in mixtures(cues, vectors @ vectors.T, self.overlap).items()}
 
-    def merge_similar(self, wav: np.ndarray, spans, labels: np.ndarray, threshold: float,
-                      f0: np.ndarray | None = None, speech: np.ndarray | None = None) -> tuple[np.ndarray, set[tuple[int, int]]]:
+    def merge_similar(self, wav: np.ndarray, spans, labels: np.ndarray, speech: np.ndarray, threshold: float,
+                      f0: np.ndarray | None = None) -> tuple[np.ndarray, set[tuple[int, int]]]:
         """Join clusters whose whole-speech embeddings (all their windows' audio together, far steadier
         than one window's) are at least `threshold` alike, or a little less alike with the same median
         pitch; most alike first, re-embedding after each. A cluster that sounds like another plus a
-        voice of its own (overlapped speech) is kept apart from it. Returns the labels and the
-        (mixture, speaker inside it) pairs in those labels."""
+        voice of its own (overlapped speech) is kept apart from it; a cluster is heard on the `speech`
+        frames of its windows only. Returns the labels and the (mixture, speaker inside it) pairs in
+        those labels."""
         c = self.clustering
         labels = np.asarray(labels).copy()
-        if speech is None:
-            speech = np.ones(len(wav) // int(RATE * FRAME_S) + 1, bool)
 
         def describe(cluster: int) -> tuple[np.ndarray, float]:
             mask = cluster_speech(spans, labels, cluster, speech)
