@@ -10,12 +10,13 @@ DAG: dict[str, tuple[str, ...]] = {
     "asr": ("ingest",),
     "speakers": ("asr",),
     "face": ("speakers",),
+    "reference": ("asr",),
     "mt": ("speakers",),
     "tts": ("mt",),
     "visemes": ("tts", "face"),
     "lipsync": ("visemes", "face"),
     "render": ("tts", "lipsync"),
-    "evaluate": ("render",),
+    "evaluate": ("render", "reference"),
 }
 assert tuple(DAG) == STAGES, "every stage token has its place in the flow"
 

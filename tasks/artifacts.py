@@ -128,6 +128,19 @@ class Metrics:
     extra: dict[str, float] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class SourceLipSync:
+    """The source's own lip sync, its lips against its own audio, as the evaluate stage's measure
+    reads it (the `reference` stage, once per video): what every dub's figures are compared with."""
+    language: str                              # the source speech's language (the asr stage's)
+    measured: bool                             # False: the measure is switched off (evaluate.lipsync)
+    fps: float = 0.0
+    track: int = -1                            # the face track read (-1: no face found)
+    iod_px: float = 0.0
+    opening: tuple[float | None, ...] = ()     # inner-lip gap / inter-ocular distance per frame (None: no face)
+    scores: dict[str, Any] = field(default_factory=dict)   # tasks.evaluate.lipsync.LipSyncScores, as_dict()
+
+
 def _coerce(hint: Any, value: Any) -> Any:
     """Turn decoded JSON back into the annotated type: nested dataclasses, tuples, dicts, optionals."""
     if value is None:

@@ -19,7 +19,7 @@ from typing import Any, Callable
 
 import yaml
 
-STAGES = ("ingest", "asr", "speakers", "face", "mt", "tts", "visemes", "lipsync", "render", "evaluate")
+STAGES = ("ingest", "asr", "speakers", "face", "reference", "mt", "tts", "visemes", "lipsync", "render", "evaluate")
 PER_LANGUAGE = ("mt", "tts", "visemes", "lipsync", "render", "evaluate")
 BAD_INPUT_EXIT = 2
 PARAMS_FILE = "params.yaml"

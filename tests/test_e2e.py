@@ -84,6 +84,21 @@ def test_dubbed_video_keeps_the_picture_and_speaks_the_language(workspace, clip,
     assert plot.read_bytes()[:4] == b"\x89PNG" and plot.stat().st_size > 20_000   # two panels of curves
 
 
+def test_the_source_is_measured_once_for_every_language(workspace, first_run):
+    from tasks import artifacts
+    from tasks.artifacts import SourceLipSync
+
+    assert ran_stages(first_run.stdout + first_run.stderr) >= {"reference@frontal_man_suit"}
+    reading = artifacts.read(workspace / "data" / "reference" / "frontal_man_suit" / "report.json", SourceLipSync)
+    assert reading.measured and reading.language == "en" and reading.scores["closures"] > 0
+    source = probe(workspace / "data" / "input" / "frontal_man_suit" / "frontal_man_suit.mp4")
+    assert len(reading.opening) == pytest.approx(reading.fps * source.duration, abs=2)   # a constant-rate grid
+    for lang in LANGS:
+        metrics = json.loads((workspace / "data" / "evaluate" / "frontal_man_suit" / lang / "metrics.json").read_text())
+        assert metrics["source_lipsync_closure_excess"] == reading.scores["closure_excess"]
+        assert metrics["source_lipsync_aperture_contrast"] == reading.scores["aperture_contrast"]
+
+
 def test_rerun_does_no_model_work(workspace, clip, first_run):
     lock_before = (workspace / "dvc.lock").stat().st_mtime_ns
     started = time.perf_counter()

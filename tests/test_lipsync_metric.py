@@ -342,6 +342,38 @@ def test_phone_evidence_says_where_each_bilabial_was_and_whether_it_closed(tmp_p
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 5000
 
 
+def test_source_reading_round_trips_through_its_artifact(tmp_path):
+    """The reference stage's artifact gives back the source's track and figures: the evaluate stage
+    draws and compares the source from it as if it had measured it itself (gaps to 4 places)."""
+    from tasks import artifacts
+    from tasks.artifacts import SourceLipSync
+
+    gap = gap_with_closures(250, [20, 80, 140])
+    gap[190:210] = np.nan
+    phones = [P(c / FPS - 0.02, c / FPS + 0.02, "PP") for c in (20, 80, 140, 230)] + [P(1.0, 1.1, "AA")]
+    mouth = ls.MouthTrack(FPS, gap, track=3, iod_px=61.237, visibility=0.9)
+    scores = ls.LipSyncScores(**ls.score_arrays(gap, FPS, None, phones), face_coverage=mouth.coverage,
+                              phones=len(phones), words=2)
+    path = artifacts.write(tmp_path / "report.json", ls.source_reading(mouth, scores, "en"))
+    back_mouth, back_scores = ls.from_source_reading(artifacts.read(path, SourceLipSync))
+    assert back_scores.as_dict() == scores.as_dict()
+    assert np.isnan(back_mouth.opening[190:210]).all()
+    assert np.allclose(back_mouth.opening, np.round(gap, 4), equal_nan=True)
+    assert (back_mouth.fps, back_mouth.track, back_mouth.iod_px) == (FPS, 3, 61.24)
+
+
+@pytest.mark.parametrize("config,landmarker,jitter,stops", [
+    ({}, "dlib", None, None),
+    ({"lipsync_landmarker": "mesh", "lipsync_jitter": {"shift": 0.05, "steps": 3},
+      "lipsync_stops": {"enabled": True}, "lipsync_aligner": {"model": "whisper-base"}},
+     "mesh", {"shift": 0.05, "steps": 3}, {"enabled": True}),
+])
+def test_measure_settings_read_the_evaluate_keys(config, landmarker, jitter, stops):
+    aligner, reading, got_stops = ls.measure_settings(config)
+    assert reading == {"equalisation": None, "landmarker": landmarker, "jitter": jitter}
+    assert got_stops == stops and hasattr(aligner, "words")
+
+
 def test_equalise_face_stretches_a_dim_face_and_leaves_the_rest_of_the_frame():
     from tasks.evaluate.landmarks import Equalisation, equalise_face
 

@@ -1,41 +1,34 @@
 import json
 
 from tasks import artifacts
-from tasks.artifacts import DubbedSpeech, Metrics, Transcript, Translation, atomic_path
+from tasks.artifacts import DubbedSpeech, Metrics, SourceLipSync, Translation, atomic_path
 from tasks.evaluate import timing_report, word_error_rate
 from tasks.media import SPEECH_RATE, extract_audio
-from tasks.stage import StageContext, instantiate, log, main, source_video
+from tasks.stage import StageContext, StageError, instantiate, log, main
 
 
 SYNC_FIGURES = ("closure_rate", "closure_excess", "aperture_contrast", "sync_confidence", "sync_offset_ms")
 
 
-def lip_sync_figures(context: StageContext, rendered, heard, source_language: str, plot_path) -> dict[str, float]:
-    """Lip sync of the dubbed video against its dubbed audio, and of the source against its own
-    audio (what the real person achieves), measured the same way, independently of the synthesizer;
-    what the measure read is drawn at `plot_path`."""
-    from tasks.evaluate.lipsync import measure, mouth_track
+def lip_sync_figures(context: StageContext, rendered, heard, plot_path) -> dict[str, float]:
+    """Lip sync of the dubbed video against its dubbed audio, beside the source's against its own
+    (what the real person achieves: the reference stage's reading, measured the same way once per
+    video), independently of the synthesizer; what the measure read is drawn at `plot_path`."""
+    from tasks.evaluate.lipsync import from_source_reading, measure, measure_settings, mouth_track, words_of
     from tasks.evaluate.plot import plot_lipsync
-    from tasks.visemes.align import AsrAligner
 
-    aligner = AsrAligner(**dict(context.config.get("lipsync_aligner") or {}))
-    reading = {"equalisation": context.config.get("lipsync_equalisation"),
-               "landmarker": context.config.get("lipsync_landmarker") or "dlib",
-               "jitter": dict(context.config["lipsync_jitter"]) if context.config.get("lipsync_jitter") else None}
-    stops = context.config.get("lipsync_stops")
-    stops = dict(stops) if stops else None
-    transcript = artifacts.read(context.input_dir("asr") / "transcript.json", Transcript)
-    source = source_video(context.root, context.video)
+    reference = artifacts.read(context.input_dir("reference") / "report.json", SourceLipSync)
+    if not reference.measured:
+        raise StageError("the reference stage ran with the lip-sync measure switched off: rerun it (dvc repro reference)")
+    aligner, reading, stops = measure_settings(context.config)
     # words heard in another language would place the wrong phones: the measure then runs its own
     # recognition forced to the dubbed language
-    videos = {"lipsync": (rendered, context.lang, words_of(heard) if heard.language == context.lang else None),
-              "source_lipsync": (source, source_language, words_of(transcript))}
-    runs, mouths = {}, {}
-    for prefix, (video, language, words) in videos.items():
-        mouths[prefix] = mouth_track(video, **reading)
-        runs[prefix] = measure(video, None, language, mouth=mouths[prefix], aligner=aligner, words=words, stops=stops)
-    plot_lipsync(plot_path, [(f"source ({source_language}), its own audio", mouths["source_lipsync"], runs["source_lipsync"]),
-                             (f"dub ({context.lang})", mouths["lipsync"], runs["lipsync"])])
+    words = words_of(heard) if heard.language == context.lang else None
+    mouth = mouth_track(rendered, **reading)
+    runs = {"lipsync": measure(rendered, None, context.lang, mouth=mouth, aligner=aligner, words=words, stops=stops)}
+    source_mouth, runs["source_lipsync"] = from_source_reading(reference)
+    plot_lipsync(plot_path, [(f"source ({reference.language}), its own audio", source_mouth, runs["source_lipsync"]),
+                             (f"dub ({context.lang})", mouth, runs["lipsync"])])
     figures = {}
     for prefix, scores in runs.items():
         values = scores.as_dict()
@@ -44,10 +37,6 @@ def lip_sync_figures(context: StageContext, rendered, heard, source_language: st
              figures.get("lipsync_closure_excess"), figures.get("source_lipsync_closure_excess"),
              figures.get("lipsync_aperture_contrast"), figures.get("source_lipsync_aperture_contrast"), plot_path.name)
     return figures
-
-
-def words_of(transcript) -> list[tuple[float, float, str]]:
-    return [(w.start, w.end, w.text) for segment in transcript.segments for w in segment.words]
 
 
 def run(context: StageContext) -> None:
@@ -62,7 +51,7 @@ def run(context: StageContext) -> None:
     audio.unlink()
     extra = timing_report(speech, {s.id: s.end for s in translation.segments})
     if context.config.get("lipsync", True):
-        extra.update(lip_sync_figures(context, rendered[0], heard, translation.source_language, out / "lipsync.png"))
+        extra.update(lip_sync_figures(context, rendered[0], heard, out / "lipsync.png"))
     else:
         from tasks.evaluate.plot import plot_switched_off
 

@@ -750,3 +750,43 @@ def measure(video_path: Path | str, audio_path: Path | str | None = None, langua
     samples = load_audio(audio_path if audio_path is not None else video_path)
     result = score(mouth, samples, 16_000, language, aligner=aligner, words=words, stops=stops, **options)
     return dataclasses.replace(result, seconds=time.perf_counter() - started)
+
+
+# --------------------------------------------------------------------------- stage settings and the source's reading
+
+def measure_settings(config: dict) -> tuple[object, dict, dict | None]:
+    """The measure's settings from a stage's config (conf/evaluate's `lipsync_*` keys, which
+    conf/reference takes from it): (AsrAligner, `mouth_track` keyword arguments, `stops`)."""
+    from tasks.visemes.align import AsrAligner
+
+    aligner = AsrAligner(**dict(config.get("lipsync_aligner") or {}))
+    jitter = config.get("lipsync_jitter")
+    reading = {"equalisation": config.get("lipsync_equalisation"),
+               "landmarker": config.get("lipsync_landmarker") or "dlib",
+               "jitter": dict(jitter) if jitter else None}
+    stops = config.get("lipsync_stops")
+    return aligner, reading, dict(stops) if stops else None
+
+
+def words_of(transcript) -> list[tuple[float, float, str]]:
+    """(start, end, text) of every word of a Transcript: the measure's ASR words, already heard."""
+    return [(w.start, w.end, w.text) for segment in transcript.segments for w in segment.words]
+
+
+def source_reading(mouth: MouthTrack, scores: LipSyncScores, language: str):
+    """A measured source as the `reference` stage's artifact (tasks.artifacts.SourceLipSync)."""
+    from tasks.artifacts import SourceLipSync
+
+    return SourceLipSync(language=language, measured=True, fps=float(mouth.fps), track=int(mouth.track),
+                         iod_px=round(float(mouth.iod_px), 2), opening=tuple(_plain(list(mouth.opening))),
+                         scores=scores.as_dict())
+
+
+def from_source_reading(reading) -> tuple[MouthTrack, LipSyncScores]:
+    """The mouth track and scores a SourceLipSync was written from (openings rounded to 4 places)."""
+    opening = np.array([np.nan if value is None else value for value in reading.opening], dtype=float)
+    mouth = MouthTrack(reading.fps, opening, reading.track, reading.iod_px,
+                       float(reading.scores.get("extra", {}).get("mouth_visibility", 1.0)),
+                       landmarker=str(reading.scores.get("extra", {}).get("landmarker", "dlib")))
+    fields = {f.name for f in dataclasses.fields(LipSyncScores)}
+    return mouth, LipSyncScores(**{k: v for k, v in reading.scores.items() if k in fields})

@@ -1,0 +1,29 @@
+"""python -m tasks.reference --video V: the source's lip sync against its own audio (report.json)."""
+from __future__ import annotations
+
+from tasks import artifacts
+from tasks.artifacts import SourceLipSync, Transcript
+from tasks.stage import StageContext, log, main, source_video
+
+
+def run(context: StageContext) -> None:
+    transcript = artifacts.read(context.input_dir("asr") / "transcript.json", Transcript)
+    report = context.out_dir() / "report.json"
+    if not context.config.get("lipsync", True):
+        artifacts.write(report, SourceLipSync(transcript.language, measured=False))
+        log.info("lip-sync measure switched off (evaluate.lipsync: false): nothing measured")
+        return
+    from tasks.evaluate.lipsync import measure, measure_settings, mouth_track, source_reading, words_of
+
+    aligner, reading, stops = measure_settings(context.config)
+    source = source_video(context.root, context.video)
+    mouth = mouth_track(source, **reading)
+    scores = measure(source, None, transcript.language, mouth=mouth, aligner=aligner, words=words_of(transcript), stops=stops)
+    artifacts.write(report, source_reading(mouth, scores, transcript.language))
+    log.info("source (%s) against its own audio: closure excess %s over %d bilabials, aperture contrast %s, "
+             "face on %.0f%% of frames", transcript.language, scores.closure_excess, scores.closures,
+             scores.aperture_contrast, 100 * scores.face_coverage)
+
+
+if __name__ == "__main__":
+    main("reference", run)
