@@ -78,49 +78,54 @@ def evaluate_config() -> dict:
     return yaml.safe_load((PROJECT / "conf" / "evaluate" / "default.yaml").read_text())
 
 
-def measure_aligner():
-    """The measure's phone aligner with the evaluate stage's settings (conf/evaluate/default.yaml
-    `lipsync_aligner`), so that this script measures what the stage does."""
-    from tasks.visemes.align import AsrAligner
+def conf_settings() -> tuple[object, dict, dict | None]:
+    """The measure's settings as the evaluate stage reads them (tasks.evaluate.lipsync.measure_settings
+    on conf/evaluate/default.yaml): (aligner, mouth_track keyword arguments, stop snapping)."""
+    from tasks.evaluate.lipsync import measure_settings
 
-    return AsrAligner(**dict(evaluate_config().get("lipsync_aligner") or {}))
+    return measure_settings(evaluate_config())
+
+
+def measure_aligner():
+    """The measure's phone aligner with the evaluate stage's settings (`lipsync_aligner`), so that
+    this script measures what the stage does."""
+    return conf_settings()[0]
 
 
 EQUALISE_ANYWAY: dict | None = None  # --equalise: this instead of conf's setting
 
 
 def measure_equalisation():
-    """The measure's landmarker equalisation (conf/evaluate/default.yaml `lipsync_equalisation`;
-    None: the frame as it is), or `EQUALISE_ANYWAY` where set."""
+    """The measure's landmarker equalisation (`lipsync_equalisation`; None: the frame as it is), or
+    `EQUALISE_ANYWAY` where set."""
     if EQUALISE_ANYWAY is not None:
         return EQUALISE_ANYWAY
-    return evaluate_config().get("lipsync_equalisation")
+    return conf_settings()[1]["equalisation"]
 
 
 JITTER: str = "conf"  # --jitter: "on" (tasks/evaluate/landmarks.py defaults), "off", or conf's setting
 
 
 def measure_jitter():
-    """The measure's box jitter (conf/evaluate/default.yaml `lipsync_jitter`; None: one fit per face),
-    or as forced by --jitter."""
+    """The measure's box jitter (`lipsync_jitter`; None: one fit per face), or as forced by --jitter."""
     import dataclasses
 
     from tasks.evaluate.landmarks import Jitter
 
     if JITTER != "conf":
         return dataclasses.asdict(Jitter()) if JITTER == "on" else None
-    return evaluate_config().get("lipsync_jitter")
+    return conf_settings()[1]["jitter"]
 
 
 def measure_landmarker() -> str:
-    """The measure's lip reader (conf/evaluate/default.yaml `lipsync_landmarker`: dlib or mesh)."""
-    return evaluate_config().get("lipsync_landmarker") or "dlib"
+    """The measure's lip reader (`lipsync_landmarker`: dlib or mesh)."""
+    return conf_settings()[1]["landmarker"]
 
 
 def measure_stops(snapping: str = "conf") -> dict | None:
     """The measure's stop snapping (conf/evaluate/default.yaml `lipsync_stops`), or with its switch
     forced: "on", "off" (--stops), "conf" as configured."""
-    stops = dict(evaluate_config().get("lipsync_stops") or {})
+    stops = dict(conf_settings()[2] or {})
     if snapping != "conf":
         stops["enabled"] = snapping == "on"
     return stops
