@@ -24,7 +24,7 @@ def lip_sync_figures(context: StageContext, rendered, heard, plot_path) -> dict[
     # words heard in another language would place the wrong phones: the measure then runs its own
     # recognition forced to the dubbed language
     words = words_of(heard) if heard.language == context.lang else None
-    mouth = mouth_track(rendered, **reading)
+    mouth = mouth_track(rendered, **reading, progress="lips of the dub")
     runs = {"lipsync": measure(rendered, None, context.lang, mouth=mouth, aligner=aligner, words=words, stops=stops)}
     source_mouth, runs["source_lipsync"] = from_source_reading(reference)
     plot_lipsync(plot_path, [(f"source ({reference.language}), its own audio", source_mouth, runs["source_lipsync"]),

@@ -579,7 +579,7 @@ def video_fps(path: Path | str) -> tuple[float, int]:
 
 def mouth_track(video_path: Path | str, track: int | None = None, backend=None, options=None,
                 smoothed: bool = False, equalisation: dict | None = None, landmarker: str = "dlib",
-                jitter: dict | None = None) -> MouthTrack:
+                jitter: dict | None = None, progress: bool | str = False) -> MouthTrack:
     """Re-detect the faces of a video (the face stage's `analyze`, dlib by default) and return the
     per-frame mouth opening of face track `track`, or of the largest track (frames on screen x
     median inter-ocular distance). `smoothed`: use the stage's smoothed landmarks, not the raw ones.
@@ -590,8 +590,10 @@ def mouth_track(video_path: Path | str, track: int | None = None, backend=None, 
     `jitter` (conf/evaluate `lipsync_jitter`): each landmark the median of the fits from a grid of
     boxes around the tracked one (`tasks.evaluate.landmarks.Jitter`); None: the one fit.
     `landmarker` (conf/evaluate `lipsync_landmarker`): "dlib", the opening from the 68 points; "mesh",
-    from MediaPipe's face mesh fitted on a crop placed by those 68 points (`tasks.evaluate.mesh`)."""
-    return mouth_tracks(video_path, (landmarker,), track, backend, options, smoothed, equalisation, jitter)[landmarker]
+    from MediaPipe's face mesh fitted on a crop placed by those 68 points (`tasks.evaluate.mesh`).
+    `progress`: a bar over the frames, labelled with it when it is a string (the stages' long videos)."""
+    return mouth_tracks(video_path, (landmarker,), track, backend, options, smoothed, equalisation, jitter,
+                        progress)[landmarker]
 
 
 LANDMARKERS = ("dlib", "mesh")
@@ -604,7 +606,7 @@ MAX_CLOSED_GAP = {"dlib": 0.08, "mesh": 0.06}
 
 def mouth_tracks(video_path: Path | str, landmarkers: Sequence[str] = ("dlib",), track: int | None = None, backend=None,
                  options=None, smoothed: bool = False, equalisation: dict | None = None,
-                 jitter: dict | None = None) -> dict[str, MouthTrack]:
+                 jitter: dict | None = None, progress: bool | str = False) -> dict[str, MouthTrack]:
     """`mouth_track` for several landmarkers from one face analysis (the mesh is placed by the same
     68 points, so each reads the same face on the same frames): {landmarker: MouthTrack}."""
     from tasks.evaluate.landmarks import Equalisation, EqualisedLandmarks, Jitter, JitteredLandmarks
@@ -623,7 +625,7 @@ def mouth_tracks(video_path: Path | str, landmarkers: Sequence[str] = ("dlib",),
     if jitter is not None:
         backend = JitteredLandmarks(backend, Jitter(**jitter))
     result = analyze(read_frames(str(video_path)), backend, options or FaceOptions(), fps,
-                     total=total or None, progress=False)
+                     total=total or None, progress=progress)
     ids = result.track_ids()
     if not ids:
         return {name: MouthTrack(fps, np.full(result.frames, np.nan), -1, 0.0, 0.0, time.perf_counter() - started, name)

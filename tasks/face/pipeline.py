@@ -387,14 +387,16 @@ def _crop(frame: np.ndarray, box: np.ndarray, size: int = 112) -> np.ndarray:
 
 def analyze(frames: Iterable[tuple[float, np.ndarray]], backend, options: FaceOptions, fps: float,
             total: int | None = None, segments: list[tuple[int, float, float, str]] | None = None,
-            audio: tuple[np.ndarray, int] | None = None, progress: bool = True) -> FaceAnalysis:
-    """Run the face analysis over `frames` ((time, BGR) pairs); `segments` and `audio` enable speakers."""
+            audio: tuple[np.ndarray, int] | None = None, progress: bool | str = True) -> FaceAnalysis:
+    """Run the face analysis over `frames` ((time, BGR) pairs); `segments` and `audio` enable speakers.
+    `progress`: a bar over the frames (a string: the bar's label, else "face"), or none."""
     from tqdm import tqdm
 
     started = time.perf_counter()
     tracker = None
     times: list[float] = []
-    with tqdm(total=total, unit="frame", desc="face", disable=not progress) as bar:
+    label = progress if isinstance(progress, str) else "face"
+    with tqdm(total=total, unit="frame", desc=label, disable=not progress) as bar:
         for index, (stamp, frame) in enumerate(frames):
             if tracker is None:
                 tracker = _Tracker(backend, options, frame.shape[1], frame.shape[0])

@@ -17,12 +17,13 @@ def run(context: StageContext) -> None:
 
     aligner, reading, stops = measure_settings(context.config)
     source = source_video(context.root, context.video)
-    mouth = mouth_track(source, **reading)
+    mouth = mouth_track(source, **reading, progress="lips of the source")
     scores = measure(source, None, transcript.language, mouth=mouth, aligner=aligner, words=words_of(transcript), stops=stops)
     artifacts.write(report, source_reading(mouth, scores, transcript.language))
+    figure = lambda value: "-" if value is None else f"{value:.2f}"   # None: nothing to measure it on
     log.info("source (%s) against its own audio: closure excess %s over %d bilabials, aperture contrast %s, "
-             "face on %.0f%% of frames", transcript.language, scores.closure_excess, scores.closures,
-             scores.aperture_contrast, 100 * scores.face_coverage)
+             "face on %.0f%% of frames", transcript.language, figure(scores.closure_excess), scores.closures,
+             figure(scores.aperture_contrast), 100 * scores.face_coverage)
 
 
 if __name__ == "__main__":
