@@ -23,6 +23,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from flows import dvc
 from flows.dag import DAG, FAN_IN, enabled_fan_in, entry_module
 from flows.config import PROJECT_ROOT, check_input, check_languages, compose, quoted, register, write_dvc_inputs
+from tasks.render import rendered_file
 from tasks.stage import BAD_INPUT_EXIT, PER_LANGUAGE
 
 RAN, CACHED = "ran", "cached"
@@ -137,7 +138,7 @@ def dub(input: str, langs: list[str], overrides: list[str] | None = None, root: 
         futures[(name, None)] = submit(name, None, [futures[(need, lang)] for need in FAN_IN[name] for lang in langs])
     ran = {key: future.result() for key, future in futures.items()}
     results = {lang: ran[("evaluate", lang)] for lang in langs}
-    outputs = {lang: str(next((Path(root) / "data" / "render" / video / lang).glob(f"{video}.{lang}.*"))) for lang in langs}
+    outputs = {lang: str(rendered_file(Path(root), video, lang)) for lang in langs}
     for name in fan_in:
         results[name] = ran[(name, None)]
         outputs[name] = str(next((Path(root) / "data" / name / video).glob(f"{video}.*.*")))

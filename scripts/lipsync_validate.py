@@ -150,7 +150,9 @@ def remeasure(workspace: Path, video: str, lang: str, aligner=None, landmarkers=
     from tasks.evaluate.lipsync import measure, mouth_tracks
     from tasks.stage import source_video
 
-    rendered = sorted((workspace / "data" / "render" / video / lang).glob(f"{video}.{lang}.*"))[0]
+    from tasks.render import rendered_file
+
+    rendered = rendered_file(workspace, video, lang)
     source_language = artifacts.read(workspace / "data" / "asr" / video / "transcript.json", Transcript).language
     from tasks.evaluate.lipsync import load_audio
 

@@ -82,6 +82,10 @@ def test_dubbed_video_keeps_the_picture_and_speaks_the_language(workspace, clip,
     assert metrics["wer"] <= 0.30, metrics
     plot = workspace / "data" / "evaluate" / "frontal_man_suit" / lang / "lipsync.png"
     assert plot.read_bytes()[:4] == b"\x89PNG" and plot.stat().st_size > 20_000   # two panels of curves
+    voiced = json.loads((workspace / "data" / "tts" / "frontal_man_suit" / lang / "segments.json").read_text())["segments"]
+    subtitles = output.with_suffix(".srt").read_text(encoding="utf-8")
+    assert " ".join(subtitles.split()).count(" --> ") == len([s for s in voiced if s["text"].strip()])
+    assert all(" ".join(s["text"].split()) in " ".join(subtitles.split()) for s in voiced)
 
 
 def test_the_source_is_measured_once_for_every_language(workspace, first_run):

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 
 import pytest
 
@@ -188,3 +189,67 @@ def test_multitrack_refuses_a_missing_language_and_writes_only_its_report_when_o
     out = rendered_languages / "data" / "multitrack" / "v"
     assert sorted(p.name for p in out.iterdir()) == ["tracks.json"]
     assert json.loads((out / "tracks.json").read_text())["enabled"] is False
+
+
+# ---------------------------------------------------------------- subtitles
+
+@dataclass(frozen=True)
+class Line:
+    start: float
+    end: float
+    text: str
+
+
+@pytest.mark.parametrize("lines,duration,expected", [
+    ([Line(0.5, 2.25, "Hola a todos.")], None, "1\n00:00:00,500 --> 00:00:02,250\nHola a todos.\n"),
+    # time order, blank text dropped, whitespace folded
+    ([Line(4.0, 5.0, "  segunda \n frase "), Line(1.0, 2.0, ""), Line(0.0, 1.0, "primera")], None,
+     "1\n00:00:00,000 --> 00:00:01,000\nprimera\n\n2\n00:00:04,000 --> 00:00:05,000\nsegunda frase\n"),
+    # cut at the end of the video; a line after it dropped
+    ([Line(3661.0, 3662.5, "tarde"), Line(3663.0, 3664.0, "fuera")], 3662.0, "1\n01:01:01,000 --> 01:01:02,000\ntarde\n"),
+    # wrapped at 42 characters, words kept whole
+    ([Line(0.0, 3.0, "Mi nombre es Jordi y soy de Barcelona, y amo esta ciudad tanto como el mar.")], None,
+     "1\n00:00:00,000 --> 00:00:03,000\nMi nombre es Jordi y soy de Barcelona, y\namo esta ciudad tanto como el mar.\n"),
+    ([], None, ""),
+])
+def test_srt(lines, duration, expected):
+    from tasks.render.subtitles import srt
+
+    assert srt(lines, duration) == expected
+
+
+def test_render_adds_the_dubs_text_as_a_soft_subtitle_track_in_its_language(generated_clip, tmp_path, tone):
+    from tasks.media import run_ffmpeg
+    from tasks.render.subtitles import srt
+
+    source = probe(generated_clip)
+    write_wav(tmp_path / "speech.wav", tone(source.duration, 44100), 44100)
+    subtitles = tmp_path / "v.es.srt"
+    subtitles.write_text(srt([Line(0.2, 1.0, "Hola."), Line(1.1, 1.9, "¿Qué tal?")]), encoding="utf-8")
+    args = ffmpeg_args(generated_clip, tmp_path / "speech.wav", source, RenderSettings(), tmp_path / "o.mp4", "es", subtitles)
+    assert args[args.index("-c:s") + 1] == "mov_text" and "2:s:0" in args
+    out = render(generated_clip, tmp_path / "speech.wav", source, RenderSettings(), tmp_path / "out.mp4", "es", subtitles)
+    assert [row[:3] for row in stream_summary(out)[1:]] == [("audio", "aac", "spa"), ("subtitle", "mov_text", "spa")]
+    run_ffmpeg("-i", str(out), "-map", "0:s:0", str(tmp_path / "back.srt"))
+    assert (tmp_path / "back.srt").read_text(encoding="utf-8").split() == subtitles.read_text(encoding="utf-8").split()
+    assert (probe(out).width, probe(out).frames) == (source.width, source.frames)
+
+
+def test_multitrack_carries_each_dubs_subtitles(rendered_languages, tone):
+    from tasks.render.subtitles import srt
+
+    source = probe(rendered_languages / "data" / "render" / "v" / "es" / "v.es.mp4")
+    for lang, text in (("es", "Hola."), ("pt", "Olá.")):
+        folder = rendered_languages / "data" / "render" / "v" / lang
+        original = folder / f"v.{lang}.mp4"
+        plain = original.rename(folder / "plain.mp4")
+        write_wav(folder / "speech.wav", tone(source.duration, 44100), 44100)
+        (folder / f"v.{lang}.srt").write_text(srt([Line(0.1, 0.9, text)]), encoding="utf-8")
+        render(plain, folder / "speech.wav", source, RenderSettings(), original, lang, folder / f"v.{lang}.srt")
+        plain.unlink()
+        (folder / "speech.wav").unlink()
+    out = run_multitrack(rendered_languages, ["es", "pt"], include_original="false")
+    assert [row[:3] for row in stream_summary(out / "v.mul.mp4")] == [
+        ("video", "h264", "und"), ("audio", "aac", "spa"), ("audio", "aac", "por"),
+        ("subtitle", "mov_text", "spa"), ("subtitle", "mov_text", "por")]
+    assert [row[3] for row in stream_summary(out / "v.mul.mp4")][1:3] == [True, False]   # the picture's language first

@@ -4,6 +4,7 @@ from tasks import artifacts
 from tasks.artifacts import DubbedSpeech, Metrics, SourceLipSync, Translation, atomic_path
 from tasks.evaluate import timing_report, word_error_rate
 from tasks.media import SPEECH_RATE, extract_audio
+from tasks.render import rendered_file
 from tasks.stage import StageContext, StageError, instantiate, log, main
 
 
@@ -42,16 +43,16 @@ def lip_sync_figures(context: StageContext, rendered, heard, plot_path) -> dict[
 def run(context: StageContext) -> None:
     translation = artifacts.read(context.input_dir("mt") / "translation.json", Translation)
     speech = artifacts.read(context.input_dir("tts") / "segments.json", DubbedSpeech)
-    rendered = sorted(context.input_dir("render").glob(f"{context.video}.{context.lang}.*"))
+    rendered = rendered_file(context.root, context.video, context.lang)
     out = context.out_dir()
     out.mkdir(parents=True, exist_ok=True)
-    audio = extract_audio(rendered[0], out / "dubbed_audio.wav", SPEECH_RATE, 1)
+    audio = extract_audio(rendered, out / "dubbed_audio.wav", SPEECH_RATE, 1)
     recognizer = instantiate(context.config, "recognizer")
     heard = recognizer.transcribe(audio)
     audio.unlink()
     extra = timing_report(speech, {s.id: s.end for s in translation.segments})
     if context.config.get("lipsync", True):
-        extra.update(lip_sync_figures(context, rendered[0], heard, out / "lipsync.png"))
+        extra.update(lip_sync_figures(context, rendered, heard, out / "lipsync.png"))
     else:
         from tasks.evaluate.plot import plot_switched_off
 

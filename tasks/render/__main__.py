@@ -1,8 +1,9 @@
 from dataclasses import replace
 
 from tasks import artifacts
-from tasks.artifacts import Probe, atomic_dir
+from tasks.artifacts import DubbedSpeech, Probe, atomic_dir
 from tasks.render import RenderSettings, render
+from tasks.render.subtitles import srt
 from tasks.stage import StageContext, log, main, source_video
 
 
@@ -18,8 +19,15 @@ def run(context: StageContext) -> None:
     else:
         video = source_video(context.root, context.video)
     with atomic_dir(context.out_dir()) as out:
-        render(video, context.input_dir("tts") / "speech.wav", probe, settings, out / name, context.lang)
-    log.info("wrote %s", context.out_dir() / name)
+        subtitles = None
+        if settings.subtitles:
+            speech = artifacts.read(context.input_dir("tts") / "segments.json", DubbedSpeech)
+            text = srt(speech.segments, probe.duration)
+            if text:
+                subtitles = out / f"{context.video}.{context.lang}.srt"
+                subtitles.write_text(text, encoding="utf-8")
+        render(video, context.input_dir("tts") / "speech.wav", probe, settings, out / name, context.lang, subtitles)
+    log.info("wrote %s%s", context.out_dir() / name, " and its subtitles" if subtitles else "")
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ from pathlib import Path
 from tasks import artifacts
 from tasks.artifacts import Transcript, atomic_dir
 from tasks.media import run_ffmpeg
+from tasks.render import rendered_file
 from tasks.render.languages import iso639_2, language_name
 from tasks.stage import StageContext, StageError, log, main
 
@@ -42,12 +43,16 @@ class Tracks:
 
 
 def mux_args(picture: Path, dubs: list[tuple[str, Path]], original: tuple[str, Path] | None,
-             picture_lang: str, audio_codec: str, audio_bitrate: str, container: str, target: Path) -> list[str]:
+             picture_lang: str, audio_codec: str, audio_bitrate: str, container: str, target: Path,
+             subtitled: tuple[str, ...] = ()) -> list[str]:
     """ffmpeg arguments: the picture's video stream and each dub's audio stream copied as they
-    are; the original soundtrack (decoded WAV) encoded like the dubs' audio."""
+    are; the original soundtrack (decoded WAV) encoded like the dubs' audio; the subtitle track of
+    each dub in `subtitled` (languages whose render carries one), copied."""
     inputs = [picture] + [path for _, path in dubs] + ([original[1]] if original else [])
     args = [arg for path in inputs for arg in ("-i", str(path))]
     args += ["-map", "0:v:0"] + [arg for i in range(1, len(inputs)) for arg in ("-map", f"{i}:a:0")]
+    with_text = [(i, lang) for i, (lang, _) in enumerate(dubs, start=1) if lang in subtitled]
+    args += [arg for i, _ in with_text for arg in ("-map", f"{i}:s:0")]
     args += ["-c", "copy", "-map_metadata", "-1", "-metadata:s:v:0", f"title=lip-synced to {language_name(picture_lang)}"]
     for index, (lang, _) in enumerate(dubs):
         args += [f"-metadata:s:a:{index}", f"language={iso639_2(lang)}",
@@ -59,16 +64,12 @@ def mux_args(picture: Path, dubs: list[tuple[str, Path]], original: tuple[str, P
         args += [f"-metadata:s:a:{index}", f"language={iso639_2(original[0])}",
                  f"-metadata:s:a:{index}", f"title={language_name(original[0])} (original)",
                  f"-disposition:a:{index}", "0"]
+    for index, (_, lang) in enumerate(with_text):
+        args += [f"-metadata:s:s:{index}", f"language={iso639_2(lang)}",
+                 f"-metadata:s:s:{index}", f"title={language_name(lang)} (dubbed)"]
     if container == "mp4":
         args += ["-movflags", "+faststart"]
     return [*args, "-f", container, str(target)]
-
-
-def rendered(root: Path, video: str, lang: str) -> Path:
-    found = sorted((root / "data" / "render" / video / lang).glob(f"{video}.{lang}.*"))
-    if not found:
-        raise StageError(f"no render of {video} in {lang} under data/render: run the render stage first")
-    return found[0]
 
 
 def run(context: StageContext) -> None:
@@ -85,7 +86,7 @@ def run(context: StageContext) -> None:
     if picture_lang not in langs:
         raise StageError(f"multitrack.picture_lang={picture_lang} is not one of langs={langs}")
     root = Path(context.root)
-    dubs = [(lang, rendered(root, context.video, lang)) for lang in langs]
+    dubs = [(lang, rendered_file(root, context.video, lang)) for lang in langs]
     original = None
     if settings.get("include_original"):
         source_lang = artifacts.read(context.input_dir("asr") / "transcript.json", Transcript).language
@@ -100,7 +101,7 @@ def run(context: StageContext) -> None:
     with atomic_dir(out_dir) as out:
         run_ffmpeg(*mux_args(dict(dubs)[picture_lang], dubs, original, picture_lang,
                              str(render.get("audio_codec", "aac")), str(render.get("audio_bitrate", "192k")),
-                             container, out / name))
+                             container, out / name, tuple(lang for lang, path in dubs if path.with_suffix(".srt").exists())))
         artifacts.write(out / "tracks.json", Tracks(True, name, picture_lang, tracks))
     log.info("wrote %s: picture lip-synced to %s, audio %s", out_dir / name, picture_lang,
              ", ".join(f"{t.iso639_2}{'*' if t.default else ''}" for t in tracks))
