@@ -3,6 +3,9 @@
     dub input=talk.mp4 langs=[es,pt,fr]      dub it (runs the Prefect flow); `dub talk.mp4 ...` too
     dub portrait.jpg --audio speech.wav      a still photo speaking that audio, dubbed like a video
     dub portrait.jpg --script words.txt      ... speaking that text, voiced in ingest.photo.script_lang
+    dub talk.mp4 langs=[es] --edits fix.yaml corrected translations ({lang: {segment id: text}}; the
+                                             template is data/mt/<video>/<lang>/edits.yaml): kept for
+                                             later runs, only the changed languages redone
     dub demo                                  dub a generated demo clip (no outside file)
     dub status [input=talk.mp4 langs=[es]]   which stages DVC finds up to date
 """
@@ -13,8 +16,8 @@ import sys
 from pathlib import Path
 
 from flows.dag import FAN_IN, enabled_fan_in, upstream_closure
-from flows.config import (PROJECT_ROOT, check_input, check_languages, compose, quoted, registered_videos, video_name,
-                          write_dvc_inputs)
+from flows.config import (PROJECT_ROOT, check_input, check_languages, compose, load_edits, quoted, registered_videos,
+                          video_name, write_dvc_inputs)
 from tasks.stage import BAD_INPUT_EXIT, PER_LANGUAGE, STAGES, StageError
 
 DEMO_VIDEO = PROJECT_ROOT / "demo" / "astronaut_talk.mp4"
@@ -26,7 +29,7 @@ def fail(message: str, code: int = BAD_INPUT_EXIT) -> None:
 
 
 # Command-line options that stand for Hydra overrides of a path (made absolute: the flow runs elsewhere).
-PATH_OPTIONS = {"--audio": "ingest.photo.audio", "--script": "ingest.photo.script"}
+PATH_OPTIONS = {"--audio": "ingest.photo.audio", "--script": "ingest.photo.script", "--edits": "edits"}
 
 
 def expand_arguments(argv: list[str]) -> list[str]:
@@ -66,6 +69,8 @@ def run(argv: list[str]) -> None:
     try:
         check_languages(config)
         check_input(Path(input_path).expanduser(), config)
+        if config.get("edits"):
+            load_edits(config["edits"])   # fail now, not minutes later in the mt stage
     except StageError as error:
         fail(str(error))
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "INFO")

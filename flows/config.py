@@ -139,20 +139,55 @@ def register_photo(photo: Path, config: dict[str, Any], root: Path = PROJECT_ROO
     return name
 
 
+def load_edits(edits: str | Path) -> dict[str, dict[int, str]]:
+    """A corrections file (tasks/mt/edits.py), checked: StageError in one line if missing or malformed."""
+    from tasks.mt.edits import read_edits
+
+    source = Path(edits).expanduser()
+    if not source.is_file():
+        raise StageError(f"edits file not found: {edits}")
+    return read_edits(source)
+
+
+def register_edits(video: str, edits: str | Path | None, root: Path = PROJECT_ROOT) -> None:
+    """Keep a corrections file for `video` as data/edits/<video>/edits.yaml; None keeps the one
+    already there. What the mt stages read, so later runs keep it."""
+    from tasks.mt.edits import EDITS_FILE
+
+    if edits is None:
+        return
+    corrections = load_edits(edits)
+    text = yaml.safe_dump(corrections, sort_keys=True, allow_unicode=True) if corrections else ""
+    write_text(root / "data" / "edits" / video / EDITS_FILE, text)
+
+
 def registered_videos(root: Path = PROJECT_ROOT) -> list[str]:
     folder = root / "data" / "input"
     return sorted(p.name for p in folder.iterdir() if p.is_dir()) if folder.exists() else []
 
 
-def write_yaml(path: Path, data: dict[str, Any]) -> None:
-    text = yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
+def write_text(path: Path, text: str) -> None:
+    """Write `text` atomically, leaving the file untouched when it already holds it (DVC sees no change)."""
     if path.exists() and path.read_text() == text:
         return
+    path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path) as tmp:
         tmp.write_text(text)
 
 
+def write_yaml(path: Path, data: dict[str, Any]) -> None:
+    write_text(path, yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
+
+
 def write_dvc_inputs(config: dict[str, Any], root: Path = PROJECT_ROOT) -> None:
-    """params.yaml (the composed config) and videos.yaml (every registered input) for dvc.yaml."""
+    """params.yaml (the composed config) and videos.yaml (every registered input) for dvc.yaml, and
+    an empty corrections file for each video that has none (the mt stages depend on it)."""
+    from tasks.mt.edits import EDITS_FILE
+
     write_yaml(root / PARAMS_FILE, config)
-    write_yaml(root / VIDEOS_FILE, {"videos": registered_videos(root)})
+    videos = registered_videos(root)
+    write_yaml(root / VIDEOS_FILE, {"videos": videos})
+    for video in videos:
+        edits = root / "data" / "edits" / video / EDITS_FILE
+        if not edits.exists():
+            write_text(edits, "")

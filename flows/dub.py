@@ -22,7 +22,8 @@ from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows import dvc
 from flows.dag import DAG, FAN_IN, enabled_fan_in, entry_module
-from flows.config import PROJECT_ROOT, check_input, check_languages, compose, quoted, register, write_dvc_inputs
+from flows.config import (PROJECT_ROOT, check_input, check_languages, compose, quoted, register, register_edits,
+                          write_dvc_inputs)
 from tasks.render import rendered_file
 from tasks.stage import BAD_INPUT_EXIT, PER_LANGUAGE
 
@@ -109,6 +110,7 @@ def prepare(input: str, langs: list[str], overrides: list[str], root: Path) -> t
     source = Path(input).expanduser().resolve()
     check_input(source, config)
     video = register(source, config, root)
+    register_edits(video, config.get("edits"), root)
     write_dvc_inputs(config, root)
     return config, video
 

@@ -78,6 +78,7 @@ class TranslatedSegment:
     speaker: str
     source_text: str
     text: str
+    edited: bool = False      # the text is a person's correction (tasks/mt/edits.py), not the machine's
 
 
 @dataclass(frozen=True)

@@ -153,6 +153,34 @@ def test_run_killed_during_tts_resumes_from_tts(workspace, clip, first_run):
     assert not list((workspace / "data" / "tts" / "frontal_man_suit").glob(".pt.*")), "the killed run's temp folder is left"
 
 
+def test_corrected_translation_redoes_only_its_language_and_is_kept(workspace, clip, first_run, tmp_path):
+    """A person's correction of one Portuguese line: that language is voiced and rendered again with
+    it, Spanish is not (its mt reruns and gives the same translation), and a later run keeps it."""
+    args = (f"input={clip}", "langs=[pt,es]", "tts.timing.max_speed=1.3")
+    assert dub(workspace, *args).returncode == 0     # the state to change from (the last test's settings)
+    correction = "Olá a todos, isto é um teste."
+    fix = tmp_path / "fix.yaml"
+    fix.write_text(f"pt:\n  0: {correction}\n", encoding="utf-8")
+    result = dub(workspace, *args, f"edits={fix}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert ran_stages(result.stdout + result.stderr) == {f"{s}@frontal_man_suit-{lang}" for s in downstream("mt") for lang in ["pt"]} | {
+        "mt@frontal_man_suit-es"}
+    translation = json.loads((workspace / "data" / "mt" / "frontal_man_suit" / "pt" / "translation.json").read_text())
+    assert (translation["segments"][0]["text"], translation["segments"][0]["edited"]) == (correction, True)
+    assert not any(segment["edited"] for segment in translation["segments"][1:])
+    assert correction in (workspace / "data" / "render" / "frontal_man_suit" / "pt" / "frontal_man_suit.pt.srt").read_text()
+    again = dub(workspace, *args)
+    assert again.returncode == 0 and ran_stages(again.stdout + again.stderr) == set()
+
+
+def test_a_bad_corrections_file_fails_in_one_line(workspace, clip, tmp_path):
+    (tmp_path / "bad.yaml").write_text("portuguese:\n  0: Olá\n", encoding="utf-8")
+    for edits, message in ((tmp_path / "missing.yaml", "edits file not found"), (tmp_path / "bad.yaml", "not a language code")):
+        result = dub(workspace, f"input={clip}", "langs=[pt]", f"edits={edits}", timeout=120)
+        lines = result.stderr.strip().splitlines()
+        assert result.returncode == 2 and len(lines) == 1 and message in lines[0], result.stderr
+
+
 @pytest.mark.parametrize("make_input,langs,message", [
     (lambda d: d / "missing.mp4", "pt", "input not found"),
     (lambda d: (d / "notes.mp4").write_text("not a video") and d / "notes.mp4", "pt", "not a readable video"),

@@ -3,8 +3,9 @@ from dataclasses import replace
 from tasks import artifacts
 from tasks.artifacts import Transcript, atomic_dir
 from tasks.mt import translate_transcript
+from tasks.mt.edits import EDITS_FILE, apply_edits, edits_template, read_edits
 from tasks.speakers.schema import read as read_speakers
-from tasks.stage import StageContext, StageError, instantiate, log, main
+from tasks.stage import StageContext, StageError, instantiate, log, main, stage_dir
 
 
 def run(context: StageContext) -> None:
@@ -16,10 +17,14 @@ def run(context: StageContext) -> None:
         translation = translate_transcript(transcript, translator, context.lang)
     except ValueError as error:  # an unsupported pair: the route table says which exist
         raise StageError(str(error)) from None
+    corrections = read_edits(stage_dir(context.root, "edits", context.video) / EDITS_FILE).get(context.lang, {})
+    translation = apply_edits(translation, corrections)
     with atomic_dir(context.out_dir()) as out:
         artifacts.write(out / "translation.json", translation)
+        (out / EDITS_FILE).write_text(edits_template(translation), encoding="utf-8")
     for segment in translation.segments:
-        log.info("[%6.2f-%6.2f] %s -> %s", segment.start, segment.end, segment.source_text, segment.text)
+        log.info("[%6.2f-%6.2f] %s -> %s%s", segment.start, segment.end, segment.source_text, segment.text,
+                 "  (corrected)" if segment.edited else "")
 
 
 if __name__ == "__main__":
