@@ -140,6 +140,7 @@ class SourceLipSync:
     iod_px: float = 0.0
     opening: tuple[float | None, ...] = ()     # inner-lip gap / inter-ocular distance per frame (None: no face)
     scores: dict[str, Any] = field(default_factory=dict)   # tasks.evaluate.lipsync.LipSyncScores, as_dict()
+    settings: dict[str, Any] = field(default_factory=dict)  # the measure's settings it was read with (lipsync_* keys)
 
 
 def _coerce(hint: Any, value: Any) -> Any:

@@ -354,8 +354,11 @@ def test_source_reading_round_trips_through_its_artifact(tmp_path):
     mouth = ls.MouthTrack(FPS, gap, track=3, iod_px=61.237, visibility=0.9)
     scores = ls.LipSyncScores(**ls.score_arrays(gap, FPS, None, phones), face_coverage=mouth.coverage,
                               phones=len(phones), words=2)
-    path = artifacts.write(tmp_path / "report.json", ls.source_reading(mouth, scores, "en"))
-    back_mouth, back_scores = ls.from_source_reading(artifacts.read(path, SourceLipSync))
+    config = {"lipsync": True, "lipsync_landmarker": "dlib", "lipsync_stops": {"enabled": True, "low_hz": [80.0, 500.0]}}
+    path = artifacts.write(tmp_path / "report.json", ls.source_reading(mouth, scores, "en", ls.setting_values(config)))
+    reading = artifacts.read(path, SourceLipSync)
+    assert reading.settings == ls.setting_values(config) != ls.setting_values({**config, "lipsync_jitter": {"shift": 0.05}})
+    back_mouth, back_scores = ls.from_source_reading(reading)
     assert back_scores.as_dict() == scores.as_dict()
     assert np.isnan(back_mouth.opening[190:210]).all()
     assert np.allclose(back_mouth.opening, np.round(gap, 4), equal_nan=True)

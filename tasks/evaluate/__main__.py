@@ -11,16 +11,26 @@ from tasks.stage import StageContext, StageError, instantiate, log, main
 SYNC_FIGURES = ("closure_rate", "closure_excess", "aperture_contrast", "sync_confidence", "sync_offset_ms")
 
 
-def lip_sync_figures(context: StageContext, rendered, heard, plot_path) -> dict[str, float]:
+def source_reference(context: StageContext) -> SourceLipSync:
+    """The reference stage's reading of the source, read with the settings this stage reads the dub with."""
+    from tasks.evaluate.lipsync import setting_values
+
+    reference = artifacts.read(context.input_dir("reference") / "report.json", SourceLipSync)
+    if not reference.measured:
+        raise StageError("the reference stage ran with the lip-sync measure switched off: rerun it (dvc repro reference)")
+    if reference.settings != setting_values(context.config):
+        raise StageError("the source's lip sync was read with other settings than this dub's (conf/reference must "
+                         "take them from conf/evaluate): rerun the reference stage with evaluate's")
+    return reference
+
+
+def lip_sync_figures(context: StageContext, reference: SourceLipSync, rendered, heard, plot_path) -> dict[str, float]:
     """Lip sync of the dubbed video against its dubbed audio, beside the source's against its own
     (what the real person achieves: the reference stage's reading, measured the same way once per
     video), independently of the synthesizer; what the measure read is drawn at `plot_path`."""
     from tasks.evaluate.lipsync import from_source_reading, measure, measure_settings, mouth_track, words_of
     from tasks.evaluate.plot import plot_lipsync
 
-    reference = artifacts.read(context.input_dir("reference") / "report.json", SourceLipSync)
-    if not reference.measured:
-        raise StageError("the reference stage ran with the lip-sync measure switched off: rerun it (dvc repro reference)")
     aligner, reading, stops = measure_settings(context.config)
     # words heard in another language would place the wrong phones: the measure then runs its own
     # recognition forced to the dubbed language
@@ -44,6 +54,7 @@ def run(context: StageContext) -> None:
     translation = artifacts.read(context.input_dir("mt") / "translation.json", Translation)
     speech = artifacts.read(context.input_dir("tts") / "segments.json", DubbedSpeech)
     rendered = rendered_file(context.root, context.video, context.lang)
+    reference = source_reference(context) if context.config.get("lipsync", True) else None
     out = context.out_dir()
     out.mkdir(parents=True, exist_ok=True)
     audio = extract_audio(rendered, out / "dubbed_audio.wav", SPEECH_RATE, 1)
@@ -51,8 +62,8 @@ def run(context: StageContext) -> None:
     heard = recognizer.transcribe(audio)
     audio.unlink()
     extra = timing_report(speech, {s.id: s.end for s in translation.segments})
-    if context.config.get("lipsync", True):
-        extra.update(lip_sync_figures(context, rendered, heard, out / "lipsync.png"))
+    if reference is not None:
+        extra.update(lip_sync_figures(context, reference, rendered, heard, out / "lipsync.png"))
     else:
         from tasks.evaluate.plot import plot_switched_off
 

@@ -756,6 +756,14 @@ def measure(video_path: Path | str, audio_path: Path | str | None = None, langua
 
 # --------------------------------------------------------------------------- stage settings and the source's reading
 
+SETTING_KEYS = ("lipsync_aligner", "lipsync_equalisation", "lipsync_jitter", "lipsync_landmarker", "lipsync_stops")
+
+
+def setting_values(config: dict) -> dict:
+    """The measure's settings in a stage's config, as plain data (to compare two stages' readings)."""
+    return {key: config.get(key) for key in SETTING_KEYS}
+
+
 def measure_settings(config: dict) -> tuple[object, dict, dict | None]:
     """The measure's settings from a stage's config (conf/evaluate's `lipsync_*` keys, which
     conf/reference takes from it): (AsrAligner, `mouth_track` keyword arguments, `stops`)."""
@@ -775,13 +783,14 @@ def words_of(transcript) -> list[tuple[float, float, str]]:
     return [(w.start, w.end, w.text) for segment in transcript.segments for w in segment.words]
 
 
-def source_reading(mouth: MouthTrack, scores: LipSyncScores, language: str):
-    """A measured source as the `reference` stage's artifact (tasks.artifacts.SourceLipSync)."""
+def source_reading(mouth: MouthTrack, scores: LipSyncScores, language: str, settings: dict | None = None):
+    """A measured source as the `reference` stage's artifact (tasks.artifacts.SourceLipSync);
+    `settings`: the `setting_values` it was read with."""
     from tasks.artifacts import SourceLipSync
 
     return SourceLipSync(language=language, measured=True, fps=float(mouth.fps), track=int(mouth.track),
                          iod_px=round(float(mouth.iod_px), 2), opening=tuple(_plain(list(mouth.opening))),
-                         scores=scores.as_dict())
+                         scores=scores.as_dict(), settings=dict(settings or {}))
 
 
 def from_source_reading(reading) -> tuple[MouthTrack, LipSyncScores]:

@@ -13,13 +13,13 @@ def run(context: StageContext) -> None:
         artifacts.write(report, SourceLipSync(transcript.language, measured=False))
         log.info("lip-sync measure switched off (evaluate.lipsync: false): nothing measured")
         return
-    from tasks.evaluate.lipsync import measure, measure_settings, mouth_track, source_reading, words_of
+    from tasks.evaluate.lipsync import measure, measure_settings, mouth_track, setting_values, source_reading, words_of
 
     aligner, reading, stops = measure_settings(context.config)
     source = source_video(context.root, context.video)
     mouth = mouth_track(source, **reading, progress="lips of the source")
     scores = measure(source, None, transcript.language, mouth=mouth, aligner=aligner, words=words_of(transcript), stops=stops)
-    artifacts.write(report, source_reading(mouth, scores, transcript.language))
+    artifacts.write(report, source_reading(mouth, scores, transcript.language, setting_values(context.config)))
     figure = lambda value: "-" if value is None else f"{value:.2f}"   # None: nothing to measure it on
     log.info("source (%s) against its own audio: closure excess %s over %d bilabials, aperture contrast %s, "
              "face on %.0f%% of frames", transcript.language, figure(scores.closure_excess), scores.closures,
