@@ -138,6 +138,7 @@ def test_timing_report_share_on_time():
 
     report = TimingReport("es", 0.1, 0.3, (row(1.0, 2.0), row(1.05, 2.29), row(1.2, 2.0), row(1.0, 2.4)))
     assert report.within() == pytest.approx(0.5)
+    assert report.off_time() == [report.segments[2], report.segments[3]]   # starts 0.2 s late; ends 0.4 s late
     assert TimingReport("es", 0.1, 0.3, ()).within() == 1.0
 
 

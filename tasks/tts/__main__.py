@@ -97,6 +97,11 @@ def run(context: StageContext) -> None:
     log.info("%d segments voiced (%s); loudness matched with %+.1f dB; max speed %.2f; total overrun %.2f s; "
              "%.0f%% on time", len(rows), ", ".join(sorted({r.voice for r in rows})), gain_db,
              max((r.speed for r in rows), default=1.0), sum(r.overrun for r in rows), 100 * report.within())
+    late = [s.id for s in report.off_time()]
+    if late:
+        log.warning("segment%s %s off time even at the fastest speech allowed: a shorter translation would fit "
+                    "(correct it in data/mt/%s/%s/edits.yaml and run again with --edits that file)",
+                    "s" if len(late) > 1 else "", ", ".join(map(str, late)), context.video, context.lang)
 
 
 if __name__ == "__main__":

@@ -168,13 +168,16 @@ class TimingReport:
     end_tolerance_s: float
     segments: tuple[SegmentTiming, ...]
 
+    def off_time(self) -> list[SegmentTiming]:
+        """The segments that start or end beyond the tolerances."""
+        return [s for s in self.segments
+                if s.start_error > self.start_tolerance_s + 1e-6 or s.end_error > self.end_tolerance_s + 1e-6]
+
     def within(self) -> float:
         """Share of segments that start and end within the tolerances."""
         if not self.segments:
             return 1.0
-        good = [s for s in self.segments
-                if s.start_error <= self.start_tolerance_s + 1e-6 and s.end_error <= self.end_tolerance_s + 1e-6]
-        return len(good) / len(self.segments)
+        return 1.0 - len(self.off_time()) / len(self.segments)
 
 
 def write_report(path, report: TimingReport):
