@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from tasks.artifacts import TranslatedSegment, Translation
-from tasks.mt.edits import apply_edits, edits_template, parse_edits, read_edits
+from tasks.artifacts import Segment, Transcript, TranslatedSegment, Translation, Word
+from tasks.mt.edits import apply_edits, correct_source, edits_template, parse_edits, read_edits
 from tasks.stage import StageError
 
 TRANSLATION = Translation("en", "es", "apertium", (
@@ -99,3 +99,14 @@ def test_the_edits_option_is_an_absolute_path_override(tmp_path, monkeypatch):
     config = compose(expand_arguments(["talk.mp4", "--edits", "my fixes.yaml", "langs=[es]"]))
     assert config["edits"] == str(tmp_path / "my fixes.yaml")
     assert compose([])["edits"] is None
+
+
+def test_source_lines_correct_what_was_heard_before_translation():
+    heard = Transcript("en", 0.9, (Segment(0, 0.0, 1.5, "Hello.", words=(Word(0.0, 0.5, "Hello."),)),
+                                   Segment(1, 1.8, 3.0, "How to use batunnels.", "S1")))
+    corrected = correct_source(heard, {1: "How to use the tunnels."})
+    assert [s.text for s in corrected.segments] == ["Hello.", "How to use the tunnels."]
+    assert corrected.segments[1].speaker == "S1" and corrected.segments[0].words == heard.segments[0].words
+    with pytest.raises(StageError, match="edits for en \\(the source\\): no segment 2"):
+        correct_source(heard, {2: "?"})
+    assert "(en:) correct what was heard" in edits_template(TRANSLATION)

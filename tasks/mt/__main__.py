@@ -3,7 +3,7 @@ from dataclasses import replace
 from tasks import artifacts
 from tasks.artifacts import Transcript, atomic_dir
 from tasks.mt import translate_transcript
-from tasks.mt.edits import EDITS_FILE, apply_edits, edits_template, read_edits
+from tasks.mt.edits import EDITS_FILE, apply_edits, correct_source, edits_template, read_edits
 from tasks.speakers.schema import read as read_speakers
 from tasks.stage import StageContext, StageError, instantiate, log, main, stage_dir
 
@@ -12,13 +12,15 @@ def run(context: StageContext) -> None:
     transcript = artifacts.read(context.input_dir("asr") / "transcript.json", Transcript)
     speakers = read_speakers(context.input_dir("speakers") / "speakers.json")
     transcript = replace(transcript, segments=speakers.segments)  # the same speech, with who says it
+    corrections = read_edits(stage_dir(context.root, "edits", context.video) / EDITS_FILE)
+    if context.lang != transcript.language:   # re-voicing in the source's language: its lines are the translation's
+        transcript = correct_source(transcript, corrections.get(transcript.language, {}))
     translator = instantiate(context.config)
     try:
         translation = translate_transcript(transcript, translator, context.lang)
     except ValueError as error:  # an unsupported pair: the route table says which exist
         raise StageError(str(error)) from None
-    corrections = read_edits(stage_dir(context.root, "edits", context.video) / EDITS_FILE).get(context.lang, {})
-    translation = apply_edits(translation, corrections)
+    translation = apply_edits(translation, corrections.get(context.lang, {}))
     with atomic_dir(context.out_dir()) as out:
         artifacts.write(out / "translation.json", translation)
         (out / EDITS_FILE).write_text(edits_template(translation), encoding="utf-8")

@@ -5,7 +5,9 @@ dependency of every mt stage of that video, so later runs keep the corrections u
 replaces them); the mt stage translates as usual, then puts each corrected text in place and marks
 its segment `edited`. Only the languages whose translation changed are voiced and rendered again.
 Each mt run writes `edits.yaml` beside its translation: every segment's text in this format, with
-its time, speaker and source text as comments, ready to be copied and corrected.
+its time, speaker and source text as comments, ready to be copied and corrected. Lines under the
+source's own language correct what the speech recognition heard, before any translation: every
+target language is translated again from the corrected text.
 """
 from __future__ import annotations
 
@@ -16,7 +18,7 @@ from pathlib import Path
 
 import yaml
 
-from tasks.artifacts import Translation
+from tasks.artifacts import Transcript, Translation
 from tasks.stage import StageError
 
 EDITS_FILE = "edits.yaml"
@@ -56,16 +58,24 @@ def read_edits(path: Path) -> dict[str, dict[int, str]]:
     return parse_edits(data, path.name)
 
 
+def check_ids(lines: dict[int, str], ids: set[int], what: str) -> None:
+    unknown = sorted(set(lines) - ids)
+    if unknown:
+        raise StageError(f"edits for {what}: no segment {', '.join(map(str, unknown))} (this video's segments are "
+                         f"{min(ids, default=0)}-{max(ids, default=-1)}; see data/mt/<video>/<language>/{EDITS_FILE})")
+
+
+def correct_source(transcript: Transcript, lines: dict[int, str]) -> Transcript:
+    """The transcript with the corrected segments' text replaced (what is translated; word timings stay)."""
+    check_ids(lines, {segment.id for segment in transcript.segments}, f"{transcript.language} (the source)")
+    return replace(transcript, segments=tuple(replace(s, text=lines[s.id]) if s.id in lines else s for s in transcript.segments))
+
+
 def apply_edits(translation: Translation, lines: dict[int, str]) -> Translation:
     """The translation with each corrected segment's text replaced and marked `edited` (a line that
     repeats the machine's text, as the template does, changes nothing)."""
     by_id = {segment.id: segment.text for segment in translation.segments}
-    ids = set(by_id)
-    unknown = sorted(set(lines) - ids)
-    if unknown:
-        raise StageError(f"edits for {translation.target_language}: no segment {', '.join(map(str, unknown))} "
-                         f"(this video's segments are {min(ids, default=0)}-{max(ids, default=-1)}; see data/mt/<video>/"
-                         f"{translation.target_language}/{EDITS_FILE})")
+    check_ids(lines, set(by_id), translation.target_language)
     changed = {k: text for k, text in lines.items() if text != " ".join(by_id[k].split())}
     segments = tuple(replace(s, text=changed[s.id], edited=True) if s.id in changed else s for s in translation.segments)
     return replace(translation, segments=segments)
@@ -76,7 +86,8 @@ def edits_template(translation: Translation) -> str:
     lang = translation.target_language
     rows = [f"# Corrections of the {lang} translation. Keep the lines you change, delete the others, and run",
             f"#   dub <the video> langs=[{lang}] edits=<this file>",
-            "# (files for several languages can be joined into one). Segment id: text.",
+            "# (files for several languages can be joined into one). Segment id: text. Lines under the",
+            f"# source's language ({translation.source_language}:) correct what was heard, before every translation.",
             f"{lang}:"]
     for s in translation.segments:
         rows.append(f"  {s.id}: {json.dumps(s.text, ensure_ascii=False)}   "
