@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from tqdm import tqdm
 
 from tasks import artifacts
 from tasks.artifacts import Probe, atomic_dir
@@ -390,7 +391,8 @@ def run(context: StageContext) -> None:
         for row in plan.bank_rows:
             wanted.setdefault(int(faces["frame"][row]), []).append((plan, int(row)))
     last_wanted = max(wanted) if wanted else -1
-    for index, yuv in enumerate(decode(source, width, height)):
+    for index, yuv in enumerate(tqdm(decode(source, width, height), total=last_wanted + 1, unit="frame",
+                                     desc=f"lipsync {context.lang}: mouth bank")):
         if index > last_wanted:
             break
         if index in wanted:
@@ -433,7 +435,8 @@ def run(context: StageContext) -> None:
     with atomic_dir(context.out_dir()) as out:
         encoder = Encoder(out / "video.mkv", width, height, rate, encode.get("codec", "libx264"), encode.get("preset", "ultrafast"))
         try:
-            for index, yuv in enumerate(decode(source, width, height)):
+            for index, yuv in enumerate(tqdm(decode(source, width, height), total=frames, unit="frame",
+                                             desc=f"lipsync {context.lang}: new mouths")):
                 if index >= frames:
                     break
                 active = [p for p in plans if p.choice[index] >= 0]
