@@ -109,4 +109,4 @@ def test_source_lines_correct_what_was_heard_before_translation():
     assert corrected.segments[1].speaker == "S1" and corrected.segments[0].words == heard.segments[0].words
     with pytest.raises(StageError, match="edits for en \\(the source\\): no segment 2"):
         correct_source(heard, {2: "?"})
-    assert "(en:) correct what was heard" in edits_template(TRANSLATION)
+    assert "(en:) correct what the speech recognition heard" in edits_template(TRANSLATION)

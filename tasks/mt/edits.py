@@ -84,10 +84,10 @@ def apply_edits(translation: Translation, lines: dict[int, str]) -> Translation:
 def edits_template(translation: Translation) -> str:
     """Every segment's text as a corrections file, its time, speaker and source text as comments."""
     lang = translation.target_language
-    rows = [f"# Corrections of the {lang} translation. Keep the lines you change, delete the others, and run",
-            f"#   dub <the video> langs=[{lang}] edits=<this file>",
-            "# (files for several languages can be joined into one). Segment id: text. Lines under the",
-            f"# source's language ({translation.source_language}:) correct what was heard, before every translation.",
+    rows = [f"# Corrections of the {lang} translation: copy this file, change the lines that are wrong (a line left",
+            f"# as it is changes nothing) and run: dub <the video> langs=[{lang}] --edits <the copy>. Segment id: text.",
+            "# Files for several languages can be joined into one; lines under the source's language",
+            f"# ({translation.source_language}:) correct what the speech recognition heard, before every translation.",
             f"{lang}:"]
     for s in translation.segments:
         rows.append(f"  {s.id}: {json.dumps(s.text, ensure_ascii=False)}   "
