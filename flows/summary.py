@@ -1,5 +1,6 @@
 """The run's summary: one table of what each language's dub came out as, from the evaluate stage's
-metrics.json, for the Prefect UI (a markdown artifact of the flow run) and the log."""
+metrics.json (and the lines a person corrected, from the mt stage's translation.json), for the
+Prefect UI (a markdown artifact of the flow run) and the log."""
 from __future__ import annotations
 
 import json
@@ -19,9 +20,17 @@ def _ratio(dub, source) -> str:
     return f"{dub:.2f} / {source:.2f}{ratio}"
 
 
-def language_row(lang: str, output: str, state: str, metrics: dict) -> str:
+def corrected_lines(translation: dict) -> str:
+    """'k of n' lines a person corrected (tasks/mt/edits.py) in a translation.json's data; '-' without one."""
+    segments = translation.get("segments")
+    if segments is None:
+        return "-"
+    return f"{sum(1 for s in segments if s.get('edited'))} of {len(segments)}"
+
+
+def language_row(lang: str, output: str, state: str, metrics: dict, corrected: str = "-") -> str:
     return " | ".join([
-        f"| {lang}", f"`{output}`", state,
+        f"| {lang}", f"`{output}`", state, corrected,
         _number(metrics.get("wer"), "{:.1%}"),
         "yes" if metrics.get("language_ok") == 1.0 else ("no" if "language_ok" in metrics else "-"),
         _number(metrics.get("ends_within_300ms"), "{:.0%}"),
@@ -35,16 +44,21 @@ def summary_markdown(video: str, root: Path, outputs: dict[str, str], states: di
     """Markdown for the dubs of `video`: per language its output, whether this run made it or found
     it up to date, and the evaluate stage's figures (missing ones shown as -)."""
     lines = [f"# Dubbed: {video}", "",
-             "| language | output | this run | WER of the dub | heard as that language | segments ending on time "
-             "| fastest speech | bilabial closure, dub / source | open-vowel contrast, dub / source |",
-             "|---|---|---|---:|---|---:|---:|---|---|"]
+             "| language | output | this run | lines corrected | WER of the dub | heard as that language "
+             "| segments ending on time | fastest speech | bilabial closure, dub / source | open-vowel contrast, dub / source |",
+             "|---|---|---|---:|---:|---|---:|---:|---|---|"]
     for lang, output in outputs.items():
-        path = root / "data" / "evaluate" / video / lang / "metrics.json"
-        metrics = json.loads(path.read_text()) if path.exists() else {}
-        lines.append(language_row(lang, output, states.get(lang, "-"), metrics))
+        metrics, translation = (_json(root / "data" / stage / video / lang / name)
+                                for stage, name in (("evaluate", "metrics.json"), ("mt", "translation.json")))
+        lines.append(language_row(lang, output, states.get(lang, "-"), metrics, corrected_lines(translation)))
     lines += ["", "Lip sync drawn per language in `data/evaluate/<video>/<language>/lipsync.png`; "
-              "ratios under 0.8x of the source are worth a look there."]
+              "ratios under 0.8x of the source are worth a look there. A wrong line, or one too long to end "
+              "on time: correct it in `data/mt/<video>/<language>/edits.yaml` and run again with `--edits` that file."]
     return "\n".join(lines) + "\n"
+
+
+def _json(path: Path) -> dict:
+    return json.loads(path.read_text()) if path.exists() else {}
 
 
 def artifact_key(video: str) -> str:

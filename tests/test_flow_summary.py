@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from flows.summary import artifact_key, language_row, summary_markdown
+from flows.summary import artifact_key, corrected_lines, language_row, summary_markdown
 
 METRICS = {"wer": 0.133, "language_ok": 1.0, "ends_within_300ms": 1.0, "max_speed": 1.4,
            "lipsync_closure_excess": 0.46, "source_lipsync_closure_excess": 0.59,
@@ -19,20 +19,34 @@ METRICS = {"wer": 0.133, "language_ok": 1.0, "ends_within_300ms": 1.0, "max_spee
     ({}, ["| - | - | - | - | - | - |"]),                     # no metrics at all
 ])
 def test_language_row(metrics, cells):
-    row = language_row("es", "data/render/v/es/v.es.mp4", "made", metrics)
-    assert row.startswith("| es | `data/render/v/es/v.es.mp4` | made |") and row.endswith(" |")
-    assert row.count(" | ") == 8
+    row = language_row("es", "data/render/v/es/v.es.mp4", "made", metrics, "1 of 3")
+    assert row.startswith("| es | `data/render/v/es/v.es.mp4` | made | 1 of 3 |") and row.endswith(" |")
+    assert row.count(" | ") == 9
     for cell in cells:
         assert cell in row
+
+
+@pytest.mark.parametrize("translation, cell", [
+    ({"segments": [{"text": "a", "edited": True}, {"text": "b"}, {"text": "c", "edited": False}]}, "1 of 3"),
+    ({"segments": []}, "0 of 0"),
+    ({}, "-"),
+])
+def test_corrected_lines(translation, cell):
+    assert corrected_lines(translation) == cell
 
 
 def test_summary_reads_each_language_metrics(tmp_path):
     folder = tmp_path / "data" / "evaluate" / "talk" / "es"
     folder.mkdir(parents=True)
     (folder / "metrics.json").write_text(json.dumps(METRICS))
+    mt = tmp_path / "data" / "mt" / "talk" / "es"
+    mt.mkdir(parents=True)
+    (mt / "translation.json").write_text(json.dumps({"segments": [{"text": "a", "edited": True}, {"text": "b"}]}))
     text = summary_markdown("talk", tmp_path, {"es": "a.mp4", "pt": "b.mp4"}, {"es": "made", "pt": "up to date"})
     rows = [line for line in text.splitlines() if line.startswith("| es") or line.startswith("| pt")]
     assert len(rows) == 2 and "13.3%" in rows[0] and "up to date" in rows[1] and "13.3%" not in rows[1]
+    assert "| made | 1 of 2 |" in rows[0] and "| up to date | - |" in rows[1]
+    assert all(row.count(" | ") == text.splitlines()[2].count(" | ") for row in rows)   # as many cells as headers
 
 
 @pytest.mark.parametrize("video, key", [
