@@ -152,13 +152,13 @@ def load_edits(edits: str | Path) -> dict[str, dict[int, str]]:
 def register_edits(video: str, edits: str | Path | None, root: Path = PROJECT_ROOT) -> None:
     """Keep a corrections file for `video` as data/edits/<video>/edits.yaml; None keeps the one
     already there. What the mt stages read, so later runs keep it."""
-    from tasks.mt.edits import EDITS_FILE
+    from tasks.mt.edits import kept_edits
 
     if edits is None:
         return
     corrections = load_edits(edits)
     text = yaml.safe_dump(corrections, sort_keys=True, allow_unicode=True) if corrections else ""
-    write_text(root / "data" / "edits" / video / EDITS_FILE, text)
+    write_text(kept_edits(root, video), text)
 
 
 def registered_videos(root: Path = PROJECT_ROOT) -> list[str]:
@@ -182,12 +182,12 @@ def write_yaml(path: Path, data: dict[str, Any]) -> None:
 def write_dvc_inputs(config: dict[str, Any], root: Path = PROJECT_ROOT) -> None:
     """params.yaml (the composed config) and videos.yaml (every registered input) for dvc.yaml, and
     an empty corrections file for each video that has none (the mt stages depend on it)."""
-    from tasks.mt.edits import EDITS_FILE
+    from tasks.mt.edits import kept_edits
 
     write_yaml(root / PARAMS_FILE, config)
     videos = registered_videos(root)
     write_yaml(root / VIDEOS_FILE, {"videos": videos})
     for video in videos:
-        edits = root / "data" / "edits" / video / EDITS_FILE
+        edits = kept_edits(root, video)
         if not edits.exists():
             write_text(edits, "")

@@ -3,16 +3,16 @@ from dataclasses import replace
 from tasks import artifacts
 from tasks.artifacts import Transcript, atomic_dir
 from tasks.mt import translate_transcript
-from tasks.mt.edits import EDITS_FILE, apply_edits, correct_source, edits_template, read_edits
+from tasks.mt.edits import EDITS_FILE, apply_edits, correct_source, edits_template, kept_edits, read_edits
 from tasks.speakers.schema import read as read_speakers
-from tasks.stage import StageContext, StageError, instantiate, log, main, stage_dir
+from tasks.stage import StageContext, StageError, instantiate, log, main
 
 
 def run(context: StageContext) -> None:
     transcript = artifacts.read(context.input_dir("asr") / "transcript.json", Transcript)
     speakers = read_speakers(context.input_dir("speakers") / "speakers.json")
     transcript = replace(transcript, segments=speakers.segments)  # the same speech, with who says it
-    corrections = read_edits(stage_dir(context.root, "edits", context.video) / EDITS_FILE)
+    corrections = read_edits(kept_edits(context.root, context.video))
     if context.lang != transcript.language:   # re-voicing in the source's language: its lines are the translation's
         transcript = correct_source(transcript, corrections.get(transcript.language, {}))
     translator = instantiate(context.config)

@@ -25,6 +25,11 @@ EDITS_FILE = "edits.yaml"
 LANGUAGE = re.compile(r"^[a-z]{2,3}$")
 
 
+def kept_edits(root: Path, video: str) -> Path:
+    """Where `dub` keeps a video's corrections and its mt stages read them: data/edits/<video>/edits.yaml."""
+    return Path(root) / "data" / "edits" / video / EDITS_FILE
+
+
 def parse_edits(data, origin: str = "edits") -> dict[str, dict[int, str]]:
     """Check and normalise decoded YAML: {language: {segment id: non-empty text}}; StageError says what is wrong."""
     if data is None:
