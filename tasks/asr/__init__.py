@@ -32,3 +32,22 @@ def merge_fragments(segments: tuple[Segment, ...], min_words: int, max_gap_s: fl
         else:
             merged.append(segment)
     return tuple(Segment(i, s.start, s.end, s.text, s.speaker, s.words) for i, s in enumerate(merged))
+
+
+def uncovered_speech(segments: tuple[Segment, ...], speech: list[tuple[float, float]], duration: float,
+                     min_gap_s: float, min_speech_s: float, pad_s: float = 0.2) -> list[tuple[float, float]]:
+    """Stretches of the audio that no segment covers (at least `min_gap_s` long) but where a voice
+    activity detector heard `min_speech_s` or more of speech (`speech`: its (start, end) spans):
+    from the first to the last speech inside the stretch, `pad_s` wider, within the stretch.
+
+    Whisper sometimes ends its last window early (a song or a rap after a pause, music under the
+    voice) and never comes back: such a stretch, transcribed alone, is heard."""
+    edges = [0.0] + [t for segment in sorted(segments, key=lambda s: s.start) for t in (segment.start, segment.end)] + [duration]
+    found = []
+    for begin, end in zip(edges[0::2], edges[1::2]):
+        if end - begin < min_gap_s:
+            continue
+        inside = [(max(a, begin), min(b, end)) for a, b in speech if b > begin and a < end]
+        if sum(b - a for a, b in inside) >= min_speech_s:
+            found.append((max(begin, inside[0][0] - pad_s), min(end, inside[-1][1] + pad_s)))
+    return found

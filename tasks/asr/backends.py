@@ -1,6 +1,8 @@
 """Speech recognition backends."""
 from __future__ import annotations
 
+import logging
+from dataclasses import replace
 from pathlib import Path
 
 from tqdm import tqdm
@@ -8,13 +10,15 @@ from tqdm import tqdm
 from tasks.artifacts import Segment, Transcript, Word
 from tasks.models import resolve
 
+log = logging.getLogger("dub.asr")
+
 
 class FasterWhisper:
     """Whisper in CTranslate2 (faster-whisper): a named packaged model or a model folder."""
 
     def __init__(self, model: str = "whisper-base", compute_type: str = "int8", beam_size: int = 5,
                  cpu_threads: int = 0, vad_filter: bool = False, language: str | None = None,
-                 progress: bool = True):
+                 progress: bool = True, recover: dict | None = None):
         self.model_name = model
         self.name = f"faster-whisper:{model}"
         self.compute_type = compute_type
@@ -23,6 +27,7 @@ class FasterWhisper:
         self.vad_filter = vad_filter
         self.language = language
         self.progress = progress
+        self.recover = dict(recover or {})
         self._model = None
 
     def _load(self):
@@ -41,11 +46,48 @@ class FasterWhisper:
         found = []
         with tqdm(total=round(info.duration, 1), unit="s", desc="asr", disable=not self.progress,
                   bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.1f}/{total:.1f} s audio") as bar:
-            for index, segment in enumerate(segments):
-                words = tuple(Word(round(w.start, 3), round(w.end, 3), w.word.strip(), round(w.probability, 3))
-                              for w in (segment.words or ()))
-                if segment.text.strip():
-                    found.append(Segment(index, round(segment.start, 3), round(segment.end, 3),
-                                         segment.text.strip(), words=words))
+            for segment in segments:
+                found.extend(self._segments([segment]))
                 bar.update(min(segment.end, info.duration) - bar.n)
+        if self.recover.get("enabled"):
+            found += self._recovered(audio, tuple(found), info.language, info.duration)
+        found.sort(key=lambda s: s.start)
+        found = [replace(segment, id=index) for index, segment in enumerate(found)]
         return Transcript(info.language, round(info.language_probability, 4), tuple(found), model=self.name)
+
+    @staticmethod
+    def _segments(segments, offset: float = 0.0) -> list[Segment]:
+        out = []
+        for segment in segments:
+            words = tuple(Word(round(w.start + offset, 3), round(w.end + offset, 3), w.word.strip(), round(w.probability, 3))
+                          for w in (segment.words or ()))
+            if segment.text.strip():
+                out.append(Segment(0, round(segment.start + offset, 3), round(segment.end + offset, 3),
+                                   segment.text.strip(), words=words))
+        return out
+
+    def _recovered(self, audio: Path, found: tuple[Segment, ...], language: str, duration: float) -> list[Segment]:
+        """Speech no segment covers (`uncovered_speech`, Silero VAD from the faster-whisper wheel),
+        each stretch transcribed alone in the language already detected."""
+        from faster_whisper.audio import decode_audio
+        from faster_whisper.vad import VadOptions, get_speech_timestamps
+
+        from tasks.asr import uncovered_speech
+
+        rate = 16_000
+        samples = decode_audio(str(audio), sampling_rate=rate)
+        spans = get_speech_timestamps(samples, VadOptions(threshold=float(self.recover.get("vad_threshold", 0.5)),
+                                                          min_silence_duration_ms=500, speech_pad_ms=100))
+        speech = [(span["start"] / rate, span["end"] / rate) for span in spans]
+        stretches = uncovered_speech(found, speech, duration, float(self.recover.get("min_gap_s", 2.0)),
+                                     float(self.recover.get("min_speech_s", 1.0)))
+        added = []
+        for start, end in stretches:
+            segments, _ = self._load().transcribe(
+                samples[int(start * rate):int(end * rate)], language=language, beam_size=self.beam_size,
+                word_timestamps=True, vad_filter=False, condition_on_previous_text=False)
+            heard = self._segments(segments, start)
+            log.info("asr: %.1f-%.1f s had speech but no text; heard alone: %s", start, end,
+                     " ".join(s.text for s in heard)[:80] or "nothing")
+            added += heard
+        return added
