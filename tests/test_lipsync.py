@@ -616,6 +616,31 @@ def test_lone_tracks_are_the_faces_that_never_share_the_screen():
     faces = {"frame": np.array([0, 1, 2, 3, 4, 5, 3, 4, 9]), "track": np.array([0, 0, 0, 1, 1, 1, 2, 2, 3])}
     assert lone_speaker_tracks(faces, {0, 1, 2, 3}) == [0, 3]   # 1 and 2 share frames 3 and 4
     assert lone_speaker_tracks(faces, {0}) == [0]
+    during = np.array([False, False, False, True, False, False, False, False, False, False])
+    assert lone_speaker_tracks(faces, {0, 1, 2, 3}, during) == []     # frame 3: tracks 1 and 2 together
+    during[[0, 5, 9]] = True
+    assert lone_speaker_tracks(faces, {0, 1, 2, 3}, during) == [0, 3]  # 1 and 2 still share frame 3
+    assert lone_speaker_tracks(faces, {0, 1, 3}, during) == [0, 1, 3]
+
+
+def test_a_voice_with_no_face_takes_the_face_alone_on_screen_while_it_speaks():
+    """A longer video of several people (one shot each): a voice the face stage placed on no face
+    speaks with the face alone on screen during its own speech, never with another voice's face
+    nor with a face that shares the screen then."""
+    from types import SimpleNamespace
+
+    from tasks.lipsync.__main__ import lone_faces_speak
+
+    # 10 fps, 30 frames: track 0 (voice A's, mapped) in 0-9, track 1 in 10-19, tracks 2 and 3 side by
+    # side in 20-29 (one frame of track 4 at 25)
+    frame = np.concatenate([np.arange(10), np.arange(10, 20), np.arange(20, 30), np.arange(20, 30), [25]])
+    track = np.concatenate([np.zeros(10), np.ones(10), np.full(10, 2), np.full(10, 3), [4]]).astype(int)
+    faces = {"frame": frame, "track": track, "box": np.tile([0.0, 0.0, 80.0, 80.0], (len(frame), 1))}
+    phone = lambda speaker, start, end: SimpleNamespace(speaker=speaker, start=start, end=end)
+    visemes = SimpleNamespace(phones=[phone("A", 0.1, 0.9), phone("B", 1.1, 1.8), phone("C", 2.1, 2.8), phone("D", 0.2, 0.8)])
+    found = lone_faces_speak(["B", "C", "D"], {0}, faces, {0, 1, 2, 3, 4}, visemes, 10.0, 30, {"pad_s": 0.0})
+    assert found == {"B": 1}   # C: two faces on screen while it speaks; D: only A's face then
+    assert lone_faces_speak(["D"], set(), faces, {0, 1, 2, 3, 4}, visemes, 10.0, 30, {"pad_s": 0.0}) == {"D": 0}
 
 
 def test_adjust_mouth_closes_further_than_it_opens():
@@ -645,6 +670,8 @@ def test_the_presenter_is_the_lone_face_most_on_screen():
     faces = {"track": np.array([0, 0, 0, 1, 1]), "box": np.array([[0, 0, 50, 50]] * 3 + [[0, 0, 90, 90]] * 2)}
     assert presenter_track(faces, [0, 1]) == 1      # 2 frames x 90 px > 3 frames x 50 px
     assert presenter_track(faces, [0]) == 0
+    faces["frame"] = np.array([0, 1, 2, 3, 4])
+    assert presenter_track(faces, [0, 1], np.array([True, True, True, False, True])) == 0  # 3 x 50 > 1 x 90
 
 
 def test_exemplar_face_stops_at_its_cheeks_and_opens_below_its_chin():

@@ -141,18 +141,50 @@ def speaker_tracks(tracks, visemes, present: set[int]) -> tuple[dict[str, int], 
     return mapping, unmatched
 
 
-def lone_speaker_tracks(faces: dict, present: set[int]) -> list[int]:
-    """Face tracks that never share a frame with another track: where the face stage could not tell
-    whose face a voice is, the only face on screen at each moment (a photo, a presenter)."""
-    frames = {t: set(np.asarray(faces["frame"])[np.asarray(faces["track"]) == t].tolist()) for t in present}
-    return sorted(t for t in present if all(not (frames[t] & frames[o]) for o in present if o != t))
+def lone_speaker_tracks(faces: dict, present: set[int], during: np.ndarray | None = None) -> list[int]:
+    """Face tracks that never share a frame with another track (of `present`), counting only the
+    frames where `during` (a bool per video frame) is true, and on screen in one of them: where the
+    face stage could not tell whose face a voice is, the only face on screen at each moment (a photo,
+    a presenter)."""
+    frame, track = np.asarray(faces["frame"]), np.asarray(faces["track"])
+    if during is not None:
+        inside = frame < len(during)
+        inside[inside] = np.asarray(during, dtype=bool)[frame[inside]]
+        frame, track = frame[inside], track[inside]
+    frames = {t: set(frame[track == t].tolist()) for t in present}
+    return sorted(t for t in present if frames[t] and all(not (frames[t] & frames[o]) for o in present if o != t))
 
 
-def presenter_track(faces: dict, tracks: list[int]) -> int:
-    """Of lone tracks, the one most on screen (frames x median face width): a cutaway to someone
-    else (an audience shot) is not taken for the speaker."""
+def presenter_track(faces: dict, tracks: list[int], during: np.ndarray | None = None) -> int:
+    """Of lone tracks, the one most on screen (frames x median face width; only the frames where
+    `during` is true, where given): a cutaway to someone else (an audience shot) is not taken for
+    the speaker."""
     track, box = np.asarray(faces["track"]), np.asarray(faces["box"], dtype=float)
-    return max(tracks, key=lambda t: float((track == t).sum()) * float(np.median(box[track == t, 2] - box[track == t, 0])))
+    counted = np.ones(len(track), bool)
+    if during is not None:
+        frame = np.asarray(faces["frame"])
+        counted = (frame < len(during)) & np.asarray(during, dtype=bool)[np.minimum(frame, len(during) - 1)]
+
+    def weight(t: int) -> float:
+        own = (track == t) & counted
+        return float(own.sum()) * float(np.median(box[own, 2] - box[own, 0])) if own.any() else 0.0
+
+    return max(tracks, key=weight)
+
+
+def lone_faces_speak(names: list[str], taken: set[int], faces: dict, present: set[int], visemes, fps: float,
+                     frames: int, speech: dict) -> dict[str, int]:
+    """A face for each voice the face stage placed on no face: the face alone on screen while that
+    voice speaks (no other track in those frames) and most on screen then, among the faces no other
+    voice has (a presenter between cutaways, one person's shot in a longer video of several)."""
+    found = {}
+    for name in names:
+        during = active_frames([(p.start, p.end) for p in visemes.phones if p.speaker == name], fps, frames,
+                               float(speech.get("merge_gap_s", 0.4)), float(speech.get("pad_s", 0.05)))
+        lone = [t for t in lone_speaker_tracks(faces, present, during) if t not in taken]
+        if lone:
+            found[name] = presenter_track(faces, lone, during)
+    return found
 
 
 def plan_track(track: int, curves, faces: dict, visemes, frames: int, fps: float, config: dict) -> TrackPlan:
@@ -368,13 +400,13 @@ def run(context: StageContext) -> None:
     present = {int(t) for t in np.unique(faces["track"]) if t >= 0}
     mapping, unmatched = speaker_tracks(tracks, visemes, present)
     pairs = [(name, track) for name, track in mapping.items()]
-    if not mapping and unmatched and (config.get("limits") or {}).get("lone_faces_speak", True):
-        lone = lone_speaker_tracks(faces, present)
-        if lone:
-            track = presenter_track(faces, lone)
-            log.warning("no speaker has a face track in tracks.json: %s speak with the face most on screen alone (track %d)",
-                        ", ".join(unmatched), track)
-            pairs, unmatched = [(name, track) for name in unmatched], []
+    if unmatched and (config.get("limits") or {}).get("lone_faces_speak", True):
+        found = lone_faces_speak(unmatched, set(mapping.values()), faces, present, visemes, probe.fps, frames, speech)
+        for name, track in found.items():
+            log.warning("speaker %s has no face track in tracks.json: they speak with the face alone on screen while "
+                        "they speak, most on screen then (track %d)", name, track)
+        pairs += list(found.items())
+        unmatched = [name for name in unmatched if name not in found]
     if unmatched:
         log.warning("speakers with no face track (left as they are): %s", ", ".join(unmatched))
     curves_of = {s.speaker: s for s in visemes.speakers}
