@@ -10,13 +10,13 @@ DAG: dict[str, tuple[str, ...]] = {
     "asr": ("ingest",),
     "speakers": ("asr",),
     "face": ("speakers",),
-    "reference": ("asr",),
+    "reference": ("asr", "speakers", "face"),
     "mt": ("speakers",),
     "tts": ("mt",),
     "visemes": ("tts", "face"),
     "lipsync": ("visemes", "face"),
     "render": ("tts", "lipsync"),
-    "evaluate": ("render", "reference"),
+    "evaluate": ("render", "reference", "face"),
 }
 assert tuple(DAG) == STAGES, "every stage token has its place in the flow"
 

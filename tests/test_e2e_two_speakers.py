@@ -75,3 +75,16 @@ def test_each_face_moves_only_while_its_speaker_speaks(dubbed):
         assert track["untouched"]["not_speaking"] > 100, track  # the other half of the clip
         assert track["frames_edited"] + sum(track["untouched"].values()) == track["frames_present"]
     assert report["metrics"]["psnr_outside_mean"] >= 40
+
+
+def test_the_lip_sync_measure_reads_each_speakers_lips_while_they_speak(dubbed):
+    """Two people in frame: the source's and the dub's lips are each read on the face of whoever
+    speaks at that moment (not the larger face against both voices), and both read bilabials."""
+    from tasks.evaluate.lipsync import SPEAKING_FACES
+
+    reference = read(dubbed, "reference/two_speakers/report.json")
+    assert reference["track"] == SPEAKING_FACES
+    assert reference["scores"]["closures"] >= 3 and reference["scores"]["face_coverage"] > 0.9
+    metrics = read(dubbed, "evaluate/two_speakers/es/metrics.json")
+    assert metrics["lipsync_closure_excess"] is not None and metrics["source_lipsync_closure_excess"] is not None
+    assert metrics["lipsync_track"] == SPEAKING_FACES and metrics["source_lipsync_track"] == SPEAKING_FACES

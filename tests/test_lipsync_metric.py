@@ -523,3 +523,55 @@ def test_closed_cap_follows_the_lip_reader():
     assert scores["extra"]["closed_threshold"] == ls.MAX_CLOSED_GAP["mesh"]
     with pytest.raises(ValueError, match="unknown lip-sync landmarker"):
         ls.mouth_tracks("nowhere.mp4", ("mediapipe",))
+
+
+@pytest.mark.parametrize("time, expected", [
+    (0.5, "A"), (2.5, "B"),    # inside their speech
+    (1.4, "A"), (1.6, "B"),    # a pause between them: the nearer one
+    (9.0, "B"), (-1.0, "A"),   # after the last and before the first speech
+])
+def test_the_lips_read_are_those_of_the_speaker_nearest_in_time(time, expected):
+    owner = ls.speaking_owner({"A": [(0.0, 1.0)], "B": [(2.0, 3.0), (4.0, 5.0)]}, np.array([time]))
+    assert owner == [expected]
+    assert ls.speaking_owner({}, np.array([0.0, 1.0])) == ["", ""]
+
+
+def face_points(centre, iod: float = 40.0) -> np.ndarray:
+    """68 points: the eye corners `iod` apart (geometry.interocular), the rest on the centre."""
+    points = np.tile(np.asarray(centre, dtype=float), (68, 1))
+    points[36:42] = (centre[0] - iod / 2, centre[1])
+    points[42:48] = (centre[0] + iod / 2, centre[1])
+    return points
+
+
+def test_each_speakers_face_is_found_among_the_measures_own_tracks():
+    """The measure re-detects faces with its own track ids; each speaker's face-stage track is the
+    measured track at the same place on the most frames (a face elsewhere, another id, never)."""
+    left, right = (100.0, 100.0), (400.0, 100.0)
+    faces = {"frame": np.array([0, 0, 1, 1, 2]), "track": np.array([0, 1, 0, 1, 1]),
+             "landmarks": np.stack([face_points(left), face_points(right), face_points(left), face_points(right), face_points(right)])}
+    measured = {"frame": np.array([0, 0, 1, 1, 2, 2]), "track": np.array([7, 3, 7, 3, 3, -1]),
+                "landmarks": np.stack([face_points(right), face_points(left), face_points(right), face_points((112, 100)),
+                                       face_points(right), face_points(left)])}
+    assert ls.match_tracks(measured, faces, {"A": 0, "B": 1}) == {"A": 3, "B": 7}
+    assert ls.match_tracks(measured, faces, {"A": 0}, max_distance=0.1) == {"A": 3}  # frame 1 is 12 px off: 0 votes there
+    assert ls.match_tracks(measured, faces, {"C": 5}) == {}
+
+
+def test_speaking_faces_need_two_speakers_on_two_faces(tmp_path):
+    from tasks.face.schema import FACE_SCHEMA, FaceTracks, write_tracks
+
+    def tracks(speakers):
+        write_tracks(tmp_path / "tracks.json", FaceTracks("v", 640, 360, 25.0, 10, "test", (), (), speakers))
+
+    spans = {"S0": [(0.0, 1.0)], "S1": [(1.5, 2.0)]}
+    tracks({"S0": 0, "S1": None})
+    assert ls.speaking_faces(tmp_path, spans) is None           # one face placed: the largest face is read
+    tracks({"S0": 0, "S1": 0})
+    assert ls.speaking_faces(tmp_path, spans) is None           # one face for both voices
+    tracks({"S0": 0, "S1": 1})
+    np.savez(tmp_path / "faces.npz", schema=np.int32(FACE_SCHEMA),
+             frame=np.arange(3), track=np.array([0, 1, 1]), landmarks=np.zeros((3, 68, 2)))
+    speaking = ls.speaking_faces(tmp_path, spans)
+    assert speaking.tracks == {"S0": 0, "S1": 1} and speaking.spans == spans
+    assert speaking.faces["track"].tolist() == [0, 1, 1]

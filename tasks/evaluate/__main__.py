@@ -24,18 +24,22 @@ def source_reference(context: StageContext) -> SourceLipSync:
     return reference
 
 
-def lip_sync_figures(context: StageContext, reference: SourceLipSync, rendered, heard, plot_path) -> dict[str, float]:
+def lip_sync_figures(context: StageContext, reference: SourceLipSync, rendered, heard, plot_path,
+                     speech: DubbedSpeech) -> dict[str, float]:
     """Lip sync of the dubbed video against its dubbed audio, beside the source's against its own
     (what the real person achieves: the reference stage's reading, measured the same way once per
     video), independently of the synthesizer; what the measure read is drawn at `plot_path`."""
-    from tasks.evaluate.lipsync import from_source_reading, measure, measure_settings, mouth_track, words_of
+    from tasks.evaluate.lipsync import (from_source_reading, measure, measure_settings, mouth_track, speaker_spans,
+                                        speaking_faces, words_of)
     from tasks.evaluate.plot import plot_lipsync
 
     aligner, reading, stops = measure_settings(context.config)
     # words heard in another language would place the wrong phones: the measure then runs its own
     # recognition forced to the dubbed language
     words = words_of(heard) if heard.language == context.lang else None
-    mouth = mouth_track(rendered, **reading, progress="lips of the dub")
+    # several people: each one's lips while their dub speaks (segments.json, the face stage's faces)
+    speaking = speaking_faces(context.input_dir("face"), speaker_spans(speech.segments))
+    mouth = mouth_track(rendered, **reading, progress="lips of the dub", speaking=speaking)
     runs = {"lipsync": measure(rendered, None, context.lang, mouth=mouth, aligner=aligner, words=words, stops=stops)}
     source_mouth, runs["source_lipsync"] = from_source_reading(reference)
     plot_lipsync(plot_path, [(f"source ({reference.language}), its own audio", source_mouth, runs["source_lipsync"]),
@@ -44,6 +48,8 @@ def lip_sync_figures(context: StageContext, reference: SourceLipSync, rendered, 
     for prefix, scores in runs.items():
         values = scores.as_dict()
         figures.update({f"{prefix}_{name}": values[name] for name in SYNC_FIGURES if values.get(name) is not None})
+        # the face read: a track of the measure's own, or SPEAKING_FACES (-2): each speaker's while they speak
+        figures[f"{prefix}_track"] = int(values["extra"].get("track", -1))
     log.info("lip sync, dubbed vs source: closure excess %s vs %s, aperture contrast %s vs %s (%s)",
              figures.get("lipsync_closure_excess"), figures.get("source_lipsync_closure_excess"),
              figures.get("lipsync_aperture_contrast"), figures.get("source_lipsync_aperture_contrast"), plot_path.name)
@@ -63,7 +69,7 @@ def run(context: StageContext) -> None:
     audio.unlink()
     extra = timing_report(speech, {s.id: s.end for s in translation.segments})
     if reference is not None:
-        extra.update(lip_sync_figures(context, reference, rendered, heard, out / "lipsync.png"))
+        extra.update(lip_sync_figures(context, reference, rendered, heard, out / "lipsync.png", speech))
     else:
         from tasks.evaluate.plot import plot_switched_off
 

@@ -69,7 +69,7 @@ class MouthTrack:
 
     fps: float
     opening: np.ndarray        # (F,) inner-lip gap / inter-ocular distance
-    track: int = 0
+    track: int = 0             # the measure's face track; SPEAKING_FACES: each moment's speaker's face
     iod_px: float = 0.0        # median inter-ocular distance
     visibility: float = 1.0    # mean mouth visibility of the face stage (0..1: occluders, hands, mics)
     seconds: float = 0.0       # time the face analysis took
@@ -579,7 +579,7 @@ def video_fps(path: Path | str) -> tuple[float, int]:
 
 def mouth_track(video_path: Path | str, track: int | None = None, backend=None, options=None,
                 smoothed: bool = False, equalisation: dict | None = None, landmarker: str = "dlib",
-                jitter: dict | None = None, progress: bool | str = False) -> MouthTrack:
+                jitter: dict | None = None, progress: bool | str = False, speaking: SpeakingFaces | None = None) -> MouthTrack:
     """Re-detect the faces of a video (the face stage's `analyze`, dlib by default) and return the
     per-frame mouth opening of face track `track`, or of the largest track (frames on screen x
     median inter-ocular distance). `smoothed`: use the stage's smoothed landmarks, not the raw ones.
@@ -591,12 +591,70 @@ def mouth_track(video_path: Path | str, track: int | None = None, backend=None, 
     boxes around the tracked one (`tasks.evaluate.landmarks.Jitter`); None: the one fit.
     `landmarker` (conf/evaluate `lipsync_landmarker`): "dlib", the opening from the 68 points; "mesh",
     from MediaPipe's face mesh fitted on a crop placed by those 68 points (`tasks.evaluate.mesh`).
-    `progress`: a bar over the frames, labelled with it when it is a string (the stages' long videos)."""
+    `progress`: a bar over the frames, labelled with it when it is a string (the stages' long videos).
+    `speaking`: who speaks when, on which face (`SpeakingFaces`): where two or more speakers' faces
+    are found, the reading follows whoever speaks (track `SPEAKING_FACES`)."""
     return mouth_tracks(video_path, (landmarker,), track, backend, options, smoothed, equalisation, jitter,
-                        progress)[landmarker]
+                        progress, speaking)[landmarker]
 
 
 LANDMARKERS = ("dlib", "mesh")
+SPEAKING_FACES = -2  # MouthTrack.track of a reading that follows whoever speaks (`SpeakingFaces`)
+
+
+@dataclass(frozen=True)
+class SpeakingFaces:
+    """Who speaks when, and on which face, for a video of several people: `spans` {speaker: [(start,
+    end) s]}, `tracks` {speaker: the face stage's track}, `faces` the face stage's faces.npz arrays
+    (frame, track, landmarks). The measure then reads, at each moment, the lips of the face of the
+    speaker whose speech is nearest in time (`speaking_owner`), each face re-detected and matched to
+    the face stage's track by position (`match_tracks`): one person's lips against everyone's
+    phones would count the others' bilabials on a face that is not saying them."""
+
+    spans: dict
+    tracks: dict
+    faces: dict
+
+
+def speaking_owner(spans: dict[str, Sequence[tuple[float, float]]], times: np.ndarray) -> list[str]:
+    """For each time, the speaker whose speech is nearest (inside a span: distance 0; ties: the
+    first speaker in `spans`): whose lips the measure reads then, pauses and silences included."""
+    names = list(spans)
+    distance = np.full((len(names), len(times)), np.inf)
+    for row, name in enumerate(names):
+        for start, end in spans[name]:
+            distance[row] = np.minimum(distance[row], np.maximum(0.0, np.maximum(start - times, times - end)))
+    if not names:
+        return [""] * len(times)
+    return [names[i] if np.isfinite(distance[i, k]) else "" for k, i in enumerate(np.argmin(distance, axis=0))]
+
+
+def match_tracks(measured: dict[str, np.ndarray], faces: dict[str, np.ndarray], wanted: dict[str, int],
+                 max_distance: float = 0.5) -> dict[str, int]:
+    """The measure's own face track for each speaker's face-stage track (`wanted`): the one whose
+    landmark centre lies within `max_distance` inter-ocular distances of that track's on the most
+    shared frames. `measured` and `faces`: arrays frame, track, landmarks (N, 68, 2)."""
+    from tasks.face import geometry as geo
+
+    by_frame = {}
+    for row, (frame, track) in enumerate(zip(measured["frame"], measured["track"])):
+        if track >= 0:
+            by_frame.setdefault(int(frame), []).append(row)
+    found = {}
+    for speaker, face_track in wanted.items():
+        votes: dict[int, int] = {}
+        for row in np.flatnonzero(np.asarray(faces["track"]) == face_track):
+            points = np.asarray(faces["landmarks"][row], dtype=np.float64)
+            if not np.isfinite(points).all():
+                continue
+            reach, centre = max_distance * geo.interocular(points), points.mean(axis=0)
+            for other in by_frame.get(int(faces["frame"][row]), []):
+                if np.linalg.norm(np.asarray(measured["landmarks"][other], dtype=np.float64).mean(axis=0) - centre) <= reach:
+                    votes[int(measured["track"][other])] = votes.get(int(measured["track"][other]), 0) + 1
+        if votes:
+            found[speaker] = max(votes, key=votes.get)
+    return found
+
 # The closed threshold's absolute cap (inter-ocular units) per landmarker: the scales differ (see
 # tasks/evaluate/mesh.py). dlib's 0.08 never binds on the 7 clips' sources or es dubs (thresholds
 # 0.04-0.08 from their ranges); 0.08 sits at the 41st percentile of dlib's openings of the 7 sources
@@ -606,7 +664,8 @@ MAX_CLOSED_GAP = {"dlib": 0.08, "mesh": 0.06}
 
 def mouth_tracks(video_path: Path | str, landmarkers: Sequence[str] = ("dlib",), track: int | None = None, backend=None,
                  options=None, smoothed: bool = False, equalisation: dict | None = None,
-                 jitter: dict | None = None, progress: bool | str = False) -> dict[str, MouthTrack]:
+                 jitter: dict | None = None, progress: bool | str = False,
+                 speaking: SpeakingFaces | None = None) -> dict[str, MouthTrack]:
     """`mouth_track` for several landmarkers from one face analysis (the mesh is placed by the same
     68 points, so each reads the same face on the same frames): {landmarker: MouthTrack}."""
     from tasks.evaluate.landmarks import Equalisation, EqualisedLandmarks, Jitter, JitteredLandmarks
@@ -639,11 +698,19 @@ def mouth_tracks(video_path: Path | str, landmarkers: Sequence[str] = ("dlib",),
     chosen = max(ids, key=size) if track is None else int(track)
     if chosen not in ids:
         raise ValueError(f"no face track {chosen} in {video_path} (tracks: {ids})")
-    sel = np.flatnonzero(result.track == chosen)
-    iod = float(np.median([geo.interocular(landmarks[i].astype(np.float64)) for i in sel]))
-    visibility = float(np.mean(result.visibility[sel]))
-    face_seconds = time.perf_counter() - started
     times = np.asarray(result.times, dtype=np.float64)
+    sel = np.flatnonzero(result.track == chosen)
+    if speaking is not None and track is None:
+        measured = {"frame": result.frame, "track": result.track, "landmarks": landmarks}
+        matched = match_tracks(measured, speaking.faces, {k: v for k, v in speaking.tracks.items() if v is not None})
+        if len(set(matched.values())) >= 2:
+            # each speaker's face on the frames where that speaker is the one to read
+            owner = np.asarray(speaking_owner({name: speaking.spans.get(name, []) for name in matched}, times))
+            sel = np.flatnonzero([matched.get(who, -9) == track_id for who, track_id in zip(owner[result.frame], result.track)])
+            chosen = SPEAKING_FACES
+    iod = float(np.median([geo.interocular(landmarks[i].astype(np.float64)) for i in sel])) if len(sel) else 0.0
+    visibility = float(np.mean(result.visibility[sel])) if len(sel) else 0.0
+    face_seconds = time.perf_counter() - started
     tracks = {}
     for name in landmarkers:
         begun = time.perf_counter()
@@ -776,6 +843,29 @@ def measure_settings(config: dict) -> tuple[object, dict, dict | None]:
                "jitter": dict(jitter) if jitter else None}
     stops = config.get("lipsync_stops")
     return aligner, reading, dict(stops) if stops else None
+
+
+def speaking_faces(face_dir: Path, spans: dict[str, list[tuple[float, float]]]) -> SpeakingFaces | None:
+    """Who speaks when on which face, from the face stage's outputs (`face_dir`: tracks.json's
+    speaker -> track, faces.npz) and each speaker's speech `spans`; None where fewer than two
+    speakers have a face (the measure then reads the largest face, as for one speaker)."""
+    from tasks.face.schema import read_faces, read_tracks
+
+    tracks = read_tracks(Path(face_dir) / "tracks.json")
+    placed = {name: int(track) for name, track in (tracks.speakers or {}).items() if track is not None and name in spans}
+    if len(set(placed.values())) < 2:
+        return None
+    faces = read_faces(Path(face_dir) / "faces.npz")
+    return SpeakingFaces(spans={name: list(spans[name]) for name in placed}, tracks=placed,
+                         faces={key: faces[key] for key in ("frame", "track", "landmarks")})
+
+
+def speaker_spans(segments) -> dict[str, list[tuple[float, float]]]:
+    """{speaker: [(start, end)]} of anything with speaker, start and end (speech segments)."""
+    spans: dict[str, list[tuple[float, float]]] = {}
+    for segment in segments:
+        spans.setdefault(segment.speaker, []).append((float(segment.start), float(segment.end)))
+    return spans
 
 
 def words_of(transcript) -> list[tuple[float, float, str]]:

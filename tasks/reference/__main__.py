@@ -13,11 +13,15 @@ def run(context: StageContext) -> None:
         artifacts.write(report, SourceLipSync(transcript.language, measured=False))
         log.info("lip-sync measure switched off (evaluate.lipsync: false): nothing measured")
         return
-    from tasks.evaluate.lipsync import measure, measure_settings, mouth_track, setting_values, source_reading, words_of
+    from tasks.evaluate.lipsync import (measure, measure_settings, mouth_track, setting_values, source_reading,
+                                        speaker_spans, speaking_faces, words_of)
+    from tasks.speakers.schema import read as read_speakers
 
     aligner, reading, stops = measure_settings(context.config)
     source = source_video(context.root, context.video)
-    mouth = mouth_track(source, **reading, progress="lips of the source")
+    # several people: each one's lips while they speak (speakers.json's segments, the face stage's faces)
+    speaking = speaking_faces(context.input_dir("face"), speaker_spans(read_speakers(context.input_dir("speakers") / "speakers.json").segments))
+    mouth = mouth_track(source, **reading, progress="lips of the source", speaking=speaking)
     scores = measure(source, None, transcript.language, mouth=mouth, aligner=aligner, words=words_of(transcript), stops=stops)
     artifacts.write(report, source_reading(mouth, scores, transcript.language, setting_values(context.config)))
     figure = lambda value: "-" if value is None else f"{value:.2f}"   # None: nothing to measure it on
