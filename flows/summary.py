@@ -28,9 +28,19 @@ def corrected_lines(translation: dict) -> str:
     return f"{sum(1 for s in segments if s.get('edited'))} of {len(segments)}"
 
 
-def language_row(lang: str, output: str, state: str, metrics: dict, corrected: str = "-") -> str:
+def speaker_voices(segments: dict, lang: str) -> str:
+    """'S0 jm_kumo, S1 fitted' from a segments.json's data: each speaker's voice as tts.cast names
+    it (the candidate, without the language), a voice fitted to the speaker as 'fitted'; '-' without one."""
+    voices: dict[str, str] = {}
+    for segment in segments.get("segments") or []:
+        name = re.sub(rf"-{re.escape(lang)}$", "", segment.get("voice", ""))
+        voices.setdefault(segment.get("speaker", "?"), "fitted" if ":" in name else name)
+    return ", ".join(f"{speaker} {voice}" for speaker, voice in sorted(voices.items())) or "-"
+
+
+def language_row(lang: str, output: str, state: str, metrics: dict, corrected: str = "-", voices: str = "-") -> str:
     return " | ".join([
-        f"| {lang}", f"`{output}`", state, corrected,
+        f"| {lang}", f"`{output}`", state, voices, corrected,
         _number(metrics.get("wer"), "{:.1%}"),
         "yes" if metrics.get("language_ok") == 1.0 else ("no" if "language_ok" in metrics else "-"),
         _number(metrics.get("ends_within_300ms"), "{:.0%}"),
@@ -44,16 +54,19 @@ def summary_markdown(video: str, root: Path, outputs: dict[str, str], states: di
     """Markdown for the dubs of `video`: per language its output, whether this run made it or found
     it up to date, and the evaluate stage's figures (missing ones shown as -)."""
     lines = [f"# Dubbed: {video}", "",
-             "| language | output | this run | lines corrected | WER of the dub | heard as that language "
+             "| language | output | this run | voices | lines corrected | WER of the dub | heard as that language "
              "| segments ending on time | fastest speech | bilabial closure, dub / source | open-vowel contrast, dub / source |",
-             "|---|---|---|---:|---:|---|---:|---:|---|---|"]
+             "|---|---|---|---|---:|---:|---|---:|---:|---|---|"]
     for lang, output in outputs.items():
-        metrics, translation = (_json(root / "data" / stage / video / lang / name)
-                                for stage, name in (("evaluate", "metrics.json"), ("mt", "translation.json")))
-        lines.append(language_row(lang, output, states.get(lang, "-"), metrics, corrected_lines(translation)))
+        metrics, translation, segments = (_json(root / "data" / stage / video / lang / name) for stage, name in
+                                          (("evaluate", "metrics.json"), ("mt", "translation.json"), ("tts", "segments.json")))
+        lines.append(language_row(lang, output, states.get(lang, "-"), metrics, corrected_lines(translation),
+                                  speaker_voices(segments, lang)))
     lines += ["", "Lip sync drawn per language in `data/evaluate/<video>/<language>/lipsync.png`; "
               "ratios under 0.8x of the source are worth a look there. A wrong line, or one too long to end "
-              "on time: correct it in `data/mt/<video>/<language>/edits.yaml` and run again with `--edits` that file."]
+              "on time: correct it in `data/mt/<video>/<language>/edits.yaml` and run again with `--edits` that file. "
+              "Another voice for a speaker: run again with `+tts.cast.<language>.<speaker>=<voice>` (a name of "
+              "`matching.candidates` in `conf/tts/auto.yaml`)."]
     return "\n".join(lines) + "\n"
 
 

@@ -153,6 +153,17 @@ def test_run_killed_during_tts_resumes_from_tts(workspace, clip, first_run):
     assert not list((workspace / "data" / "tts" / "frontal_man_suit").glob(".pt.*")), "the killed run's temp folder is left"
 
 
+def test_a_cast_voice_is_said_without_an_audition_and_redoes_from_tts(workspace, clip, first_run):
+    """A person casts the speaker's Portuguese voice: only the Portuguese chain from tts reruns, and
+    every line is said by that voice (converted toward the speaker as the matched ones are)."""
+    result = dub(workspace, f"input={clip}", "langs=[pt]", "tts.timing.max_speed=1.3", "+tts.cast.pt.S0=kokoro-jf_alpha")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert ran_stages(result.stdout + result.stderr) == {f"{s}@frontal_man_suit-pt" for s in downstream("tts")}
+    segments = json.loads((workspace / "data" / "tts" / "frontal_man_suit" / "pt" / "segments.json").read_text())["segments"]
+    assert {segment["voice"] for segment in segments} == {"kokoro-jf_alpha-pt"}
+    assert "as cast (tts.cast)" in result.stdout + result.stderr
+
+
 def test_corrected_translation_redoes_only_its_language_and_is_kept(workspace, clip, first_run, tmp_path):
     """A person's correction of one Portuguese line: that language is voiced and rendered again with
     it, Spanish is not (its mt reruns and gives the same translation), and a later run keeps it."""

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from flows.summary import artifact_key, corrected_lines, language_row, summary_markdown
+from flows.summary import artifact_key, corrected_lines, language_row, speaker_voices, summary_markdown
 
 METRICS = {"wer": 0.133, "language_ok": 1.0, "ends_within_300ms": 1.0, "max_speed": 1.4,
            "lipsync_closure_excess": 0.46, "source_lipsync_closure_excess": 0.59,
@@ -19,9 +19,9 @@ METRICS = {"wer": 0.133, "language_ok": 1.0, "ends_within_300ms": 1.0, "max_spee
     ({}, ["| - | - | - | - | - | - |"]),                     # no metrics at all
 ])
 def test_language_row(metrics, cells):
-    row = language_row("es", "data/render/v/es/v.es.mp4", "made", metrics, "1 of 3")
-    assert row.startswith("| es | `data/render/v/es/v.es.mp4` | made | 1 of 3 |") and row.endswith(" |")
-    assert row.count(" | ") == 9
+    row = language_row("es", "data/render/v/es/v.es.mp4", "made", metrics, "1 of 3", "S0 kokoro-jm_kumo")
+    assert row.startswith("| es | `data/render/v/es/v.es.mp4` | made | S0 kokoro-jm_kumo | 1 of 3 |") and row.endswith(" |")
+    assert row.count(" | ") == 10
     for cell in cells:
         assert cell in row
 
@@ -35,6 +35,16 @@ def test_corrected_lines(translation, cell):
     assert corrected_lines(translation) == cell
 
 
+@pytest.mark.parametrize("segments, cell", [
+    ({"segments": [{"speaker": "S1", "voice": "kokoro-jm_kumo-es"}, {"speaker": "S0", "voice": "kokoro-jf_nezumi+jm_kumo-es"},
+                   {"speaker": "S1", "voice": "kokoro-jm_kumo-es"}]}, "S0 kokoro-jf_nezumi+jm_kumo, S1 kokoro-jm_kumo"),
+    ({"segments": [{"speaker": "S0", "voice": "kokoro-jf_alpha:0.43+jm_kumo:0.589|jf_alpha:-0.027+jm_kumo:0.196-es"}]}, "S0 fitted"),
+    ({}, "-"),
+])
+def test_speaker_voices_name_each_speakers_voice_as_a_cast_would(segments, cell):
+    assert speaker_voices(segments, "es") == cell
+
+
 def test_summary_reads_each_language_metrics(tmp_path):
     folder = tmp_path / "data" / "evaluate" / "talk" / "es"
     folder.mkdir(parents=True)
@@ -45,7 +55,7 @@ def test_summary_reads_each_language_metrics(tmp_path):
     text = summary_markdown("talk", tmp_path, {"es": "a.mp4", "pt": "b.mp4"}, {"es": "made", "pt": "up to date"})
     rows = [line for line in text.splitlines() if line.startswith("| es") or line.startswith("| pt")]
     assert len(rows) == 2 and "13.3%" in rows[0] and "up to date" in rows[1] and "13.3%" not in rows[1]
-    assert "| made | 1 of 2 |" in rows[0] and "| up to date | - |" in rows[1]
+    assert "| made | - | 1 of 2 |" in rows[0] and "| up to date | - | - |" in rows[1]
     assert all(row.count(" | ") == text.splitlines()[2].count(" | ") for row in rows)   # as many cells as headers
 
 

@@ -1,6 +1,8 @@
 """Voice choice and WORLD conversion: pure scoring/mapping tables plus a synthetic-signal check."""
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -291,3 +293,23 @@ def test_scored_formant_warps_bring_kokoro_closer_to_frontal_man_map(tmp_path):
     _, scored = WorldMatcher(**settings, scored_warps=(0.9, 0.8, 0.7)).match(speech, voice.sample_rate, man)
     assert scored["formant_warp"] < 0.9 and scored["strength"] == 1.0
     assert scored["similarity"] > fitted["similarity"] + 0.08
+
+
+@pytest.mark.parametrize("cast, expected, error", [
+    (None, {}, None),
+    ({}, {}, None),
+    ({"pt": {"S0": "kokoro-b"}}, {}, None),                      # another language's cast
+    ({"es": {"S1": "kokoro-b"}}, {"S1": "kokoro-b"}, None),
+    ({"es": {"S7": "kokoro-b"}}, None, "S7, not a speaker of this video (speakers: S0, S1)"),
+    ({"es": {"S0": "kokoro-z"}}, None, "no voice 'kokoro-z' for es (tts.matching.candidates.es: kokoro-a, kokoro-b)"),
+])
+def test_a_cast_voice_must_name_a_speaker_and_a_candidate(cast, expected, error):
+    from tasks.stage import StageError
+    from tasks.tts.matching import cast_voices
+
+    candidates = {"kokoro-a": object(), "kokoro-b": object()}
+    if error:
+        with pytest.raises(StageError, match=re.escape(error)):
+            cast_voices(cast, "es", candidates, ["S0", "S1"])
+    else:
+        assert cast_voices(cast, "es", candidates, ["S0", "S1"]) == expected

@@ -655,6 +655,7 @@ def match_tracks(measured: dict[str, np.ndarray], faces: dict[str, np.ndarray], 
             found[speaker] = max(votes, key=votes.get)
     return found
 
+
 # The closed threshold's absolute cap (inter-ocular units) per landmarker: the scales differ (see
 # tasks/evaluate/mesh.py). dlib's 0.08 never binds on the 7 clips' sources or es dubs (thresholds
 # 0.04-0.08 from their ranges); 0.08 sits at the 41st percentile of dlib's openings of the 7 sources

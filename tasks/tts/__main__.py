@@ -8,7 +8,7 @@ from tasks.stage import StageContext, StageError, instantiate, log, main
 from tasks.speakers.schema import read as read_speakers
 from tasks.tts import Timing, describe, fit_to_slot, mix, report_row, slots, synthesize_shortened
 from tasks.tts.audition import Listener
-from tasks.tts.matching import NoMatch, assign_voices, match_loudness, speaker_lines
+from tasks.tts.matching import NoMatch, assign_voices, cast_voices, match_loudness, speaker_lines
 from tasks.tts.memo import RememberingVoice
 from tasks.tts.timing import SegmentTiming, TimingReport, insert_pauses, plan_fit, write_report
 
@@ -35,7 +35,10 @@ def run(context: StageContext) -> None:
     timing = Timing(**(context.config.get("timing") or {}))
     listening = matching.get("intelligibility") or {}
     listener = Listener(instantiate(listening, "recognizer"), context.lang) if listening.get("recognizer") else None
-    voice_of, auditions = assign_voices(speakers.profiles, candidates, context.lang, speaker_lines(translation.segments),
+    # voices a person cast: those speakers skip the fitting and the audition
+    cast = cast_voices(context.config.get("cast"), context.lang, candidates, [p.speaker for p in speakers.profiles])
+    uncast = tuple(p for p in speakers.profiles if p.speaker not in cast)
+    voice_of, auditions = assign_voices(uncast, candidates, context.lang, speaker_lines(translation.segments),
                                         int(matching.get("auditioned", 1)), defaults, max_speed=timing.max_speed,
                                         keep_pause_s=timing.keep_pause_s,
                                         converter=converter if matching.get("rank_converted") else None,
@@ -44,7 +47,11 @@ def run(context: StageContext) -> None:
                                         passing_wer=float(listening.get("passing_wer", 0.0)),
                                         workers=int(matching.get("audition_workers", 1)),
                                         fitter=fitter, wrap=remember)
+    voice_of.update({speaker: candidates[name] for speaker, name in cast.items()})
     for speaker, voice in voice_of.items():
+        if speaker in cast:
+            log.info("speaker %s: base voice %s as cast (tts.cast), conversion %s", speaker, voice.name, converter.name)
+            continue
         heard = ", ".join(f"{name} {score:.3f}" for name, score in auditions.get(speaker, {}).items())
         log.info("speaker %s: base voice %s, conversion %s%s", speaker, voice.name, converter.name,
                  f" (auditioned: {heard})" if heard else "")

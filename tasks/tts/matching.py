@@ -406,6 +406,24 @@ def opposite(gender: str, other: str) -> bool:
     return {gender, other} == {"male", "female"}
 
 
+def cast_voices(cast: dict | None, language: str, candidates: dict, speakers: list[str]) -> dict[str, str]:
+    """speaker -> candidate name, as a person cast them for `language` (conf/tts `cast`:
+    {language: {speaker: candidate name}}). An unknown speaker or voice is an error that names what
+    there is: a cast that silently did nothing would be worse than none."""
+    from tasks.stage import StageError
+
+    chosen = {str(speaker): str(name) for speaker, name in ((cast or {}).get(language) or {}).items()}
+    unknown = sorted(set(chosen) - set(speakers))
+    if unknown:
+        raise StageError(f"tts.cast.{language} names {', '.join(unknown)}, not a speaker of this video "
+                         f"(speakers: {', '.join(speakers) or 'none'})")
+    for speaker, name in chosen.items():
+        if name not in candidates:
+            raise StageError(f"tts.cast.{language}.{speaker}: no voice {name!r} for {language} "
+                             f"(tts.matching.candidates.{language}: {', '.join(sorted(candidates)) or 'none'})")
+    return chosen
+
+
 def assign_voices(profiles, candidates: dict, language: str, texts: dict | None = None,
                   auditioned: int = 1, also_auditioned: tuple[str, ...] = (), *, max_speed: float = 1.0,
                   keep_pause_s: float | None = None, converter=None, listener=None,
