@@ -141,16 +141,24 @@ def speaker_tracks(tracks, visemes, present: set[int]) -> tuple[dict[str, int], 
     return mapping, unmatched
 
 
+def rows_during(frame: np.ndarray, during: np.ndarray | None) -> np.ndarray:
+    """Which faces.npz rows (their video `frame`) fall on a frame where `during` (a bool per video
+    frame) is true; every row where `during` is None."""
+    frame = np.asarray(frame)
+    if during is None:
+        return np.ones(len(frame), bool)
+    inside = frame < len(during)
+    inside[inside] = np.asarray(during, dtype=bool)[frame[inside]]
+    return inside
+
+
 def lone_speaker_tracks(faces: dict, present: set[int], during: np.ndarray | None = None) -> list[int]:
     """Face tracks that never share a frame with another track (of `present`), counting only the
     frames where `during` (a bool per video frame) is true, and on screen in one of them: where the
     face stage could not tell whose face a voice is, the only face on screen at each moment (a photo,
     a presenter)."""
-    frame, track = np.asarray(faces["frame"]), np.asarray(faces["track"])
-    if during is not None:
-        inside = frame < len(during)
-        inside[inside] = np.asarray(during, dtype=bool)[frame[inside]]
-        frame, track = frame[inside], track[inside]
+    counted = rows_during(faces["frame"], during)
+    frame, track = np.asarray(faces["frame"])[counted], np.asarray(faces["track"])[counted]
     frames = {t: set(frame[track == t].tolist()) for t in present}
     return sorted(t for t in present if frames[t] and all(not (frames[t] & frames[o]) for o in present if o != t))
 
@@ -160,16 +168,20 @@ def presenter_track(faces: dict, tracks: list[int], during: np.ndarray | None = 
     `during` is true, where given): a cutaway to someone else (an audience shot) is not taken for
     the speaker."""
     track, box = np.asarray(faces["track"]), np.asarray(faces["box"], dtype=float)
-    counted = np.ones(len(track), bool)
-    if during is not None:
-        frame = np.asarray(faces["frame"])
-        counted = (frame < len(during)) & np.asarray(during, dtype=bool)[np.minimum(frame, len(during) - 1)]
+    counted = rows_during(faces["frame"], during) if during is not None else np.ones(len(track), bool)
 
     def weight(t: int) -> float:
         own = (track == t) & counted
         return float(own.sum()) * float(np.median(box[own, 2] - box[own, 0])) if own.any() else 0.0
 
     return max(tracks, key=weight)
+
+
+def speaker_frames(visemes, speaker: str, fps: float, frames: int, speech: dict) -> np.ndarray:
+    """The video frames in which `speaker`'s dub speaks (their phones, pauses under
+    `speech.merge_gap_s` joined, `speech.pad_s` either side)."""
+    return active_frames([(p.start, p.end) for p in visemes.phones if p.speaker == speaker], fps, frames,
+                         float(speech.get("merge_gap_s", 0.4)), float(speech.get("pad_s", 0.05)))
 
 
 def lone_faces_speak(names: list[str], taken: set[int], faces: dict, present: set[int], visemes, fps: float,
@@ -179,8 +191,7 @@ def lone_faces_speak(names: list[str], taken: set[int], faces: dict, present: se
     voice has (a presenter between cutaways, one person's shot in a longer video of several)."""
     found = {}
     for name in names:
-        during = active_frames([(p.start, p.end) for p in visemes.phones if p.speaker == name], fps, frames,
-                               float(speech.get("merge_gap_s", 0.4)), float(speech.get("pad_s", 0.05)))
+        during = speaker_frames(visemes, name, fps, frames, speech)
         lone = [t for t in lone_speaker_tracks(faces, present, during) if t not in taken]
         if lone:
             found[name] = presenter_track(faces, lone, during)
@@ -193,8 +204,7 @@ def plan_track(track: int, curves, faces: dict, visemes, frames: int, fps: float
     rows = {int(f): int(i) for i, f in enumerate(faces["frame"])
             if int(faces["track"][i]) == track and int(f) < frames and finite[i]}
     ranges = {k: list(v) for k, v in curves.calibration.ranges.items()}
-    speaking = active_frames([(p.start, p.end) for p in visemes.phones if p.speaker == curves.speaker], fps, frames,
-                             float(speech.get("merge_gap_s", 0.4)), float(speech.get("pad_s", 0.05)))
+    speaking = speaker_frames(visemes, curves.speaker, fps, frames, speech)
     status = np.zeros(frames, dtype=int)
     covered = (faces["mouth_mask"] > 127).mean(axis=(1, 2))
     for frame, row in rows.items():
