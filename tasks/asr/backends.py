@@ -11,6 +11,7 @@ from tasks.artifacts import Segment, Transcript, Word
 from tasks.models import resolve
 
 log = logging.getLogger("dub.asr")
+SAMPLE_RATE = 16_000  # what Whisper hears
 
 
 class FasterWhisper:
@@ -39,8 +40,10 @@ class FasterWhisper:
         return self._model
 
     def transcribe(self, audio: Path, language: str | None = None) -> Transcript:
+        # the recovery pass reads the same samples: decoded once here (as faster-whisper decodes a path)
+        samples = self._decode(audio) if self.recover.get("enabled") else None
         segments, info = self._load().transcribe(
-            str(audio), language=language or self.language, beam_size=self.beam_size,
+            str(audio) if samples is None else samples, language=language or self.language, beam_size=self.beam_size,
             word_timestamps=True, vad_filter=self.vad_filter, condition_on_previous_text=False,
         )
         found = []
@@ -50,7 +53,7 @@ class FasterWhisper:
                 found.extend(self._segments([segment]))
                 bar.update(min(segment.end, info.duration) - bar.n)
         if self.recover.get("enabled"):
-            found += self._recovered(audio, tuple(found), info.language, info.duration)
+            found += self._recovered(samples, tuple(found), info.language, info.duration)
         found.sort(key=lambda s: s.start)
         found = [replace(segment, id=index) for index, segment in enumerate(found)]
         return Transcript(info.language, round(info.language_probability, 4), tuple(found), model=self.name)
@@ -66,16 +69,20 @@ class FasterWhisper:
                                    segment.text.strip(), words=words))
         return out
 
-    def _recovered(self, audio: Path, found: tuple[Segment, ...], language: str, duration: float) -> list[Segment]:
-        """Speech no segment covers (`uncovered_speech`, Silero VAD from the faster-whisper wheel),
-        each stretch transcribed alone in the language already detected."""
+    @staticmethod
+    def _decode(audio: Path):
         from faster_whisper.audio import decode_audio
+
+        return decode_audio(str(audio), sampling_rate=SAMPLE_RATE)
+
+    def _recovered(self, samples, found: tuple[Segment, ...], language: str, duration: float) -> list[Segment]:
+        """Speech no segment covers (`uncovered_speech`, Silero VAD from the faster-whisper wheel),
+        each stretch of `samples` (the audio at 16 kHz) transcribed alone in the language already detected."""
         from faster_whisper.vad import VadOptions, get_speech_timestamps
 
         from tasks.asr import uncovered_speech
 
-        rate = 16_000
-        samples = decode_audio(str(audio), sampling_rate=rate)
+        rate = SAMPLE_RATE
         spans = get_speech_timestamps(samples, VadOptions(threshold=float(self.recover.get("vad_threshold", 0.5)),
                                                           min_silence_duration_ms=500, speech_pad_ms=100))
         speech = [(span["start"] / rate, span["end"] / rate) for span in spans]
