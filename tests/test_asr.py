@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from tasks.artifacts import Segment, Word
-from tasks.asr import merge_fragments, uncovered_speech
+from tasks.asr import merge_fragments, trim_to_speech, uncovered_speech
 from tests.conftest import shared_media
 
 
@@ -39,6 +39,28 @@ def test_short_fragments_join_the_segment_before_them():
     assert [(s.id, s.start, s.end, s.text) for s in merged] == [(0, 0.0, 2.4, "a b c and"), (1, 5.0, 5.3, "I")]
 
 
+@pytest.mark.parametrize("span, speech, expected", [
+    # frontal_man_suit: a trailing "I" heard in a click 1.4 s after the last word, folded into the line
+    ((3.28, 6.08), [(3.49, 4.61), (6.02, 6.11)], (3.39, 4.71)),
+    # backlit_webcam: the first word starts in the pause before the voice
+    ((0.84, 8.60), [(1.28, 2.01), (2.63, 3.93), (7.68, 8.73)], (1.18, 8.60)),
+    # speech right up to both edges: the edges stay (never moved outward)
+    ((0.0, 4.4), [(0.0, 2.0), (2.5, 4.5)], (0.0, 4.4)),
+    # only blips shorter than min_speech_s inside: the detector missed the voice, the edges stay
+    ((5.0, 7.0), [(5.5, 5.6), (6.0, 6.1)], (5.0, 7.0)),
+    # no speech detected at all: kept
+    ((1.0, 2.0), [], (1.0, 2.0)),
+])
+def test_segment_edges_move_in_to_the_speech_inside_them(span, speech, expected):
+    words = (Word(span[0], span[0] + 0.5, "first"), Word(span[0] + 0.5, span[1] - 0.3, "middle"), Word(span[1] - 0.3, span[1], "last"))
+    segment = Segment(3, *span, "first middle last", "S0", words)
+    [trimmed] = trim_to_speech((segment,), speech, min_speech_s=0.15, pad_s=0.1)
+    assert (trimmed.start, trimmed.end) == pytest.approx(expected)
+    assert (trimmed.id, trimmed.text, trimmed.speaker) == (3, "first middle last", "S0")
+    assert [w.text for w in trimmed.words] == ["first", "middle", "last"]
+    assert all(trimmed.start <= w.start <= w.end <= trimmed.end for w in trimmed.words)
+
+
 @pytest.mark.slow
 def test_speech_left_out_is_heard_alone_with_its_own_times():
     """Real Whisper and the VAD of the faster-whisper wheel on a real recording: as if Whisper had
@@ -58,3 +80,51 @@ def test_speech_left_out_is_heard_alone_with_its_own_times():
     assert "ask not" in text and "country" in text and "fellow" not in text
     assert recovered[0].start >= heard.end - 0.3   # on the recording's own timeline
     assert recovered[-1].words[-1].end == pytest.approx(words[-1].end, abs=0.5)
+
+
+@pytest.mark.slow
+def test_segment_edges_sit_on_the_voice_activity_of_a_real_recording():
+    """Silero VAD (from the faster-whisper wheel) on a real recording: pauses split the speech, and
+    trimming moves no edge outward and keeps every word inside its segment."""
+    from tasks.asr.backends import FasterWhisper
+
+    audio = shared_media("audio/jfk_en.flac")
+    whisper = FasterWhisper(progress=False)
+    speech = whisper.speech(audio)
+    assert len(speech) >= 2 and all(a < b for a, b in speech)
+    assert all(b1 <= a2 for (_, b1), (a2, _) in zip(speech, speech[1:]))
+    assert 5.0 < sum(b - a for a, b in speech) < 11.0
+    segments = whisper.transcribe(audio).segments
+    trimmed = trim_to_speech(segments, speech)
+    for before, after in zip(segments, trimmed):
+        assert before.start <= after.start < after.end <= before.end
+        assert all(after.start <= w.start <= w.end <= after.end for w in after.words)
+    assert trimmed[0].start >= speech[0][0] - 0.1 - 1e-9
+
+
+class _Heard:
+    """A recogniser's voice activity detector, as the asr stage calls it (a test double)."""
+
+    name = "double"
+
+    def __init__(self, speech):
+        self._speech = speech
+
+    def speech(self, audio, threshold):
+        return self._speech
+
+
+def test_the_stage_trims_only_with_a_voice_activity_detector():
+    from tasks.artifacts import Transcript
+    from tasks.asr.__main__ import trimmed_to_speech
+
+    transcript = Transcript("en", 0.99, (Segment(0, 3.28, 6.08, "I'd like that. I"), Segment(1, 7.0, 8.0, "fine")))
+    trimmed = trimmed_to_speech(_Heard([(3.49, 4.61), (6.02, 6.11), (7.0, 8.0)]), "audio.wav", transcript,
+                                vad_threshold=0.5, min_speech_s=0.15, pad_s=0.1)
+    assert [(s.start, s.end) for s in trimmed.segments] == [(3.39, 4.71), (7.0, 8.0)]
+    assert trimmed.language == "en" and [s.text for s in trimmed.segments] == ["I'd like that. I", "fine"]
+
+    class Plain:
+        name = "no-vad"
+
+    assert trimmed_to_speech(Plain(), "audio.wav", transcript) is transcript

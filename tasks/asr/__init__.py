@@ -4,10 +4,11 @@ The backend is the `_target_` of `conf/asr/*.yaml`; it turns a 16 kHz mono WAV i
 """
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Protocol
 
-from tasks.artifacts import Segment, Transcript
+from tasks.artifacts import Segment, Transcript, Word
 
 
 class Recognizer(Protocol):
@@ -51,3 +52,29 @@ def uncovered_speech(segments: tuple[Segment, ...], speech: list[tuple[float, fl
         if sum(b - a for a, b in inside) >= min_speech_s:
             found.append((max(begin, inside[0][0] - pad_s), min(end, inside[-1][1] + pad_s)))
     return found
+
+
+def trim_to_speech(segments: tuple[Segment, ...], speech: list[tuple[float, float]], min_speech_s: float = 0.15,
+                   pad_s: float = 0.1) -> tuple[Segment, ...]:
+    """Each segment's start and end moved in to the first and last stretch of speech inside it that
+    lasts `min_speech_s` or more (`speech`: a voice activity detector's (start, end) spans), `pad_s`
+    wider, never outward; its words clamped into the new span. A segment with no such speech is kept
+    as it is (the detector can miss a quiet voice that Whisper heard).
+
+    Whisper's edges are often far off: a first word that starts in the pause before it (backlit_webcam:
+    0.44 s early), and a trailing word it heard in a click after the speech ("I", 1.6 s long, on
+    frontal_man_suit), which the fragment merge then folds into the line before. The dub is fitted
+    to these edges, and the lips are edited between them."""
+    out = []
+    for segment in segments:
+        inside = [(max(a, segment.start), min(b, segment.end)) for a, b in speech if b > segment.start and a < segment.end]
+        inside = [(a, b) for a, b in inside if b - a >= min_speech_s]
+        if not inside:
+            out.append(segment)
+            continue
+        start = max(segment.start, round(inside[0][0] - pad_s, 3))
+        end = min(segment.end, round(inside[-1][1] + pad_s, 3))
+        words = tuple(Word(min(max(w.start, start), end), min(max(w.end, start), end), w.text, w.probability)
+                      for w in segment.words)
+        out.append(replace(segment, start=start, end=end, words=words))
+    return tuple(out)

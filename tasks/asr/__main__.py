@@ -2,15 +2,30 @@ from dataclasses import replace
 
 from tasks import artifacts
 from tasks.artifacts import atomic_dir
-from tasks.asr import merge_fragments
+from tasks.asr import merge_fragments, trim_to_speech
 from tasks.stage import StageContext, StageError, instantiate, log, main
+
+
+def trimmed_to_speech(recognizer, audio, transcript, vad_threshold: float = 0.5, **options):
+    """`transcript` with each segment's edges on the speech the recogniser's voice activity detector hears."""
+    if not hasattr(recognizer, "speech"):
+        log.info("segment edges kept as recognised: %s has no voice activity detector", recognizer.name)
+        return transcript
+    trimmed = trim_to_speech(transcript.segments, recognizer.speech(audio, vad_threshold), **options)
+    moved = sum(a.start != b.start or a.end != b.end for a, b in zip(transcript.segments, trimmed))
+    log.info("segment edges moved onto the speech: %d of %d segments", moved, len(trimmed))
+    return replace(transcript, segments=trimmed)
 
 
 def run(context: StageContext) -> None:
     recognizer = instantiate(context.config, "backend")
-    transcript = recognizer.transcribe(context.input_dir("ingest") / "audio.wav")
+    audio = context.input_dir("ingest") / "audio.wav"
+    transcript = recognizer.transcribe(audio)
     if merge := context.config.get("merge"):
         transcript = replace(transcript, segments=merge_fragments(transcript.segments, **merge))
+    trim = dict(context.config.get("trim") or {})
+    if trim.pop("enabled", False) and transcript.segments:
+        transcript = trimmed_to_speech(recognizer, audio, transcript, **trim)
     if not transcript.segments:
         raise StageError("no speech was recognised in the audio track: nothing to dub")
     with atomic_dir(context.out_dir()) as out:
