@@ -75,26 +75,28 @@ class FasterWhisper:
 
         return decode_audio(str(audio), sampling_rate=SAMPLE_RATE)
 
-    def speech(self, audio: Path, threshold: float = 0.5) -> list[tuple[float, float]]:
-        """(start, end) seconds of speech in `audio` by Silero VAD (the model inside the faster-whisper
-        wheel), split at pauses of 0.1 s: fine enough to place a segment's first and last words."""
+    @staticmethod
+    def _voice(samples, threshold: float, min_silence_ms: int, pad_ms: int) -> list[tuple[float, float]]:
+        """(start, end) seconds of speech in `samples` (16 kHz) by Silero VAD (the model inside the
+        faster-whisper wheel): pauses shorter than `min_silence_ms` joined, `pad_ms` either side."""
         from faster_whisper.vad import VadOptions, get_speech_timestamps
 
-        spans = get_speech_timestamps(self._decode(audio), VadOptions(threshold=threshold, min_silence_duration_ms=100,
-                                                                      speech_pad_ms=30))
+        spans = get_speech_timestamps(samples, VadOptions(threshold=threshold, min_silence_duration_ms=min_silence_ms,
+                                                          speech_pad_ms=pad_ms))
         return [(span["start"] / SAMPLE_RATE, span["end"] / SAMPLE_RATE) for span in spans]
+
+    def speech(self, audio: Path, threshold: float = 0.5) -> list[tuple[float, float]]:
+        """The speech in `audio`, split at pauses of 0.1 s: fine enough to place a segment's first and
+        last words."""
+        return self._voice(self._decode(audio), threshold, min_silence_ms=100, pad_ms=30)
 
     def _recovered(self, samples, found: tuple[Segment, ...], language: str, duration: float) -> list[Segment]:
         """Speech no segment covers (`uncovered_speech`, Silero VAD from the faster-whisper wheel),
         each stretch of `samples` (the audio at 16 kHz) transcribed alone in the language already detected."""
-        from faster_whisper.vad import VadOptions, get_speech_timestamps
-
         from tasks.asr import uncovered_speech
 
         rate = SAMPLE_RATE
-        spans = get_speech_timestamps(samples, VadOptions(threshold=float(self.recover.get("vad_threshold", 0.5)),
-                                                          min_silence_duration_ms=500, speech_pad_ms=100))
-        speech = [(span["start"] / rate, span["end"] / rate) for span in spans]
+        speech = self._voice(samples, float(self.recover.get("vad_threshold", 0.5)), min_silence_ms=500, pad_ms=100)
         stretches = uncovered_speech(found, speech, duration, float(self.recover.get("min_gap_s", 2.0)),
                                      float(self.recover.get("min_speech_s", 1.0)))
         added = []
