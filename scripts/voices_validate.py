@@ -123,7 +123,7 @@ def revoice(root: Path, video: str, lang: str, params: dict, plain: bool) -> Pat
     if plain:
         config["matching"] = {}
         config["timing"] = {**config["timing"], "min_time_scale": 1.0, "max_time_scale": 1.0, "max_early_s": 0.0,
-                            "max_pause_gain_s": 0.0, "keep_pause_s": None}
+                            "max_pause_gain_s": 0.0, "keep_pause_s": None, "slot_tolerance": 0.0}
     # the stage reads data/mt/<video>/<lang>; a separate "lang" folder keeps the two runs apart
     context = StageContext("tts", video, tag, root, {"tts": config})
     voices = config["voices"]

@@ -9,7 +9,7 @@ import pytest
 
 from tasks.speakers.schema import VoiceProfile
 from tests.voice_doubles import ToneVoice, matching_with_doubles
-from tasks.tts import synthesize_shortened
+from tasks.tts import Pace, synthesize_shortened
 from tasks.tts.audition import choose, render
 from tasks.tts.timing import pauses, shorten_pauses
 
@@ -59,12 +59,12 @@ class PausingVoice:
 def test_pauses_shrink_before_the_rate_goes_up():
     # 4 words x 0.4 + 3 pauses x 0.5 = 3.1 s; 2.8 s fits by shortening the pauses alone
     voice = PausingVoice()
-    speech, speed, removed = synthesize_shortened(voice, "w w w w", 2.8, 1.4, keep_pause_s=0.1)
+    speech, speed, removed = synthesize_shortened(voice, "w w w w", 2.8, Pace(1.4, keep_pause_s=0.1))
     assert speed == 1.0 and voice.calls == [1.0]
     assert len(speech) / RATE <= 2.8 + 0.01 and sum(length for _, length in removed) < -0.29
     # without it, the same slot costs a faster rate
     voice = PausingVoice()
-    _, speed, removed = synthesize_shortened(voice, "w w w w", 2.8, 1.4, keep_pause_s=None)
+    _, speed, removed = synthesize_shortened(voice, "w w w w", 2.8, Pace(1.4))
     assert speed > 1.0 and removed == ()
 
 
@@ -187,7 +187,7 @@ def test_speaker_lines_give_each_line_the_time_of_its_segment():
 
 def test_render_fits_each_line_to_its_own_slot():
     voice = PausingVoice()
-    speech = render(voice, (("w w w w", 2.8), ("w w w w", 2.0), ("w", None)), 1.4, 0.1, gap_s=0.5)
+    speech = render(voice, (("w w w w", 2.8), ("w w w w", 2.0), ("w", None)), Pace(1.4, 0.1), gap_s=0.5)
     assert voice.calls[0] == 1.0 and max(voice.calls) > 1.0 and voice.calls[-1] == 1.0
     assert len(speech) / RATE == pytest.approx(2.8 + 0.5 + 2.0 + 0.5 + 3.1, abs=0.25)
 
@@ -220,13 +220,13 @@ def test_hearing_transcribes_each_rendering_once_and_renders_a_default_only_for_
     heard = {"default": Rendering(0.5, tone, tone, 16000),          # judged as it is
              "other": Rendering(0.6, converted, tone.copy(), 16000)}  # judged converted
     listener = PitchListener(180)
-    hearing = Hearing(listener, heard, {"default": ToneVoice(150), "other": ToneVoice(100)}, ("default",), "hola", 1.0, None)
+    hearing = Hearing(listener, heard, {"default": ToneVoice(150), "other": ToneVoice(100)}, ("default",), "hola", Pace())
     assert hearing.wer("default") == 0.0 and hearing.reference() == 0.0 and listener.heard == 1
     assert hearing.wer("other") == 1.0 and hearing.wer("other") == 1.0 and listener.heard == 2
     voices = {"default": ToneVoice(150), "other": ToneVoice(100)}
-    elsewhere = Hearing(listener, {"other": heard["other"]}, voices, ("default", "missing"), "hola", 1.0, None)
+    elsewhere = Hearing(listener, {"other": heard["other"]}, voices, ("default", "missing"), "hola", Pace())
     assert elsewhere.reference() == 0.0 and listener.heard == 3  # the default said the lines, as it is
-    assert Hearing(listener, heard, voices, (), "hola", 1.0, None).reference() is None
+    assert Hearing(listener, heard, voices, (), "hola", Pace()).reference() is None
 
 
 def test_hear_all_gives_the_same_renderings_side_by_side_and_says_the_default_as_it_is():
@@ -236,8 +236,8 @@ def test_hear_all_gives_the_same_renderings_side_by_side_and_says_the_default_as
     voices = {"deep": ToneVoice(100), "mid": ToneVoice(200), "high": ToneVoice(300)}
     speaker = profile(100, "male", (0.0, 1.0), name="S0")
     lines = (("hola", 0.5), ("adiós", None))
-    one, _ = hear_all(voices, lines, speaker, 1.4, 0.1, None, PitchEncoder())
-    two, said = hear_all(voices, lines, speaker, 1.4, 0.1, None, PitchEncoder(), 2, {"default": ToneVoice(150)})
+    one, _ = hear_all(voices, lines, speaker, Pace(1.4, 0.1), None, PitchEncoder())
+    two, said = hear_all(voices, lines, speaker, Pace(1.4, 0.1), None, PitchEncoder(), 2, {"default": ToneVoice(150)})
     assert list(two) == list(voices) and {n: r.likeness for n, r in two.items()} == {n: r.likeness for n, r in one.items()}
     assert two["mid"].likeness == 1.0 and all(np.array_equal(one[n].speech, two[n].speech) for n in voices)
-    assert np.array_equal(said["default"], render(ToneVoice(150), lines, 1.4, 0.1))
+    assert np.array_equal(said["default"], render(ToneVoice(150), lines, Pace(1.4, 0.1)))

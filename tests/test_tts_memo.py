@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tasks.tts import synthesize_shortened
+from tasks.tts import Pace, synthesize_shortened
 from tasks.tts.audition import render
 from tasks.tts.memo import RememberingVoice
 
@@ -65,10 +65,10 @@ def test_the_stage_pass_after_the_audition_synthesizes_only_what_the_audition_di
     # pass asks for those two first (remembered) and only then corrects further
     inner = CountingVoice(100)
     voice = RememberingVoice(inner, keep_s=60)
-    render(voice, (("a long line of words", 1.5),), 1.4, None)
+    render(voice, (("a long line of words", 1.5),), Pace(1.4))
     audition_calls = list(inner.calls)
-    speech, speed, _ = synthesize_shortened(voice, "a long line of words", 1.5, 1.4, None)
-    plain, plain_speed, _ = synthesize_shortened(CountingVoice(100), "a long line of words", 1.5, 1.4, None)
+    speech, speed, _ = synthesize_shortened(voice, "a long line of words", 1.5, Pace(1.4))
+    plain, plain_speed, _ = synthesize_shortened(CountingVoice(100), "a long line of words", 1.5, Pace(1.4))
     assert len(audition_calls) == 2 and inner.calls[:2] == audition_calls
     assert len(inner.calls) == 3 and inner.calls[2] not in audition_calls  # the further correction alone
     assert speed == plain_speed and np.array_equal(speech, plain)

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from tasks.artifacts import TranslatedSegment
-from tasks.tts import Timing, active_rms, duck_envelope, fit_to_slot, mix, slots, speed_for, synthesize_to_fit
+from tasks.tts import Pace, Timing, active_rms, duck_envelope, fit_to_slot, mix, slots, speed_for, synthesize_shortened, synthesize_to_fit
 
 
 def seg(i, start, end, text="x"):
@@ -92,6 +92,22 @@ def test_synthesize_to_fit_corrects_the_speed_from_measured_length(words, slot, 
         assert voice.calls == [1.0]
 
 
+@pytest.mark.parametrize("slot, tolerance, calls", [
+    (1.95, 0.0, 3),    # 2.6% too long at its own pace: said again faster, twice (the control undershoots)
+    (1.95, 0.04, 1),   # within the tolerance: kept, the timing fit takes the rest
+    (1.8, 0.04, 2),    # 11% too long: faster; 1.12x comes out 2.6% long and is kept ...
+    (1.8, 0.0, 4),     # ... where without a tolerance it is said twice more
+])
+def test_a_synthesis_within_the_slot_tolerance_is_not_said_again(slot, tolerance, calls):
+    voice = StretchyVoice()
+    speech, _, _ = synthesize_shortened(voice, "w w w w", slot, Pace(1.5, slot_tolerance=tolerance))
+    assert len(voice.calls) == calls and len(speech) / voice.sample_rate <= slot * (1 + tolerance)
+
+
+def test_timing_hands_its_pace_to_every_synthesis():
+    assert Timing(max_speed=1.3, keep_pause_s=0.1, slot_tolerance=0.04).pace == Pace(1.3, 0.1, 0.04)
+
+
 # --------------------------------------------------------------------------- stretch and borrowing
 
 from tasks.tts.timing import SegmentTiming, TimingReport, plan_fit  # noqa: E402
@@ -130,6 +146,15 @@ def test_plan_fit_stretches_then_borrows_then_cuts(natural, start, end, earliest
     assert got == pytest.approx(expected, abs=1e-3)
     assert fit.end <= max(latest, start) + 1e-9          # never into the next segment
     assert fit.start >= min(start, max(earliest, start - 0.08)) - 1e-9
+
+
+@pytest.mark.parametrize("latest, earliest, expected_scale, expected_overrun", [
+    (5.0, 0.0, 1.0, 0.0),      # 0.05 s too long with silence after: no stretch worth making
+    (3.0, 0.97, 0.9756, 0.0),  # the next line right after, 0.03 s free before: stretched to fit rather than cut
+])
+def test_the_stretch_dead_band_never_costs_a_cut(latest, earliest, expected_scale, expected_overrun):
+    fit = plan_fit(2.05, 1.0, 3.0, earliest, latest, 0.8, 1.25, 0.08, dead_band_s=0.1)
+    assert fit.time_scale == pytest.approx(expected_scale, abs=1e-3) and fit.overrun == expected_overrun
 
 
 def test_timing_report_share_on_time():

@@ -3,7 +3,8 @@
 Timing: a segment starts where the original did and should end where it did, and always before the
 next one starts (or the video ends). Too short, its inner pauses are widened (each up to
 `max_pause_gain_s`). Too long, its inner pauses are shortened (each to `keep_pause_s`), then it is
-synthesised faster, up to `max_speed`; then stretched (pitch kept, WORLD) toward the original duration within
+synthesised faster, up to `max_speed` (a synthesis within `slot_tolerance` of its slot is kept as it
+is); then stretched (pitch kept, WORLD) toward the original duration within
 [`min_time_scale`, `max_time_scale`] (shorter ones are slowed down too); still too long, it borrows
 the silence after the segment, then up to `max_early_s` before it (tasks.tts.timing); what is left is
 cut with a short fade and reported as the overrun. The original speech is ducked by `duck_db`
@@ -22,6 +23,17 @@ from tasks.artifacts import DubbedSegment, TranslatedSegment
 
 
 @dataclass(frozen=True)
+class Pace:
+    """How a line is said to fit its slot, before the timing fit: its inner pauses shortened first
+    (each to no less than `keep_pause_s`; None: left as said), then a faster synthesis, up to
+    `max_speed`; a synthesis at most `slot_tolerance` (relative) longer than its slot is kept as it
+    is and the timing fit takes the rest."""
+    max_speed: float = 1.0
+    keep_pause_s: float | None = None
+    slot_tolerance: float = 0.0
+
+
+@dataclass(frozen=True)
 class Timing:
     max_speed: float = 1.35
     free_after_s: float = 0.25     # silence after the segment a too-long dub runs into before any stretch
@@ -32,12 +44,17 @@ class Timing:
     max_early_s: float = 0.08      # silence before the original start a dub may borrow
     max_pause_gain_s: float = 1.0  # a too-short dub's inner pauses are widened first, each by at most this
     keep_pause_s: float | None = None  # a too-long dub's inner pauses are shortened first, each to no less than this
+    slot_tolerance: float = 0.0    # a synthesis this much (relative) longer than its slot is not said again faster
     start_tolerance_s: float = 0.1  # what the timing report counts as on time
     end_tolerance_s: float = 0.3
     fade_s: float = 0.03
     duck_db: float = -30.0
     duck_ramp_s: float = 0.08
     duck_pad_s: float = 0.1
+
+    @property
+    def pace(self) -> Pace:
+        return Pace(self.max_speed, self.keep_pause_s, self.slot_tolerance)
 
 
 def slots(segments: tuple[TranslatedSegment, ...], duration: float) -> list[tuple[float, float]]:
@@ -60,29 +77,28 @@ def speed_for(natural_s: float, slot_s: float, max_speed: float) -> float:
 def synthesize_to_fit(voice, text: str, slot_s: float, max_speed: float, attempts: int = 4) -> tuple[np.ndarray, float]:
     """Synthesise `text`, faster where needed so it fits `slot_s`; a voice's speed control is not
     exactly proportional, so the speed is corrected from each attempt's measured length."""
-    speech, speed, _ = synthesize_shortened(voice, text, slot_s, max_speed, None, attempts)
+    speech, speed, _ = synthesize_shortened(voice, text, slot_s, Pace(max_speed), attempts)
     return speech, speed
 
 
-def synthesize_shortened(voice, text: str, slot_s: float, max_speed: float, keep_pause_s: float | None,
+def synthesize_shortened(voice, text: str, slot_s: float, pace: Pace,
                          attempts: int = 4) -> tuple[np.ndarray, float, tuple[tuple[float, float], ...]]:
-    """`synthesize_to_fit`, where a too-long synthesis first loses silence from its inner pauses (each
-    kept at least `keep_pause_s`; None: pauses untouched) and only what is still too long speeds up.
-    Returns the speech, the speed and the pauses shortened (`tasks.tts.timing.shorten_pauses`)."""
+    """`synthesize_to_fit` at `pace`: a too-long synthesis first loses silence from its inner pauses
+    and only what is still too long speeds up. Returns the speech, the speed and the pauses
+    shortened (`tasks.tts.timing.shorten_pauses`)."""
     from tasks.tts.timing import shorten_pauses
 
     def shortened(speech):
-        if keep_pause_s is None:
+        if pace.keep_pause_s is None:
             return speech, ()
-        return shorten_pauses(speech, voice.sample_rate, len(speech) / voice.sample_rate - slot_s, keep_pause_s)
+        return shorten_pauses(speech, voice.sample_rate, len(speech) / voice.sample_rate - slot_s, pace.keep_pause_s)
 
     speed = 1.0
     speech, removed = shortened(voice.synthesize(text))
     for _ in range(attempts):
         natural_s = len(speech) / voice.sample_rate
-        wanted = speed_for(natural_s * speed, slot_s, max_speed) * 1.01
-        wanted = min(max_speed, wanted)
-        if natural_s <= slot_s or wanted <= speed + 1e-3:
+        wanted = min(pace.max_speed, speed_for(natural_s * speed, slot_s, pace.max_speed) * 1.01)
+        if natural_s <= slot_s * (1 + pace.slot_tolerance) or wanted <= speed + 1e-3:
             break
         speed = wanted
         speech, removed = shortened(voice.synthesize(text, speed=speed))

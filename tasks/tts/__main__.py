@@ -39,8 +39,7 @@ def run(context: StageContext) -> None:
     cast = cast_voices(context.config.get("cast"), context.lang, candidates, [p.speaker for p in speakers.profiles])
     uncast = tuple(p for p in speakers.profiles if p.speaker not in cast)
     voice_of, auditions = assign_voices(uncast, candidates, context.lang, speaker_lines(translation.segments),
-                                        int(matching.get("auditioned", 1)), defaults, max_speed=timing.max_speed,
-                                        keep_pause_s=timing.keep_pause_s,
+                                        int(matching.get("auditioned", 1)), defaults, pace=timing.pace,
                                         converter=converter if matching.get("rank_converted") else None,
                                         listener=listener,
                                         max_wer_over_default=float(listening.get("max_wer_over_default", 0.1)),
@@ -64,8 +63,7 @@ def run(context: StageContext) -> None:
             continue
         voice = voice_of.get(segment.speaker, default_voice)
         end = min(segment.end, slot[1])  # the original may run past the end of the video
-        speech, speed, shortened = synthesize_shortened(voice, segment.text, end - segment.start, timing.max_speed,
-                                                        timing.keep_pause_s)
+        speech, speed, shortened = synthesize_shortened(voice, segment.text, end - segment.start, timing.pace)
         speech = resample(speech, voice.sample_rate, rate)
         speech, inserted = insert_pauses(speech, rate, end - segment.start - len(speech) / rate,
                                          timing.max_pause_gain_s) if not shortened else (speech, shortened)

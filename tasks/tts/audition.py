@@ -47,22 +47,20 @@ def as_lines(lines) -> tuple:
     return ((lines, None),) if isinstance(lines, str) else tuple(lines)
 
 
-def render(voice, lines, max_speed: float, keep_pause_s: float | None, gap_s: float = 0.3) -> np.ndarray:
+def render(voice, lines, pace, gap_s: float = 0.3) -> np.ndarray:
     """`voice` saying `lines` ((text, seconds) each) about as the dub will: each at the rate its
     seconds need (None: at its own pace; one correction of the rate, not the stage's several: an
-    audition hears every candidate), `gap_s` of silence between them."""
+    audition hears every candidate; `pace`: tasks.tts.Pace), `gap_s` of silence between them."""
     from tasks.tts import synthesize_shortened
 
     pieces = []
     for text, slot_s in lines:
-        speech = voice.synthesize(text) if not slot_s else synthesize_shortened(voice, text, slot_s, max_speed,
-                                                                                   keep_pause_s, attempts=1)[0]
+        speech = voice.synthesize(text) if not slot_s else synthesize_shortened(voice, text, slot_s, pace, attempts=1)[0]
         pieces += [np.asarray(speech, np.float32), np.zeros(int(gap_s * voice.sample_rate), np.float32)]
     return np.concatenate(pieces[:-1]) if pieces else np.zeros(0, np.float32)
 
 
-def hear(voice, lines, profile, max_speed: float = 1.0, keep_pause_s: float | None = None, converter=None,
-         encoder=None) -> Rendering:
+def hear(voice, lines, profile, pace=None, converter=None, encoder=None) -> Rendering:
     """One candidate's audition of `lines` (a text, or (text, seconds) pairs). With a converter that
     scores its variants (`WorldMatcher` with `select_by_similarity`), the likeness is that of the
     variant it would keep, and that variant is what a listener hears: a voice is judged as it would
@@ -70,10 +68,11 @@ def hear(voice, lines, profile, max_speed: float = 1.0, keep_pause_s: float | No
     asks for one only where it decides something."""
     from tasks.media import resample
     from tasks.speakers.encoder import RATE, SpeakerEncoder
+    from tasks.tts import Pace
     from tasks.tts.matching import set_level
 
     lines = as_lines(lines)
-    plain = render(voice, lines, max_speed, keep_pause_s)
+    plain = render(voice, lines, pace or Pace())
     rate = voice.sample_rate
     if not len(plain):
         return Rendering(-1.0, plain, plain, rate)
@@ -91,16 +90,16 @@ def hear(voice, lines, profile, max_speed: float = 1.0, keep_pause_s: float | No
     return Rendering(round(likeness, 4), speech, plain, rate)
 
 
-def hear_all(voices: dict, lines, profile, max_speed: float, keep_pause_s: float | None, converter, encoder,
-             workers: int = 1, saying: dict | None = None) -> tuple[dict[str, Rendering], dict[str, np.ndarray]]:
+def hear_all(voices: dict, lines, profile, pace, converter, encoder, workers: int = 1,
+             saying: dict | None = None) -> tuple[dict[str, Rendering], dict[str, np.ndarray]]:
     """`hear` for each of `voices` (name -> Voice), and `render` alone for each of `saying` (the
     default voices a listener may need as they are: see `Hearing`), `workers` at a time. A rendering
     is the same whichever thread makes it (the ONNX, WORLD and torch kernels give the same numbers),
     and half of an audition (WORLD analysis, GE2E's small batches) keeps one core busy while the
     other can synthesize. Returns name -> Rendering and name -> the samples said."""
     saying = saying or {}
-    jobs = [(hear, (voice, lines, profile, max_speed, keep_pause_s, converter, encoder)) for voice in voices.values()]
-    jobs += [(render, (voice, lines, max_speed, keep_pause_s)) for voice in saying.values()]
+    jobs = [(hear, (voice, lines, profile, pace, converter, encoder)) for voice in voices.values()]
+    jobs += [(render, (voice, lines, pace)) for voice in saying.values()]
     if workers <= 1 or len(jobs) <= 1:
         done = [job(*args) for job, args in jobs]
     else:
@@ -143,13 +142,13 @@ class Hearing:
     here where one was not auditioned; None without one). `wers` and `reference_wer` hold what was heard."""
 
     def __init__(self, listener: Listener, heard: dict[str, Rendering], voices: dict, defaults, lines,
-                 max_speed: float, keep_pause_s: float | None, said: dict[str, np.ndarray] | None = None):
+                 pace, said: dict[str, np.ndarray] | None = None):
         self.listener, self.heard, self.voices = listener, heard, voices
         self.said = dict(said or {})  # name -> a default voice's rendering already made (`hear_all`)
         self.defaults = [name for name in defaults if name in voices]
         self.lines = as_lines(lines)
         self.text = " ".join(line for line, _ in self.lines)
-        self.max_speed, self.keep_pause_s = max_speed, keep_pause_s
+        self.pace = pace
         self.wers: dict[str, float] = {}
         self.reference_wer: float | None = None
         self._transcriptions: dict[int, tuple[np.ndarray, float]] = {}  # id -> (samples kept alive, WER)
@@ -175,5 +174,5 @@ class Hearing:
 
     def _said(self, name: str) -> np.ndarray:
         if name not in self.said:
-            self.said[name] = render(self.voices[name], self.lines, self.max_speed, self.keep_pause_s)
+            self.said[name] = render(self.voices[name], self.lines, self.pace)
         return self.said[name]

@@ -425,16 +425,16 @@ def cast_voices(cast: dict | None, language: str, candidates: dict, speakers: li
 
 
 def assign_voices(profiles, candidates: dict, language: str, texts: dict | None = None,
-                  auditioned: int = 1, also_auditioned: tuple[str, ...] = (), *, max_speed: float = 1.0,
-                  keep_pause_s: float | None = None, converter=None, listener=None,
+                  auditioned: int = 1, also_auditioned: tuple[str, ...] = (), *, pace=None, converter=None, listener=None,
                   max_wer_over_default: float = 0.1, passing_wer: float = 0.0, workers: int = 1, fitter=None,
                   wrap=lambda voice: voice) -> tuple[dict, dict]:
     """speaker -> the candidate Voice that sounds most like them (empty without candidates), and
     speaker -> the audition scores where one was held. The `auditioned` candidates closest by their
     reference profile each say the speaker's own text (`texts`: speaker -> text, or lines of
-    (text, seconds the dub has for it), each said at the rate the dub will), and the most alike is kept; the
-    `also_auditioned` ones (the language's default voice) join them where their gender is the
-    speaker's, so matching never settles for a voice the default would beat. With a `converter` the
+    (text, seconds the dub has for it), each said at the rate the dub will, at `pace`: tasks.tts.Pace),
+    and the most alike is kept; the `also_auditioned` ones (the language's default voice) join them
+    where their gender is the speaker's, so matching never settles for a voice the default would
+    beat. With a `converter` the
     likeness is measured after conversion; with a `listener` (tasks.tts.audition.Listener), a
     candidate understood worse than the default voice by more than `max_wer_over_default`, and worse
     than `passing_wer`, is left out (the default voice says the lines too, to be heard, wherever it
@@ -444,6 +444,7 @@ def assign_voices(profiles, candidates: dict, language: str, texts: dict | None 
     `fitter` (tasks.tts.fitting.StyleFitter), a Kokoro voice fitted to the speaker joins the audition
     (`wrap`ped like the candidates) unless its pitch is of the other known gender."""
     from tasks.stage import log
+    from tasks.tts import Pace
     from tasks.tts.audition import Hearing, as_lines, choose, hear_all
 
     if not candidates or not profiles:
@@ -474,13 +475,13 @@ def assign_voices(profiles, candidates: dict, language: str, texts: dict | None 
             # side by side (most auditions need it; one at a time, only once it is needed)
             saying = {name: candidates[name] for name in also_auditioned
                       if listener is not None and workers > 1 and name in candidates and name not in names}
-            heard, said = hear_all({name: pool[name] for name in names}, lines, profile, max_speed,
-                                   keep_pause_s, converter, encoder, workers, saying)
+            heard, said = hear_all({name: pool[name] for name in names}, lines, profile, pace or Pace(), converter,
+                                   encoder, workers, saying)
             scores[profile.speaker] = {name: r.likeness for name, r in heard.items()}
             if listener is None:
                 best = choose(scores[profile.speaker], None, lambda: None, max_wer_over_default, passing_wer)
             else:
-                hearing = Hearing(listener, heard, pool, also_auditioned, lines, max_speed, keep_pause_s, said)
+                hearing = Hearing(listener, heard, pool, also_auditioned, lines, pace or Pace(), said)
                 best = choose(scores[profile.speaker], hearing.wer, hearing.reference, max_wer_over_default,
                               passing_wer)
                 log.info("speaker %s audition WER (default voice %s): %s", profile.speaker,

@@ -1,7 +1,7 @@
 """A voice that keeps what it said: the audition already synthesizes the chosen voice saying the
-speaker's lines at speed 1 and at the corrected rate, which are the first two syntheses the
-stage's own pass asks for on the same line; a Kokoro synthesis costs about half a second per
-clause and gives the same samples every time (tests/test_tts_memo.py), so it is looked up instead.
+speaker's lines at the rates their slots need, which are the first syntheses the stage's own pass
+asks for on the same lines; a Kokoro synthesis costs about half a second per clause and gives the
+same samples every time (tests/test_tts_memo.py), so it is looked up instead.
 
 A voice whose engine samples noise (Piper) then says a line as the audition heard it rather than
 a new draw of it.

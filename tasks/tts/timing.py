@@ -56,8 +56,9 @@ def plan_fit(natural_s: float, start: float, end: float, earliest: float, latest
         scale = max(allowed / natural_s, min_time_scale)
     else:
         scale = min(max(target / natural_s, 1.0), max_time_scale)
-    if abs(natural_s * scale - natural_s) <= dead_band_s:
-        scale = 1.0
+    most_room = latest - start + min(max_early_s, max(start - earliest, 0.0))
+    if abs(natural_s * scale - natural_s) <= dead_band_s and natural_s <= most_room:
+        scale = 1.0  # not worth a stretch, unless without it the end would be cut
     length = natural_s * scale
     after = min(max(length - target, 0.0), max(latest - end, 0.0))
     before = min(max(length - target - after, 0.0), max_early_s, max(start - earliest, 0.0))

@@ -330,7 +330,7 @@ def _kokoro_assets() -> dict:
         vocab = json.loads((data / "vocab.json").read_text(encoding="utf-8"))["vocab"]
         with np.load(data / "voices_ja.npz") as npz:
             styles = StyleTable({name: npz[name] for name in npz.files})
-        _kokoro.update(session=session, vocab=vocab, styles=styles)
+        _kokoro.update(session=session, vocab=vocab, styles=styles, model=model)
         return _kokoro
 
 
@@ -354,23 +354,29 @@ class KokoroVoice:
     def phonemes(self, text: str) -> str:
         return "".join(espeak_phonemes(text, self.espeak_voice)).strip()
 
-    def synthesize(self, text: str, speed: float = 1.0) -> np.ndarray:
-        speed = _check_speed(speed)
+    def chunk_inputs(self, text: str, speed: float):
+        """(chunk of phonemes, the model's inputs for it, whether it ends a sentence) for each chunk
+        that says something."""
         assets = _kokoro_assets()
-        vocab, styles, session = assets["vocab"], assets["styles"][self.style], assets["session"]
+        vocab, styles = assets["vocab"], assets["styles"][self.style]
         clauses = [to_vocab(c, vocab) + ("\n" if c.endswith("\n") else "") for c in espeak_phonemes(text, self.espeak_voice)]
-        segments = []
         for chunk, ends_sentence in chunk_phonemes(clauses, KOKORO_MAX_TOKENS):
-            tokens = [vocab[c] for c in chunk]
             if not any(c.isalpha() for c in chunk):
                 continue  # punctuation only
-            audio = session.run(None, {
-                "tokens": np.array([[0, *tokens, 0]], dtype=np.int64),
-                "style": style_row(styles, len(tokens)),
-                "speed": np.array([speed], dtype=np.float32),
-            })[0]
-            audio = trim_silence(np.asarray(audio, np.float32).ravel(), self.sample_rate)
-            segments.append((audio, (self.sentence_pause if ends_sentence else self.clause_pause) / speed))
+            tokens = [vocab[c] for c in chunk]
+            yield chunk, {"tokens": np.array([[0, *tokens, 0]], dtype=np.int64), "style": style_row(styles, len(tokens)),
+                          "speed": np.array([speed], dtype=np.float32)}, ends_sentence
+
+    def pause_after(self, ends_sentence: bool, speed: float) -> float:
+        return (self.sentence_pause if ends_sentence else self.clause_pause) / speed
+
+    def synthesize(self, text: str, speed: float = 1.0) -> np.ndarray:
+        speed = _check_speed(speed)
+        session = _kokoro_assets()["session"]
+        segments = []
+        for _, inputs, ends_sentence in self.chunk_inputs(text, speed):
+            audio = trim_silence(np.asarray(session.run(None, inputs)[0], np.float32).ravel(), self.sample_rate)
+            segments.append((audio, self.pause_after(ends_sentence, speed)))
         return _join(segments, self.sample_rate)
 
 

