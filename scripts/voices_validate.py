@@ -1,6 +1,6 @@
 """Measure issue 5's targets (voices) on the real media and print a table.
 
-    python scripts/voices_validate.py [--workspace /tmp/voices] [--clips a,b] [--lang en]
+    python scripts/voices_validate.py [--workspace /tmp/voices] [--clips a,b] [--lang en] [hydra overrides]
 
 1. DER of the speakers backend on two_speakers_stereo_en.wav mixed to mono (truth: voice activity of
    each channel) and on a two-clip composite (frontal_man_suit / frontal_woman_flag taking turns).
@@ -123,7 +123,8 @@ def revoice(root: Path, video: str, lang: str, params: dict, plain: bool) -> Pat
     if plain:
         config["matching"] = {}
         config["timing"] = {**config["timing"], "min_time_scale": 1.0, "max_time_scale": 1.0, "max_early_s": 0.0,
-                            "max_pause_gain_s": 0.0, "keep_pause_s": None, "slot_tolerance": 0.0}
+                            "max_pause_gain_s": 0.0, "keep_pause_s": None, "slot_tolerance": 0.0,
+                            "free_after_s": 0.0}
     # the stage reads data/mt/<video>/<lang>; a separate "lang" folder keeps the two runs apart
     context = StageContext("tts", video, tag, root, {"tts": config})
     voices = config["voices"]
@@ -203,13 +204,15 @@ def main() -> None:
     parser.add_argument("--der-only", action="store_true")
     parser.add_argument("--json", type=Path, help="also write the rows here")
     parser.add_argument("--verbose", action="store_true", help="the stages' own log (auditions, fitted voices)")
+    parser.add_argument("overrides", nargs="*", help="Hydra overrides for every stage, e.g. asr.trim.enabled=true "
+                        "(use a fresh --workspace: ingest/asr outputs already there are reused)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING)
 
     from flows.config import compose
     from tasks.stage import instantiate
 
-    params = compose()
+    params = compose(args.overrides)
     params["asr"]["backend"]["progress"] = False
     diarizer = instantiate(params["speakers"], "backend")
     ders = der_rows(diarizer)

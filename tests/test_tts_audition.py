@@ -109,6 +109,18 @@ def test_choose_breaks_likeness_ties_by_name():
     assert choose({"b": 0.5, "a": 0.5}, lambda name: 0.0, lambda: 0.0, 0.05) == "a"
 
 
+@pytest.mark.parametrize("late, wers, expected", [
+    (frozenset(), {"a": 0.0, "b": 0.0, "c": 0.0}, "a"),            # nobody late: the most alike
+    (frozenset({"a"}), {"a": 0.0, "b": 0.0, "c": 0.0}, "c"),       # a would end late: the next most alike
+    (frozenset({"a", "c"}), {"a": 0.0, "b": 0.3, "c": 0.0}, "a"),  # b on time but not understood: a late one after all
+    (frozenset({"a", "b", "c"}), {"a": 0.0, "b": 0.0, "c": 0.0}, "a"),  # all late: as if none were
+])
+def test_choose_hears_a_voice_that_would_end_late_after_every_other(late, wers, expected):
+    likeness = {"a": 0.7, "b": 0.5, "c": 0.6}
+    assert choose(likeness, wers.__getitem__, lambda: 0.0, 0.05, late=late) == expected
+    assert choose(likeness, None, lambda: None, 0.05, late=late) == min(likeness, key=lambda n: (n in late, -likeness[n]))
+
+
 def profile(f0, gender, emb, name="x"):
     return VoiceProfile(name, 3.0, tuple(emb), f0, f0 * 0.8, f0 * 1.25, float(np.log(f0)), 0.15, gender)
 
@@ -145,6 +157,28 @@ def test_assign_voices_passes_over_a_more_alike_voice_that_is_harder_to_understa
     assert listener.heard == transcriptions
 
 
+class SlowToneVoice(ToneVoice):
+    """Says everything in a second, whatever the rate asked for."""
+
+    def synthesize(self, text, speed=1.0):
+        return np.tile(super().synthesize(text, speed), 2)
+
+
+@pytest.mark.parametrize("late_after_s, expected", [
+    (None, "mid"),   # timing left out: the most alike
+    (0.05, "deep"),  # mid would end its line 0.4 s late even at 1.4x: the on-time voice
+    (0.5, "mid"),    # ... within what is still on time
+])
+def test_assign_voices_prefers_a_voice_that_ends_its_lines_on_time(monkeypatch, late_after_s, expected):
+    measured = {"deep": profile(100, "male", (0.0, 1.0)), "mid": profile(130, "male", (0.7, 0.7))}
+    matching = matching_with_doubles(monkeypatch, measured)
+    voices = {"deep": ToneVoice(100), "mid": SlowToneVoice(200)}
+    speaker = profile(100, "male", (0.0, 1.0), name="S0")  # sounds like "mid" (200 Hz)
+    chosen, _ = matching.assign_voices([speaker], voices, "es", {"S0": (("hola", 0.6),)}, 2, pace=Pace(1.4),
+                                       listener=PitchListener(1000), late_after_s=late_after_s)
+    assert chosen["S0"] is voices[expected]
+
+
 class ConvertingMatcher:
     """A converter double that scores its variants and moves a tone to 200 Hz (where the listener
     of the test below stops understanding)."""
@@ -162,9 +196,9 @@ def test_the_default_voice_is_the_reference_as_it_is_not_as_converted(monkeypatc
     measured = {"deep": profile(100, "male", (0.0, 1.0)), "default": profile(150, "male", (0.7, 0.7))}
     matching = matching_with_doubles(monkeypatch, measured)
     references, real_choose = [], audition.choose
-    monkeypatch.setattr(audition, "choose", lambda likeness, wer_of, reference_of, margin, passing=0.0:
+    monkeypatch.setattr(audition, "choose", lambda likeness, wer_of, reference_of, margin, passing=0.0, late=frozenset():
                         real_choose(likeness, wer_of, lambda: references.append(reference_of()) or references[-1], margin,
-                                    passing))
+                                    passing, late))
     voices = {"deep": ToneVoice(100), "default": ToneVoice(150)}
     listener = PitchListener(180)  # converted speech (200 Hz) is not understood, the default as it is is
     speaker = profile(100, "male", (0.0, 1.0), name="S0")
@@ -183,6 +217,27 @@ def test_speaker_lines_give_each_line_the_time_of_its_segment():
     assert speaker_lines(segments, max_chars=10) == {"A": (("a much longer line", 2.5),), "B": (("hello there", 1.0),)}
     assert speaker_lines(segments, max_chars=100)["A"] == (("a much longer line", 2.5), ("short", 1.0))
     assert speaker_texts(segments, max_chars=100)["A"] == "a much longer line short"
+    # the stage's own slot for each line (its silence after included) where it hands them
+    assert speaker_lines(segments, max_chars=100, seconds={"a": 9.0})["A"] == (("a much longer line", 2.5), ("short", 1.0))
+    segments = [SimpleNamespace(id=index, **vars(s)) for index, s in enumerate(segments)]
+    assert speaker_lines(segments, max_chars=100, seconds={0: 1.25, 1: 2.75})["A"] == (("a much longer line", 2.75),
+                                                                                       ("short", 1.25))
+
+
+@pytest.mark.parametrize("slot, cap, late", [
+    (2.8, 1.4, 0.0),    # its pauses shortened: fits at its own pace
+    (2.0, 1.4, 0.0),    # a faster rate fits it
+    (1.0, 1.4, 0.46),   # at 1.4x: 1.14 s of words and about 0.3 s of pauses, 0.46 s past the slot
+    (1.5, 1.3, 0.04),   # one correction (1.28x) short of the rate it needs, over the cap: 0.04 s late at 1.3x
+    (1.5, 2.0, 0.0),    # one correction short of the rate it needs, within the cap: the stage corrects further
+])
+def test_an_audition_knows_how_late_a_line_would_end_at_the_fastest_rate(slot, cap, late):
+    from tasks.tts.audition import hear
+    from tests.voice_doubles import PitchEncoder
+
+    speaker = profile(100, "male", (0.0, 1.0), name="S0")
+    rendering = hear(PausingVoice(), (("w w w w", slot), ("w", None)), speaker, Pace(cap, 0.1), None, PitchEncoder())
+    assert rendering.late_s == pytest.approx(late, abs=0.015)
 
 
 def test_render_fits_each_line_to_its_own_slot():

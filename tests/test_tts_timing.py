@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from tasks.artifacts import TranslatedSegment
-from tasks.tts import Pace, Timing, active_rms, duck_envelope, fit_to_slot, mix, slots, speed_for, synthesize_shortened, synthesize_to_fit
+from tasks.tts import Pace, Timing, active_rms, aimed_lengths, duck_envelope, fit_to_slot, mix, slots, speed_for, synthesize_shortened, synthesize_to_fit
 
 
 def seg(i, start, end, text="x"):
@@ -20,6 +20,17 @@ def seg(i, start, end, text="x"):
 ])
 def test_slots_end_at_the_next_segment_or_the_video(segments, duration, expected):
     assert slots(tuple(segments), duration) == expected
+
+
+@pytest.mark.parametrize("segments,duration,free_after,expected", [
+    ([seg(0, 0.5, 2.0)], 5.0, 0.25, {0: 1.75}),                              # silence after: a quarter second of it
+    ([seg(0, 0.5, 2.0), seg(1, 2.1, 4.0)], 5.0, 0.25, {0: 1.6, 1: 2.15}),    # only up to the next line's start
+    ([seg(1, 2.0, 4.0), seg(0, 0.5, 2.0)], 4.0, 0.25, {0: 1.5, 1: 2.0}),     # nothing after either: their own length
+    ([seg(0, 0.5, 6.0)], 5.0, 0.25, {0: 4.5}),                               # running past the video: cut at its end
+    ([seg(0, 0.5, 2.0), seg(1, 3.0, 4.0)], 5.0, 0.0, {0: 1.5, 1: 1.0}),      # none allowed
+])
+def test_a_synthesis_aims_at_its_segment_and_the_silence_it_may_run_into(segments, duration, free_after, expected):
+    assert aimed_lengths(tuple(segments), duration, free_after) == pytest.approx(expected)
 
 
 @pytest.mark.parametrize("natural,slot,cap,expected", [

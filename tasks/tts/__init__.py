@@ -2,7 +2,8 @@
 
 Timing: a segment starts where the original did and should end where it did, and always before the
 next one starts (or the video ends). Too short, its inner pauses are widened (each up to
-`max_pause_gain_s`). Too long, its inner pauses are shortened (each to `keep_pause_s`), then it is
+`max_pause_gain_s`). Too long, it may run `free_after_s` into the silence after it (an end that
+late is still on time), then its inner pauses are shortened (each to `keep_pause_s`), then it is
 synthesised faster, up to `max_speed` (a synthesis within `slot_tolerance` of its slot is kept as it
 is); then stretched (pitch kept, WORLD) toward the original duration within
 [`min_time_scale`, `max_time_scale`] (shorter ones are slowed down too); still too long, it borrows
@@ -56,6 +57,12 @@ class Timing:
     def pace(self) -> Pace:
         return Pace(self.max_speed, self.keep_pause_s, self.slot_tolerance)
 
+    @property
+    def late_after_s(self) -> float:
+        """How far past its aimed length (`aimed_lengths`) a line may run and still end on time: what
+        the end tolerance leaves beyond the silence the line may already run into."""
+        return max(self.end_tolerance_s - self.free_after_s, 0.0)
+
 
 def slots(segments: tuple[TranslatedSegment, ...], duration: float) -> list[tuple[float, float]]:
     """The window each segment may fill: from its own start to the next start (or the end)."""
@@ -65,6 +72,18 @@ def slots(segments: tuple[TranslatedSegment, ...], duration: float) -> list[tupl
         limit = ordered[index + 1].start if index + 1 < len(ordered) else duration
         bounds.append((segment.start, max(segment.start, min(limit, duration))))
     return bounds
+
+
+def aimed_lengths(segments: tuple[TranslatedSegment, ...], duration: float, free_after_s: float) -> dict[int, float]:
+    """segment id -> the seconds its synthesis aims at: the original segment's length plus up to
+    `free_after_s` of the silence after it (an end that late is still on time, and it spares the
+    line a faster rate); the same slot the timing fit then lets it fill before any stretch."""
+    ordered = sorted(segments, key=lambda s: s.start)
+    aims = {}
+    for segment, (start, latest) in zip(ordered, slots(ordered, duration)):
+        end = min(segment.end, latest)
+        aims[segment.id] = round(max(end - start, 0.0) + min(free_after_s, max(latest - end, 0.0)), 4)
+    return aims
 
 
 def speed_for(natural_s: float, slot_s: float, max_speed: float) -> float:

@@ -6,7 +6,7 @@ from tasks.artifacts import DubbedSpeech, Probe, Translation, atomic_dir
 from tasks.media import SPEECH_RATE, read_wav, resample, write_wav
 from tasks.stage import StageContext, StageError, instantiate, log, main
 from tasks.speakers.schema import read as read_speakers
-from tasks.tts import Timing, describe, fit_to_slot, mix, report_row, slots, synthesize_shortened
+from tasks.tts import Timing, aimed_lengths, describe, fit_to_slot, mix, report_row, slots, synthesize_shortened
 from tasks.tts.audition import Listener
 from tasks.tts.matching import NoMatch, assign_voices, cast_voices, match_loudness, speaker_lines
 from tasks.tts.memo import RememberingVoice
@@ -33,19 +33,20 @@ def run(context: StageContext) -> None:
     converter = instantiate(matching, "converter") if matching.get("converter") else NoMatch()
     fitter = instantiate(matching, "fitting") if (matching.get("fitting") or {}).get("_target_") else None
     timing = Timing(**(context.config.get("timing") or {}))
+    aims = aimed_lengths(translation.segments, probe.duration, timing.free_after_s)
     listening = matching.get("intelligibility") or {}
     listener = Listener(instantiate(listening, "recognizer"), context.lang) if listening.get("recognizer") else None
     # voices a person cast: those speakers skip the fitting and the audition
     cast = cast_voices(context.config.get("cast"), context.lang, candidates, [p.speaker for p in speakers.profiles])
     uncast = tuple(p for p in speakers.profiles if p.speaker not in cast)
-    voice_of, auditions = assign_voices(uncast, candidates, context.lang, speaker_lines(translation.segments),
+    voice_of, auditions = assign_voices(uncast, candidates, context.lang, speaker_lines(translation.segments, seconds=aims),
                                         int(matching.get("auditioned", 1)), defaults, pace=timing.pace,
                                         converter=converter if matching.get("rank_converted") else None,
                                         listener=listener,
                                         max_wer_over_default=float(listening.get("max_wer_over_default", 0.1)),
                                         passing_wer=float(listening.get("passing_wer", 0.0)),
                                         workers=int(matching.get("audition_workers", 1)),
-                                        fitter=fitter, wrap=remember)
+                                        fitter=fitter, wrap=remember, late_after_s=timing.late_after_s)
     voice_of.update({speaker: candidates[name] for speaker, name in cast.items()})
     for speaker, voice in voice_of.items():
         if speaker in cast:
@@ -63,7 +64,7 @@ def run(context: StageContext) -> None:
             continue
         voice = voice_of.get(segment.speaker, default_voice)
         end = min(segment.end, slot[1])  # the original may run past the end of the video
-        speech, speed, shortened = synthesize_shortened(voice, segment.text, end - segment.start, timing.pace)
+        speech, speed, shortened = synthesize_shortened(voice, segment.text, aims[segment.id], timing.pace)
         speech = resample(speech, voice.sample_rate, rate)
         speech, inserted = insert_pauses(speech, rate, end - segment.start - len(speech) / rate,
                                          timing.max_pause_gain_s) if not shortened else (speech, shortened)

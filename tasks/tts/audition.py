@@ -1,6 +1,7 @@
 """The audition of candidate voices for one speaker: each says the speaker's own lines at the rate
-their slots need; how alike it sounds (GE2E, after the configured conversion) and how well it is
-understood (the asr stage's recogniser re-transcribing it) decide which voice the speaker gets.
+their slots need; whether its lines end on time at the fastest rate allowed, how alike it sounds
+(GE2E, after the configured conversion) and how well it is understood (the asr stage's recogniser
+re-transcribing it) decide which voice the speaker gets.
 
 `Listener` wraps the asr backend (one model load per process); `Rendering` is one candidate's
 audition; `Hearing` re-transcribes renderings when first asked to (about a second each);
@@ -22,6 +23,7 @@ class Rendering:
     speech: np.ndarray          # what is judged: the variant the converter would keep, else `plain`
     plain: np.ndarray           # the lines as the voice says them, unconverted
     rate: int
+    late_s: float = 0.0         # how far its longest line runs past its seconds at the fastest rate allowed
 
 
 class Listener:
@@ -51,12 +53,31 @@ def render(voice, lines, pace, gap_s: float = 0.3) -> np.ndarray:
     """`voice` saying `lines` ((text, seconds) each) about as the dub will: each at the rate its
     seconds need (None: at its own pace; one correction of the rate, not the stage's several: an
     audition hears every candidate; `pace`: tasks.tts.Pace), `gap_s` of silence between them."""
+    return joined(say_lines(voice, lines, pace), voice.sample_rate, gap_s)
+
+
+def say_lines(voice, lines, pace) -> list[tuple[np.ndarray, float]]:
+    """Each of `lines` as `render` says it, with how far it would run past its seconds at the fastest
+    rate `pace` allows (0 where it fits, or a faster rate would: the stage corrects the rate further)."""
     from tasks.tts import synthesize_shortened
 
-    pieces = []
+    said = []
     for text, slot_s in lines:
-        speech = voice.synthesize(text) if not slot_s else synthesize_shortened(voice, text, slot_s, pace, attempts=1)[0]
-        pieces += [np.asarray(speech, np.float32), np.zeros(int(gap_s * voice.sample_rate), np.float32)]
+        if not slot_s:
+            said.append((np.asarray(voice.synthesize(text), np.float32), 0.0))
+            continue
+        speech, speed, _ = synthesize_shortened(voice, text, slot_s, pace, attempts=1)
+        length_s = len(speech) / voice.sample_rate
+        # still too long after its one correction: at the fastest rate, about as much shorter as faster
+        late = length_s * speed / pace.max_speed - slot_s if length_s > slot_s else 0.0
+        said.append((np.asarray(speech, np.float32), round(max(late, 0.0), 4)))
+    return said
+
+
+def joined(said: list[tuple[np.ndarray, float]], rate: int, gap_s: float = 0.3) -> np.ndarray:
+    pieces = []
+    for speech, _ in said:
+        pieces += [speech, np.zeros(int(gap_s * rate), np.float32)]
     return np.concatenate(pieces[:-1]) if pieces else np.zeros(0, np.float32)
 
 
@@ -72,10 +93,11 @@ def hear(voice, lines, profile, pace=None, converter=None, encoder=None) -> Rend
     from tasks.tts.matching import set_level
 
     lines = as_lines(lines)
-    plain = render(voice, lines, pace or Pace())
+    said = say_lines(voice, lines, pace or Pace())
+    plain, late_s = joined(said, voice.sample_rate), max((late for _, late in said), default=0.0)
     rate = voice.sample_rate
     if not len(plain):
-        return Rendering(-1.0, plain, plain, rate)
+        return Rendering(-1.0, plain, plain, rate, late_s)
     speech, likeness = plain, None
     if converter is not None and getattr(converter, "select_by_similarity", False):
         converted, report = converter.match(plain, rate, profile)
@@ -87,7 +109,7 @@ def hear(voice, lines, profile, pace=None, converter=None, encoder=None) -> Rend
         if profile.rms_db:
             heard = set_level(heard, RATE, profile.rms_db)
         likeness = float(encoder.embed_utterance(heard, RATE) @ np.asarray(profile.embedding, np.float32))
-    return Rendering(round(likeness, 4), speech, plain, rate)
+    return Rendering(round(likeness, 4), speech, plain, rate, late_s)
 
 
 def hear_all(voices: dict, lines, profile, pace, converter, encoder, workers: int = 1,
@@ -111,15 +133,17 @@ def hear_all(voices: dict, lines, profile, pace, converter, encoder, workers: in
 
 
 def choose(likeness: dict[str, float], wer_of: Callable[[str], float] | None,
-           reference_of: Callable[[], float | None], max_wer_over_reference: float, passing_wer: float = 0.0) -> str:
+           reference_of: Callable[[], float | None], max_wer_over_reference: float, passing_wer: float = 0.0,
+           late: frozenset[str] = frozenset()) -> str:
     """The most alike auditioned name (ties: by name) among those understood no worse than the
     reference WER (`reference_of()`: the default voice's on the same lines; None: the best heard)
     plus `max_wer_over_reference`, or at `passing_wer` or better whatever the reference; where every
     one is worse, the best understood (then the most alike). Nobody listening (`wer_of` None), the
     most alike. Every WER costs a re-transcription, so `wer_of` is asked in order of likeness until
     a name passes, and the reference only for a name that does not pass whatever it is (a WER above
-    both margins)."""
-    ordered = sorted(sorted(likeness), key=lambda name: -likeness[name])
+    both margins). The `late` names (a line would end late at the fastest rate allowed) come after
+    every other: timing is the dub's promise, likeness a preference."""
+    ordered = sorted(sorted(likeness), key=lambda name: (name in late, -likeness[name]))
     if wer_of is None:
         return ordered[0]
     limit = None

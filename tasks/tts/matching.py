@@ -384,17 +384,22 @@ def audition(profile, voices: dict, text: str, encoder=None) -> dict[str, float]
     return {name: hear(voice, text, profile, encoder=encoder).likeness for name, voice in voices.items()}
 
 
-def speaker_lines(segments, max_chars: int = 240) -> dict[str, tuple[tuple[str, float], ...]]:
-    """speaker -> their longest segments, up to about `max_chars` of text, as (text, seconds the
-    segment lasts): an audition script, each line said in the time the dub will have for it."""
+def speaker_lines(segments, max_chars: int = 240, seconds: dict | None = None) -> dict[str, tuple[tuple[str, float], ...]]:
+    """speaker -> their longest segments, up to about `max_chars` of text, as (text, seconds the dub
+    will have for it: `seconds[segment id]` where given, else the segment's length): an audition
+    script, each line said as the stage will say it."""
     lines: dict[str, list] = {}
     for segment in sorted(segments, key=lambda s: -len(s.text or "")):
         chosen = lines.setdefault(segment.speaker, [])
         if segment.text and sum(len(s.text.strip()) for s in chosen) < max_chars:
             chosen.append(segment)
-    return {speaker: tuple((s.text.strip(), round(max(getattr(s, "end", 0.0) - getattr(s, "start", 0.0), 0.0), 3))
-                           for s in chosen)
-            for speaker, chosen in lines.items() if chosen}
+
+    def length(segment) -> float:
+        if seconds and getattr(segment, "id", None) in seconds:
+            return seconds[segment.id]
+        return round(max(getattr(segment, "end", 0.0) - getattr(segment, "start", 0.0), 0.0), 3)
+
+    return {speaker: tuple((s.text.strip(), length(s)) for s in chosen) for speaker, chosen in lines.items() if chosen}
 
 
 def speaker_texts(segments, max_chars: int = 240) -> dict[str, str]:
@@ -427,7 +432,7 @@ def cast_voices(cast: dict | None, language: str, candidates: dict, speakers: li
 def assign_voices(profiles, candidates: dict, language: str, texts: dict | None = None,
                   auditioned: int = 1, also_auditioned: tuple[str, ...] = (), *, pace=None, converter=None, listener=None,
                   max_wer_over_default: float = 0.1, passing_wer: float = 0.0, workers: int = 1, fitter=None,
-                  wrap=lambda voice: voice) -> tuple[dict, dict]:
+                  wrap=lambda voice: voice, late_after_s: float | None = None) -> tuple[dict, dict]:
     """speaker -> the candidate Voice that sounds most like them (empty without candidates), and
     speaker -> the audition scores where one was held. The `auditioned` candidates closest by their
     reference profile each say the speaker's own text (`texts`: speaker -> text, or lines of
@@ -442,7 +447,9 @@ def assign_voices(profiles, candidates: dict, language: str, texts: dict | None 
     `tasks.tts.audition.choose`). `workers`
     candidates say their lines at a time (threads: the engines release the interpreter lock). With a
     `fitter` (tasks.tts.fitting.StyleFitter), a Kokoro voice fitted to the speaker joins the audition
-    (`wrap`ped like the candidates) unless its pitch is of the other known gender."""
+    (`wrap`ped like the candidates) unless its pitch is of the other known gender. A voice whose line
+    runs more than `late_after_s` past its seconds at the fastest rate allowed is chosen only where
+    no other passes (None: timing left out)."""
     from tasks.stage import log
     from tasks.tts import Pace
     from tasks.tts.audition import Hearing, as_lines, choose, hear_all
@@ -478,12 +485,17 @@ def assign_voices(profiles, candidates: dict, language: str, texts: dict | None 
             heard, said = hear_all({name: pool[name] for name in names}, lines, profile, pace or Pace(), converter,
                                    encoder, workers, saying)
             scores[profile.speaker] = {name: r.likeness for name, r in heard.items()}
+            late = frozenset(name for name, r in heard.items() if late_after_s is not None and r.late_s > late_after_s)
+            if late:
+                log.info("speaker %s: %s would end a line late even at the fastest rate (%s): heard last",
+                         profile.speaker, ", ".join(sorted(late)),
+                         ", ".join(f"{heard[name].late_s:.2f} s" for name in sorted(late)))
             if listener is None:
-                best = choose(scores[profile.speaker], None, lambda: None, max_wer_over_default, passing_wer)
+                best = choose(scores[profile.speaker], None, lambda: None, max_wer_over_default, passing_wer, late)
             else:
                 hearing = Hearing(listener, heard, pool, also_auditioned, lines, pace or Pace(), said)
                 best = choose(scores[profile.speaker], hearing.wer, hearing.reference, max_wer_over_default,
-                              passing_wer)
+                              passing_wer, late)
                 log.info("speaker %s audition WER (default voice %s): %s", profile.speaker,
                          "-" if hearing.reference_wer is None else f"{hearing.reference_wer:.2f}",
                          ", ".join(f"{name} {hearing.wers[name]:.2f}" if name in hearing.wers else f"{name} -"
