@@ -284,6 +284,34 @@ def test_hearing_transcribes_each_rendering_once_and_renders_a_default_only_for_
     assert Hearing(listener, heard, voices, (), "hola", Pace()).reference() is None
 
 
+class ShortLinesMatcher:
+    """A converter double that makes speech under a second a 300 Hz tone (past what PitchListener(180)
+    understands) and longer speech a 100 Hz one: converting lines one by one is not converting them all."""
+
+    select_by_similarity = True
+
+    def match(self, samples, rate, profile, time_scale=1.0):
+        t = np.arange(len(samples)) / rate
+        f0 = 300 if len(samples) < rate else 100
+        return (0.1 * np.sin(2 * np.pi * f0 * t)).astype(np.float32), {"similarity": 0.9}
+
+
+@pytest.mark.parametrize("converter, wer", [
+    (None, 0.0),                   # no converter handed over: the rendering as it was judged
+    (ShortLinesMatcher(), 1.0),    # each line converted on its own, as the stage converts each segment
+])
+def test_hearing_judges_a_converted_candidate_as_the_stage_will_make_it(converter, wer):
+    from tasks.tts.audition import Hearing, hear
+
+    speaker = profile(100, "male", (0.0, 1.0), name="S0")
+    lines = (("hola", None), ("adiós", None))  # two half-second lines: 1.3 s with the gap
+    rendering = hear(ToneVoice(150), lines, speaker, Pace(), ShortLinesMatcher())
+    assert len(rendering.lines) == 2 and rendering.likeness == 0.9
+    hearing = Hearing(PitchListener(180), {"x": rendering}, {"x": ToneVoice(150)}, (), lines, Pace(),
+                      converter=converter, profile=speaker)
+    assert hearing.wer("x") == wer
+
+
 def test_hear_all_gives_the_same_renderings_side_by_side_and_says_the_default_as_it_is():
     from tasks.tts.audition import hear_all
     from tests.voice_doubles import PitchEncoder

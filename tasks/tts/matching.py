@@ -493,7 +493,7 @@ def assign_voices(profiles, candidates: dict, language: str, texts: dict | None 
             if listener is None:
                 best = choose(scores[profile.speaker], None, lambda: None, max_wer_over_default, passing_wer, late)
             else:
-                hearing = Hearing(listener, heard, pool, also_auditioned, lines, pace or Pace(), said)
+                hearing = Hearing(listener, heard, pool, also_auditioned, lines, pace or Pace(), said, converter, profile)
                 best = choose(scores[profile.speaker], hearing.wer, hearing.reference, max_wer_over_default,
                               passing_wer, late)
                 log.info("speaker %s audition WER (default voice %s): %s", profile.speaker,
