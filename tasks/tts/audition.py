@@ -54,7 +54,7 @@ def render(voice, lines, pace, gap_s: float = 0.3) -> np.ndarray:
     """`voice` saying `lines` ((text, seconds) each) about as the dub will: each at the rate its
     seconds need (None: at its own pace; one correction of the rate, not the stage's several: an
     audition hears every candidate; `pace`: tasks.tts.Pace), `gap_s` of silence between them."""
-    return joined(say_lines(voice, lines, pace), voice.sample_rate, gap_s)
+    return joined([speech for speech, _ in say_lines(voice, lines, pace)], voice.sample_rate, gap_s)
 
 
 def say_lines(voice, lines, pace) -> list[tuple[np.ndarray, float]]:
@@ -75,9 +75,10 @@ def say_lines(voice, lines, pace) -> list[tuple[np.ndarray, float]]:
     return said
 
 
-def joined(said: list[tuple[np.ndarray, float]], rate: int, gap_s: float = 0.3) -> np.ndarray:
+def joined(lines, rate: int, gap_s: float = 0.3) -> np.ndarray:
+    """The samples of `lines` one after another, `gap_s` of silence between them."""
     pieces = []
-    for speech, _ in said:
+    for speech in lines:
         pieces += [speech, np.zeros(int(gap_s * rate), np.float32)]
     return np.concatenate(pieces[:-1]) if pieces else np.zeros(0, np.float32)
 
@@ -95,9 +96,8 @@ def hear(voice, lines, profile, pace=None, converter=None, encoder=None) -> Rend
 
     lines = as_lines(lines)
     said = say_lines(voice, lines, pace or Pace())
-    plain, late_s = joined(said, voice.sample_rate), max((late for _, late in said), default=0.0)
-    rate = voice.sample_rate
-    pieces = tuple(speech for speech, _ in said)
+    pieces, late_s = tuple(speech for speech, _ in said), max((late for _, late in said), default=0.0)
+    plain, rate = joined(pieces, voice.sample_rate), voice.sample_rate
     if not len(plain):
         return Rendering(-1.0, plain, plain, rate, late_s, pieces)
     speech, likeness = plain, None
@@ -200,8 +200,8 @@ class Hearing:
         rendering = self.heard[name]
         if self.converter is None or self.profile is None or not rendering.lines or rendering.speech is rendering.plain:
             return rendering.speech
-        converted = [(self.converter.match(line, rendering.rate, self.profile)[0], 0.0) for line in rendering.lines]
-        return joined(converted, rendering.rate)
+        return joined([self.converter.match(line, rendering.rate, self.profile)[0] for line in rendering.lines],
+                      rendering.rate)
 
     def reference(self) -> float | None:
         if self.reference_wer is None and self.defaults:
