@@ -5,8 +5,9 @@ Two modes.
 `--workspaces WS...`: the per-clip table of issue 6 from dubbed workspaces (each one `dub` run; its
 evaluate stage measured the dub against its audio and the source against its own): source and dub
 closure excess and aperture contrast, dub/source ratios (target >= 0.8), the dub's audio-visual
-offset (target +-40 ms), PSNR outside the mouth (target >= 40 dB on every frame), boundary gradient
-and flicker against the source, and the frames left untouched by design per reason.
+offset (target +-40 ms), PSNR outside the mouth (target >= 40 dB on every frame), boundary gradient,
+flicker and fine detail (`tasks.lipsync.core.detail`) against the source, and the frames left untouched
+by design per reason.
 
     python scripts/lipsync_validate.py --workspaces /tmp/ws_a /tmp/ws_b [--lang es] [--fresh] [--out table.json]
 
@@ -308,8 +309,9 @@ def pooled(rows: list[dict]) -> dict:
 
 def dubbed_table(rows: list[dict]) -> str:
     lines = ["| clip | closure excess src / dub (ratio) | aperture contrast src / dub (ratio) | dub offset ms (conf) | "
-             "PSNR outside mouth min dB | boundary gradient out/src | flicker out/src (edit's own) | edited / frames | untouched by design |",
-             "|---|---|---|---|---|---|---|---|---|"]
+             "PSNR outside mouth min dB | boundary gradient out/src | flicker out/src (edit's own) | detail out/src | "
+             "edited / frames | untouched by design |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         untouched = ", ".join(f"{k} {v}" for k, v in r["untouched"].items() if v) or "-"
         mark = {k: ("" if v else " FAIL") for k, v in r["passes"].items()}
@@ -320,7 +322,8 @@ def dubbed_table(rows: list[dict]) -> str:
             f"| {r['video']} | {fmt(r['source_closure_excess'])} / {fmt(r['dub_closure_excess'])} ({fmt(r['closure_ratio'])}{mark['closure']}) | "
             f"{fmt(r['source_aperture_contrast'])} / {fmt(r['dub_aperture_contrast'])} ({fmt(r['aperture_ratio'])}{mark['aperture']}) | "
             f"{fmt(r['dub_sync_offset_ms'])}{mark['offset']} ({fmt(r['dub_sync_confidence'])}){phone_offset_text(r)} | {r['psnr_outside_min']:.1f}{mark['psnr']} | "
-            f"x{r['boundary_gradient_ratio']:.2f} | x{r['flicker_ratio']:.2f} ({r['edit_flicker']:.2f}) | {r['frames_edited']} / {r['frames']} | {untouched} |")
+            f"x{r['boundary_gradient_ratio']:.2f} | x{r['flicker_ratio']:.2f} ({r['edit_flicker']:.2f}) | x{r.get('detail_ratio', 1.0):.2f} | "
+            f"{r['frames_edited']} / {r['frames']} | {untouched} |")
     return "\n".join(lines)
 
 

@@ -701,3 +701,67 @@ def test_encoder_writes_the_same_bytes_for_the_same_frames(tmp_path, codec):
         encoder.close()
         written.append((tmp_path / name).read_bytes())
     assert len(written[0]) > 1000 and written[0] == written[1]
+
+
+def rotated(landmarks: np.ndarray, degrees: float, centre=(300.0, 300.0)) -> np.ndarray:
+    angle = np.deg2rad(degrees)
+    rotation = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+    return (landmarks - centre) @ rotation.T + centre
+
+
+@pytest.mark.parametrize("iod,degrees,max_error", [
+    (100.0, 7.0, 1.5),     # a face within the canonical size: its pixels come back as they were
+    (100.0, 0.0, 1.5),
+    (200.0, 7.0, 6.0),     # larger than max_canonical_iod: kept at that size (a blur, bounded)
+])
+def test_an_exemplar_rendered_onto_its_own_face_is_its_own_pixels(iod, degrees, max_error):
+    """The bank keeps the source's pixels and the render resamples them once: an exemplar put back
+    on the face it came from returns the frame (two bilinear passes, via a canonical crop, lost a
+    third of the fine detail)."""
+    from tasks.lipsync.exemplar import ExemplarGenerator
+
+    rng = np.random.default_rng(0)
+    frame = cv2_blur(rng.integers(0, 256, (700, 700, 3)).astype(np.uint8))
+    shapes = np.stack([rotated(face(0.1 + 0.02 * i, iod=iod, shift=(300.0, 150.0)), degrees) for i in range(4)])
+    generator = ExemplarGenerator(min_bank=1, max_canonical_iod=140.0)
+    bank = generator.new_bank(0, shapes, RANGES)
+    for i, lm in enumerate(shapes):
+        bank.add(frame, lm, (0, 0, 0), i, i)
+    generator.finish(bank)
+    rendered = generator.render(bank, 2, frame.shape[:2], shapes[2], bank.features[2])
+    x0, y0, x1, y1 = rendered.roi
+    inside = rendered.region
+    error = np.abs(rendered.patch.astype(float) - frame[y0:y1, x0:x1])[inside].mean()
+    assert error < max_error
+    assert max(c.shape[1] for c in bank.crops) <= 2.5 * min(iod, 140.0)   # large faces are stored at canonical size
+
+
+def cv2_blur(image: np.ndarray) -> np.ndarray:
+    import cv2
+
+    return cv2.GaussianBlur(image, (0, 0), 1.0)
+
+
+@pytest.mark.parametrize("change,expected", [
+    ("none", (0.99, 1.01)),
+    ("contrast", (0.99, 1.01)),     # a colour gain is not detail
+    ("blur", (0.0, 0.8)),           # a resampling's blur is less
+])
+def test_detail_falls_with_blur_not_with_contrast(change, expected):
+    import cv2
+
+    from tasks.lipsync.core import detail
+
+    rng = np.random.default_rng(1)
+    image = cv2.GaussianBlur(rng.integers(0, 256, (80, 80)).astype(np.float32), (0, 0), 0.8)
+    mask = np.zeros((80, 80), bool)
+    mask[10:70, 10:70] = True
+    other = {"none": image, "contrast": 1.3 * image - 20, "blur": cv2.GaussianBlur(image, (0, 0), 0.7)}[change]
+    assert expected[0] <= detail(other, mask) / detail(image, mask) <= expected[1]
+
+
+def test_unknown_interpolation_is_refused():
+    from tasks.lipsync.exemplar import ExemplarGenerator
+
+    with pytest.raises(ValueError, match="interpolation"):
+        ExemplarGenerator(interpolation="nearest-ish")

@@ -18,7 +18,7 @@ from tqdm import tqdm
 from tasks import artifacts
 from tasks.artifacts import Probe, atomic_dir
 from tasks.lipsync import schema
-from tasks.lipsync.core import active_frames, boundary_gradient, flicker, ramp, runs
+from tasks.lipsync.core import active_frames, boundary_gradient, detail, flicker, ramp, runs
 from tasks.stage import StageContext, StageError, instantiate, log, main, source_video
 
 STATUS = ("absent", "edit", "not_speaking", "turned", "small", "occluded")
@@ -471,7 +471,7 @@ def run(context: StageContext) -> None:
     share = (faces["mouth_mask"] > 127).mean(axis=(1, 2))
     min_share = float((config.get("limits") or {}).get("occluder_min_share", 0.2))
     closed_level = float((config.get("articulation") or {}).get("closure_level", 0.05))
-    psnr_outside, psnr_frame, areas, grad_out, grad_src = [], [], [], [], []
+    psnr_outside, psnr_frame, areas, grad_out, grad_src, detail_out, detail_src = [], [], [], [], [], [], []
     pairs = []
     written, faces_edited, edit_seconds = 0, 0, 0.0
     with atomic_dir(context.out_dir()) as out:
@@ -515,6 +515,10 @@ def run(context: StageContext) -> None:
                         faces_edited += 1
                         grad_out.append(boundary_gradient(bgr[y0:y1, x0:x1], alpha))
                         grad_src.append(boundary_gradient(source_bgr[y0:y1, x0:x1], alpha))
+                        inside = alpha > 0.5
+                        if inside.any():
+                            detail_out.append(detail(bgr[y0:y1, x0:x1], inside))
+                            detail_src.append(detail(source_bgr[y0:y1, x0:x1], inside))
                         region = (alpha > 0.5) & ~rendered.mouth  # the skin: its colour must not flicker
                         if region.any():
                             plan.luma.append((index, float(yuv[y0:y1, x0:x1][region].mean()),
@@ -551,6 +555,7 @@ def run(context: StageContext) -> None:
         fo = float(np.mean(flick_out)) if flick_out else 0.0
         fs = float(np.mean(flick_src)) if flick_src else 0.0
         go, gs = (float(np.mean(grad_out)) if grad_out else 0.0), (float(np.mean(grad_src)) if grad_src else 0.0)
+        do, ds = (float(np.mean(detail_out)) if detail_out else 0.0), (float(np.mean(detail_src)) if detail_src else 0.0)
         metrics = schema.LipsyncMetrics(
             psnr_outside_min=round(min(psnr_outside, default=99.0), 3), psnr_outside_mean=round(float(np.mean(psnr_outside)) if psnr_outside else 99.0, 3),
             psnr_frame_min=round(min(psnr_frame, default=99.0), 3), edited_area=round(float(np.mean(areas)) if areas else 0.0, 5),
@@ -558,7 +563,8 @@ def run(context: StageContext) -> None:
             flicker=round(fo, 4), flicker_source=round(fs, 4), flicker_ratio=round(fo / fs, 3) if fs else 1.0,
             edit_flicker=round(float(np.mean(flick_edit)) if flick_edit else 0.0, 4),
             fps=round(written / max(seconds, 1e-6), 2), seconds=round(seconds, 2),
-            edit_ms_per_face=round(1000 * edit_seconds / max(faces_edited, 1), 2))
+            edit_ms_per_face=round(1000 * edit_seconds / max(faces_edited, 1), 2),
+            detail_ratio=round(do / ds, 3) if ds else 1.0)
         track_reports = []
         for plan in plans:
             edited = plan.choice >= 0
@@ -578,8 +584,9 @@ def run(context: StageContext) -> None:
         schema.write(out / "report.json", report)
         if pairs:
             cv2.imwrite(str(out / "grid.png"), make_grid(sorted(pairs, key=lambda p: p[0])))
-    log.info("%d/%d frames edited; PSNR outside the mouth min %.1f dB; boundary gradient x%.2f; flicker x%.2f; %.1f frames/s",
-             len(edited_frames), written, metrics.psnr_outside_min, metrics.boundary_gradient_ratio, metrics.flicker_ratio, metrics.fps)
+    log.info("%d/%d frames edited; PSNR outside the mouth min %.1f dB; boundary gradient x%.2f; flicker x%.2f; detail "
+             "x%.2f; %.1f frames/s", len(edited_frames), written, metrics.psnr_outside_min, metrics.boundary_gradient_ratio,
+             metrics.flicker_ratio, metrics.detail_ratio, metrics.fps)
 
 
 def _psnr(sse: float, count: int) -> float:

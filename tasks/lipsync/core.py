@@ -227,6 +227,19 @@ def boundary_gradient(image: np.ndarray, alpha: np.ndarray, band: tuple[float, f
     return float(np.hypot(gx, gy)[where].mean()) if where.any() else 0.0
 
 
+def detail(image: np.ndarray, mask: np.ndarray) -> float:
+    """Fine detail of a grey image over `mask`: the energy of its finest scale (3x3 Laplacian) over
+    that of its edges (Sobel gradient), so that a contrast gain leaves it as it is and a blur (each
+    bilinear resampling) lowers it."""
+    import cv2
+
+    grey = (image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)).astype(np.float32)
+    fine = cv2.Laplacian(grey, cv2.CV_32F, ksize=1)[mask]
+    gx, gy = cv2.Sobel(grey, cv2.CV_32F, 1, 0, ksize=3)[mask], cv2.Sobel(grey, cv2.CV_32F, 0, 1, ksize=3)[mask]
+    edges = float((gx ** 2 + gy ** 2).mean()) if mask.any() else 0.0
+    return float((fine ** 2).mean()) / edges if edges > 0 else 0.0
+
+
 def flicker(means: Sequence[float]) -> float:
     """Mean absolute frame-to-frame change of a per-frame value (e.g. the mean luma of the edited region)."""
     values = np.asarray(means, dtype=float)

@@ -32,6 +32,7 @@ CHIN = {5: 0.3, 6: 0.6, 7: 0.9, 8: 1.0, 9: 0.9, 10: 0.6, 11: 0.3}
 REGION_JAW = list(range(3, 14))
 REGION_NOSE = [31, 32, 33, 34, 35]
 REGION_CHIN = [5, 6, 7, 8, 9, 10, 11]
+INTERPOLATIONS = {"linear": 1, "cubic": 2, "lanczos": 4}   # OpenCV's INTER_LINEAR, INTER_CUBIC, INTER_LANCZOS4
 
 
 @dataclass
@@ -53,8 +54,11 @@ class Bank:
     crop_size: tuple[int, int]            # w, h
     ranges: dict
     iod: float                            # canonical inter-ocular distance (px)
+    max_iod: float = float("inf")         # exemplars of a larger face are stored scaled down to this
     rows: list = field(default_factory=list)          # faces.npz row per exemplar
-    crops: list = field(default_factory=list)
+    crops: list = field(default_factory=list)         # the source frame's own pixels around the lower face
+    to_crop: list = field(default_factory=list)       # (2, 3) affine: canonical px -> that crop's px
+    looks: list = field(default_factory=list)         # appearance descriptor of the mouth (unit vector)
     landmarks: list = field(default_factory=list)     # canonical (68, 2)
     poses: list = field(default_factory=list)         # yaw, pitch
     frames: list = field(default_factory=list)        # source frame
@@ -72,16 +76,66 @@ class Bank:
         return similarity(landmarks[RIGID].astype(float), self.template[RIGID])
 
     def add(self, frame: np.ndarray, landmarks: np.ndarray, pose, source_frame: int, row: int = -1) -> None:
+        """Keep the frame's pixels around the lower face as they are, with the map from canonical
+        coordinates into them: a render then resamples the source once (warping into a canonical crop
+        first and onto the face after took two bilinear passes and a third of the mouth's detail)."""
         import cv2
 
         transform = self.to_canonical(landmarks)
         scale, rotation, translation = transform
-        matrix = np.hstack([scale * rotation, translation[:, None]])
-        self.crops.append(cv2.warpAffine(frame, matrix, self.crop_size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE))
+        inverse = rotation.T / scale
+        width, height = self.crop_size
+        corners = (np.array([[0, 0], [width, 0], [width, height], [0, height]], float) - translation) @ inverse.T
+        x0, y0 = np.maximum(np.floor(corners.min(0)).astype(int) - 2, 0)
+        x1, y1 = np.minimum(np.ceil(corners.max(0)).astype(int) + 3, (frame.shape[1], frame.shape[0]))
+        x0, y0 = min(x0, frame.shape[1] - 1), min(y0, frame.shape[0] - 1)
+        x1, y1 = max(x1, x0 + 1), max(y1, y0 + 1)
+        crop = frame[y0:y1, x0:x1]
+        to_crop = np.hstack([inverse, (-inverse @ translation - (x0, y0))[:, None]])
+        shrink = self.max_iod / interocular(landmarks)
+        if shrink < 1.0:
+            # a face larger than `max_canonical_iod` is kept at that size, as the canonical crops
+            # were: a bank holds hundreds of them
+            size = (max(1, round(crop.shape[1] * shrink)), max(1, round(crop.shape[0] * shrink)))
+            factor = np.array([size[0] / crop.shape[1], size[1] / crop.shape[0]])
+            to_crop = to_crop * factor[:, None]
+            to_crop[:, 2] += 0.5 * factor - 0.5        # resize keeps pixel centres, not corners, in place
+            crop = cv2.resize(crop, size, interpolation=cv2.INTER_AREA)
+        self.crops.append(np.ascontiguousarray(crop))
+        self.to_crop.append(to_crop)
+        self.looks.append(mouth_look(frame, transform, self.template, self.iod))
         self.landmarks.append(apply_similarity(landmarks.astype(float), transform))
         self.poses.append((float(pose[0]), float(pose[1])))
         self.frames.append(int(source_frame))
         self.rows.append(int(row))
+
+
+def lips_mask(lips: np.ndarray, iod: float, shape: tuple[int, int]) -> np.ndarray:
+    """The hull of lip points (pixels of an image of `shape`), grown by 0.08 inter-ocular: the lips
+    and what lies between them."""
+    import cv2
+
+    mask = np.zeros(shape, np.uint8)
+    cv2.fillConvexPoly(mask, cv2.convexHull(np.round(lips).astype(np.int32)), 1)
+    grow = max(1, int(0.08 * iod))
+    return cv2.dilate(mask, np.ones((2 * grow + 1, 2 * grow + 1), np.uint8)) > 0
+
+
+def mouth_look(frame: np.ndarray, to_canonical, template: np.ndarray, iod: float) -> np.ndarray:
+    """The mouth's appearance for the selection's smoothness cost: the canonical mouth box (lips and
+    0.15 inter-ocular around them) in grey at 24 x 16, zero-mean, unit length."""
+    import cv2
+
+    scale, rotation, translation = to_canonical
+    mouth = template[48:60]
+    pad = 0.15 * iod
+    x0, y0 = np.maximum(mouth.min(0) - pad, 0).astype(int)
+    x1, y1 = (mouth.max(0) + pad).astype(int)
+    matrix = np.hstack([scale * rotation, (translation - (x0, y0))[:, None]])
+    box = cv2.warpAffine(frame, matrix, (int(x1 - x0), int(y1 - y0)), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    small = cv2.resize(cv2.cvtColor(box, cv2.COLOR_BGR2GRAY), (24, 16), interpolation=cv2.INTER_AREA).astype(float).ravel()
+    small -= small.mean()
+    return small / max(np.linalg.norm(small), 1e-6)
 
 
 def canonical_template(landmarks: np.ndarray, iod: float) -> tuple[np.ndarray, tuple[int, int]]:
@@ -244,7 +298,7 @@ class ExemplarGenerator:
                  smoothness: float = 0.6, hold_cost: float = 0.02, candidates: int = 24,
                  adjust_limit: float = 0.06, min_bank: int = 8, run_length: int = 8, chin_margin: float = 0.0,
                  still: dict | None = None, cavity_shading: float = 0.75, close_limit: float = 0.06,
-                 closure_weight: float = 0.0):
+                 closure_weight: float = 0.0, interpolation: str = "cubic"):
         self.bank_size = int(bank_size)
         self.min_canonical_iod = float(min_canonical_iod)
         self.max_canonical_iod = float(max_canonical_iod)
@@ -261,6 +315,9 @@ class ExemplarGenerator:
         self.cavity_shading = float(cavity_shading)
         self.close_limit = float(close_limit)
         self.closure_weight = float(closure_weight)
+        if interpolation not in INTERPOLATIONS:
+            raise ValueError(f"lipsync interpolation {interpolation!r}: choose from {sorted(INTERPOLATIONS)}")
+        self.interpolation = INTERPOLATIONS[interpolation]
 
     # ------------------------------------------------------------ bank
     def new_bank(self, track: int, landmarks: np.ndarray, ranges: dict) -> Bank:
@@ -269,7 +326,7 @@ class ExemplarGenerator:
         # the crops keep the face's own resolution, within bounds
         iod = float(np.clip(np.median(inter_ocular(np.asarray(landmarks, dtype=float))), self.min_canonical_iod, self.max_canonical_iod))
         template, size = canonical_template(landmarks, iod)
-        return Bank(track, template, size, ranges, iod)
+        return Bank(track, template, size, ranges, iod, self.max_canonical_iod)
 
     def choose_rows(self, usable_rows: np.ndarray, frames: np.ndarray) -> np.ndarray:
         """Which usable rows (sorted by frame) go in the bank: all, or short runs of neighbouring
@@ -283,8 +340,6 @@ class ExemplarGenerator:
         return usable_rows[keep]
 
     def finish(self, bank: Bank) -> Bank:
-        import cv2
-
         from tasks.visemes.calibration import mouth_measures
 
         lm = np.array(bank.landmarks)
@@ -295,7 +350,7 @@ class ExemplarGenerator:
                 # a photo (or a face that never moves): one exemplar, every shape by warping it, with
                 # this face's own articulation ranges (the measured ones have no span)
                 keep = len(lm) // 2
-                for name in ("rows", "crops", "landmarks", "poses", "frames"):
+                for name in ("rows", "crops", "to_crop", "looks", "landmarks", "poses", "frames"):
                     setattr(bank, name, [getattr(bank, name)[keep]])
                 bank.still = True
                 bank.ranges = still_ranges(bank.landmarks[0], self.still["open_gap"], self.still["jaw_span"], self.still["width_span"])
@@ -303,17 +358,7 @@ class ExemplarGenerator:
         bank.features = shape_features(lm, bank.ranges)
         bank.index = BankIndex(bank.features, np.array(bank.poses), self.weights, self.pose_weight, self.pose_scale,
                                self.closure_weight)
-        mouth = bank.template[48:60]
-        pad = 0.15 * bank.iod
-        x0, y0 = np.maximum(mouth.min(0) - pad, 0).astype(int)
-        x1, y1 = (mouth.max(0) + pad).astype(int)
-        descriptors = []
-        for crop in bank.crops:
-            grey = cv2.cvtColor(crop[y0:y1, x0:x1], cv2.COLOR_BGR2GRAY)
-            small = cv2.resize(grey, (24, 16), interpolation=cv2.INTER_AREA).astype(float).ravel()
-            small -= small.mean()
-            descriptors.append(small / max(np.linalg.norm(small), 1e-6))
-        bank.descriptors = np.array(descriptors)
+        bank.descriptors = np.array(bank.looks)
         frames = np.array(bank.frames)
         steps = np.where(np.diff(frames, prepend=frames[:1] - 1) == 1, 1, 2) if len(frames) else frames
         bank.sequence = np.cumsum(steps)
@@ -357,7 +402,8 @@ class ExemplarGenerator:
 
         if index not in bank.meshes:
             bank.meshes[index] = torn_mesh(src)   # one mesh per exemplar: its triangles keep their lips
-        patch, covered = piecewise_affine(bank.crops[index], src, dst, (x0, y0, x1, y1), bank.meshes[index])
+        patch, covered = piecewise_affine(bank.crops[index], src, dst, (x0, y0, x1, y1), bank.meshes[index],
+                                          bank.to_crop[index], self.interpolation)
         offset = np.array([x0, y0], dtype=float)
         dst_lm = apply_similarity(moved, to_frame)
         iod_px = interocular(landmarks)
@@ -377,10 +423,5 @@ class ExemplarGenerator:
         # ... but never beyond the exemplar's own cheeks: where the current face is wider at a side
         # (pose, alignment), the exemplar's pixels there are its hair or background
         region &= exemplar_face(dst_lm - offset, 2.0 * iod_px * down, region.shape)
-        mouth = np.zeros_like(region)
-        lips = np.vstack([dst_lm[48:60], landmarks[48:60]]) - offset
-        cv2.fillConvexPoly(mouth, cv2.convexHull(np.round(lips).astype(np.int32)), 1)
-        iod = iod_px
-        grow = max(1, int(0.08 * iod))
-        mouth = cv2.dilate(mouth, np.ones((2 * grow + 1, 2 * grow + 1), np.uint8))
-        return Rendered((x0, y0, x1, y1), patch, (region > 0) & covered, mouth > 0, iod, index)
+        mouth = lips_mask(np.vstack([dst_lm[48:60], landmarks[48:60]]) - offset, iod_px, region.shape)
+        return Rendered((x0, y0, x1, y1), patch, (region > 0) & covered, mouth, iod_px, index)

@@ -39,6 +39,8 @@ class LipsyncMetrics:
     fps: float                            # output frames per second, whole stage (decode, bank, render, encode)
     seconds: float
     edit_ms_per_face: float = 0.0         # render + blend time of one face in one frame (ms)
+    detail_ratio: float = 1.0             # fine detail of the replaced lower face (`core.detail`), output / the
+                                          # source's same pixels, edited frames: below 1, the new mouth is blurred
 
 
 @dataclass(frozen=True)

@@ -12,11 +12,14 @@ def triangles(points: np.ndarray) -> np.ndarray:
 
 
 def piecewise_affine(image: np.ndarray, src: np.ndarray, dst: np.ndarray, roi: tuple[int, int, int, int],
-                     tris: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+                     tris: np.ndarray | None = None, image_affine: np.ndarray | None = None,
+                     interpolation: int = 1) -> tuple[np.ndarray, np.ndarray]:
     """Warp `image` so that its points `src` land on `dst` (both (P, 2), dst in the output's pixels).
 
-    Only the output region roi = (x0, y0, x1, y1) is computed. Returns (warped (h, w, C) uint8,
-    covered (h, w) bool: pixels inside the mesh).
+    Only the output region roi = (x0, y0, x1, y1) is computed. `image_affine` (2, 3): where the `src`
+    coordinates lie in `image` (None: they are its pixels), folded into the one resampling.
+    `interpolation`: OpenCV's flag (1 linear, 2 cubic). Returns (warped (h, w, C) uint8, covered
+    (h, w) bool: pixels inside the mesh).
     """
     import cv2
 
@@ -39,7 +42,10 @@ def piecewise_affine(image: np.ndarray, src: np.ndarray, dst: np.ndarray, roi: t
     a = affines[np.maximum(ids, 0)].astype(np.float32)
     map_x = a[..., 0, 0] * xx + a[..., 0, 1] * yy + a[..., 0, 2]
     map_y = a[..., 1, 0] * xx + a[..., 1, 1] * yy + a[..., 1, 2]
+    if image_affine is not None:
+        m = np.asarray(image_affine, dtype=np.float32)
+        map_x, map_y = m[0, 0] * map_x + m[0, 1] * map_y + m[0, 2], m[1, 0] * map_x + m[1, 1] * map_y + m[1, 2]
     map_x[~covered] = -1
     map_y[~covered] = -1
-    warped = cv2.remap(image, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    warped = cv2.remap(image, map_x, map_y, int(interpolation), borderMode=cv2.BORDER_REPLICATE)
     return warped, covered
