@@ -765,3 +765,33 @@ def test_unknown_interpolation_is_refused():
 
     with pytest.raises(ValueError, match="interpolation"):
         ExemplarGenerator(interpolation="nearest-ish")
+
+
+@pytest.mark.parametrize("tear_weight,target,expected", [
+    (0.0, 0.6, 0),     # equally far: the first (ties by order)
+    (5.0, 0.6, 1),     # opening the narrower one would tear its mouth: the wider one, squeezed
+    (5.0, 0.3, 0),     # a narrower target: neither needs tearing
+    (5.0, 0.0, 0),
+])
+def test_tearing_an_exemplar_open_costs_more_than_squeezing_one(tear_weight, target, expected):
+    features = np.array([(0.5, .5, .5), (0.7, .5, .5)]) if target >= 0.5 else np.array([(target, .5, .5), (target + 0.2, .5, .5)])
+    index = core.BankIndex(features, np.zeros((2, 2)), tear_weight=tear_weight)
+    assert index.nearest(np.array([(target, .5, .5)]), np.zeros((1, 2)))[0, 0] == expected
+
+
+@pytest.mark.parametrize("target_gap,expected_tear", [(0.1, 0.0), (0.15, 0.02), (0.4, 0.06)])
+def test_a_render_says_how_far_it_tore_the_mouth_open(target_gap, expected_tear):
+    from tasks.lipsync.exemplar import ExemplarGenerator
+
+    generator = ExemplarGenerator(min_bank=1, adjust_limit=0.06)
+    shapes = np.stack([face(gap) for gap in (0.05, 0.13, 0.25)])
+    bank = generator.new_bank(0, shapes, RANGES)
+    frame = np.full((500, 700, 3), 128, np.uint8)
+    for i, lm in enumerate(shapes):
+        bank.add(frame, lm, (0, 0, 0), i, i)
+    generator.finish(bank)
+    lo, hi = RANGES["gap"]
+    assert not bank.still
+    rendered = generator.render(bank, 1, frame.shape[:2], shapes[1], np.array([(target_gap - lo) / (hi - lo), 0.5, 0.5]))
+    assert rendered.tear == pytest.approx(max(0.0, min(target_gap - 0.13, 0.06)), abs=1e-6)
+    assert rendered.tear == pytest.approx(expected_tear, abs=0.005)

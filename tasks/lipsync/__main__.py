@@ -22,6 +22,7 @@ from tasks.lipsync.core import active_frames, boundary_gradient, detail, flicker
 from tasks.stage import StageContext, StageError, instantiate, log, main, source_video
 
 STATUS = ("absent", "edit", "not_speaking", "turned", "small", "occluded")
+TORN = 0.02   # inter-ocular units: lips opened this far beyond their exemplar show a band of its stretched midline
 
 
 # ---------------------------------------------------------------- raw yuv420p I/O
@@ -121,6 +122,7 @@ class TrackPlan:
     bank_rows: np.ndarray = None
     luma: list = field(default_factory=list)        # (frame, output mean, source mean)
     partly_occluded: int = 0
+    tears: list = field(default_factory=list)       # per edited frame: lips opened beyond the exemplar's (inter-ocular)
 
 
 def speaker_tracks(tracks, visemes, present: set[int]) -> tuple[dict[str, int], list[str]]:
@@ -502,6 +504,7 @@ def run(context: StageContext) -> None:
                         if fade_from >= 0:
                             other = generator.render(plan.bank, fade_from, (height, width), landmarks, plan.targets[index])
                             rendered = compositor.mix(rendered, other, weight)
+                        plan.tears.append(rendered.tear)
                         covered = covered_mask(faces, row, rendered.roi) if share[row] >= min_share else None
                         plan.partly_occluded += int(covered is not None and covered.any())
                         pixels, alpha = compositor.blend(bgr, rendered, plan.weight[index], covered, plan.track)
@@ -577,7 +580,9 @@ def run(context: StageContext) -> None:
             switches = int(sum(1 for a, b in zip(chosen[:-1], chosen[1:]) if a != b and seq[b] != seq[a] + 1)) if len(chosen) else 0
             error = float(np.abs(plan.bank.features[chosen] - plan.targets[edited]).mean()) if len(chosen) else 0.0
             track_reports.append(schema.TrackReport(plan.track, plan.speaker, len(plan.bank), int(present.sum()), int(edited.sum()),
-                                                    untouched, plan.partly_occluded, switches, round(error, 4)))
+                                                    untouched, plan.partly_occluded, switches, round(error, 4),
+                                                    int(np.sum(np.asarray(plan.tears) > TORN)),
+                                                    round(float(np.mean(plan.tears)) if plan.tears else 0.0, 4)))
         report = schema.LipsyncReport(context.video, context.lang, getattr(generator, "name", type(generator).__name__), width, height,
                                       probe.fps, written, len(edited_frames), encode.get("codec", "libx264"), tuple(track_reports),
                                       tuple(unmatched), metrics, {k: v for k, v in config.items() if k != "grid"})

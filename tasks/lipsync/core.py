@@ -61,13 +61,15 @@ class BankIndex:
     """Exemplars indexed by mouth shape (0..1 features) and head pose (yaw, pitch degrees)."""
 
     def __init__(self, features: np.ndarray, poses: np.ndarray, weights: Sequence[float] = (1.0, 0.5, 0.5),
-                 pose_weight: float = 0.5, pose_scale: float = 10.0, closure_weight: float = 0.0, closure_level: float = 0.05):
+                 pose_weight: float = 0.5, pose_scale: float = 10.0, closure_weight: float = 0.0, closure_level: float = 0.05,
+                 tear_weight: float = 0.0):
         self.features = np.asarray(features, dtype=float).reshape(-1, len(FEATURES))
         self.poses = np.asarray(poses, dtype=float).reshape(-1, 2)
         self.weights = np.asarray(weights, dtype=float)
         self.pose_weight = float(pose_weight)
         self.pose_scale = float(pose_scale)
         self.closure_weight, self.closure_level = float(closure_weight), float(closure_level)
+        self.tear_weight = float(tear_weight)
 
     def __len__(self) -> int:
         return len(self.features)
@@ -81,7 +83,10 @@ class BankIndex:
         # a closure asks for lips that really touch: a warp that closes an open exemplar's landmarks
         # can leave its teeth showing, so open exemplars cost extra there (linear, not squared)
         closing = (targets[:, 0] <= self.closure_level)[:, None] * np.clip(self.features[None, :, 0], 0, None)
-        return shape + self.pose_weight * pose + self.closure_weight * closing
+        # opening an exemplar wider than it is tears its mouth along the midline (a band of its own
+        # stretched, darkened pixels); closing one squeezes real pixels away: the first costs more
+        tearing = np.clip(targets[:, None, 0] - self.features[None, :, 0], 0, None) ** 2
+        return shape + self.pose_weight * pose + self.closure_weight * closing + self.tear_weight * tearing
 
     def nearest(self, targets: np.ndarray, poses: np.ndarray, k: int = 1) -> np.ndarray:
         """(T, k) indices of the k cheapest exemplars per frame, best first."""

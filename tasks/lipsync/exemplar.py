@@ -45,6 +45,7 @@ class Rendered:
     mouth: np.ndarray                     # (h, w) bool: the new lips and inner mouth (not skin)
     iod: float                            # the face's inter-ocular distance in pixels
     exemplar: int = -1
+    tear: float = 0.0                     # how far the lips were opened beyond the exemplar's own (inter-ocular units)
 
 
 @dataclass
@@ -298,7 +299,7 @@ class ExemplarGenerator:
                  smoothness: float = 0.6, hold_cost: float = 0.02, candidates: int = 24,
                  adjust_limit: float = 0.06, min_bank: int = 8, run_length: int = 8, chin_margin: float = 0.0,
                  still: dict | None = None, cavity_shading: float = 0.75, close_limit: float = 0.06,
-                 closure_weight: float = 0.0, interpolation: str = "cubic"):
+                 closure_weight: float = 0.0, interpolation: str = "cubic", tear_weight: float = 0.0):
         self.bank_size = int(bank_size)
         self.min_canonical_iod = float(min_canonical_iod)
         self.max_canonical_iod = float(max_canonical_iod)
@@ -315,6 +316,7 @@ class ExemplarGenerator:
         self.cavity_shading = float(cavity_shading)
         self.close_limit = float(close_limit)
         self.closure_weight = float(closure_weight)
+        self.tear_weight = float(tear_weight)
         if interpolation not in INTERPOLATIONS:
             raise ValueError(f"lipsync interpolation {interpolation!r}: choose from {sorted(INTERPOLATIONS)}")
         self.interpolation = INTERPOLATIONS[interpolation]
@@ -357,7 +359,7 @@ class ExemplarGenerator:
                 lm = np.array(bank.landmarks)
         bank.features = shape_features(lm, bank.ranges)
         bank.index = BankIndex(bank.features, np.array(bank.poses), self.weights, self.pose_weight, self.pose_scale,
-                               self.closure_weight)
+                               self.closure_weight, tear_weight=self.tear_weight)
         bank.descriptors = np.array(bank.looks)
         frames = np.array(bank.frames)
         steps = np.where(np.diff(frames, prepend=frames[:1] - 1) == 1, 1, 2) if len(frames) else frames
@@ -384,6 +386,7 @@ class ExemplarGenerator:
         want = np.array([lo + t * (hi - lo) for t, (lo, hi) in zip(target, (bank.ranges[k] for k in FEATURES))])
         limit = self.still["adjust_limit"] if bank.still else self.adjust_limit
         moved = adjust_mouth(exemplar, have, want, bank.iod, limit, self.close_limit)
+        tear = float(np.clip(want[0] - have[0], 0.0, limit))
         to_frame = similarity(bank.template[RIGID], landmarks[RIGID].astype(float))
         cw, ch = bank.crop_size
         border = np.array([[0, 0], [cw / 2, 0], [cw - 1, 0], [cw - 1, ch / 2], [cw - 1, ch - 1], [cw / 2, ch - 1],
@@ -424,4 +427,4 @@ class ExemplarGenerator:
         # (pose, alignment), the exemplar's pixels there are its hair or background
         region &= exemplar_face(dst_lm - offset, 2.0 * iod_px * down, region.shape)
         mouth = lips_mask(np.vstack([dst_lm[48:60], landmarks[48:60]]) - offset, iod_px, region.shape)
-        return Rendered((x0, y0, x1, y1), patch, (region > 0) & covered, mouth, iod_px, index)
+        return Rendered((x0, y0, x1, y1), patch, (region > 0) & covered, mouth, iod_px, index, tear)

@@ -21,6 +21,9 @@ class TrackReport:
     partly_occluded: int = 0              # edited frames where an occluder was kept in front
     exemplar_switches: int = 0            # frames whose exemplar is not the previous one's successor or itself
     mean_target_error: float = 0.0        # |target - chosen exemplar| in 0..1 units, before landmark adjustment
+    torn_frames: int = 0                  # edited frames whose lips were opened beyond the exemplar's by more than
+                                          # 0.02 inter-ocular (a band of its stretched midline shows between them)
+    mean_tear: float = 0.0                # mean opening beyond the exemplar's, inter-ocular units
 
 
 @dataclass(frozen=True)
