@@ -795,3 +795,18 @@ def test_a_render_says_how_far_it_tore_the_mouth_open(target_gap, expected_tear)
     rendered = generator.render(bank, 1, frame.shape[:2], shapes[1], np.array([(target_gap - lo) / (hi - lo), 0.5, 0.5]))
     assert rendered.tear == pytest.approx(max(0.0, min(target_gap - 0.13, 0.06)), abs=1e-6)
     assert rendered.tear == pytest.approx(expected_tear, abs=0.005)
+
+
+@pytest.mark.parametrize("crossfade_mouth", [False, True])
+def test_a_crossfade_dissolves_the_skin_and_switches_the_mouth_whole(crossfade_mouth):
+    from tasks.lipsync.composite import Compositor
+    from tasks.lipsync.exemplar import Rendered
+
+    region = np.ones((60, 80), bool)
+    mouth = np.zeros((60, 80), bool)
+    mouth[20:40, 20:60] = True
+    new = Rendered((0, 0, 80, 60), np.full((60, 80, 3), 200, np.uint8), region, mouth.copy(), 100.0)
+    old = Rendered((0, 0, 80, 60), np.full((60, 80, 3), 100, np.uint8), region, mouth.copy(), 100.0)
+    mixed = Compositor(crossfade_mouth=crossfade_mouth).mix(new, old, 0.5).patch
+    assert mixed[2, 2, 0] == 150                                  # the skin dissolves either way
+    assert mixed[30, 40, 0] == (150 if crossfade_mouth else 200)  # the mouth: only the new one, unless asked

@@ -11,22 +11,28 @@ class Compositor:
     def __init__(self, mode: str = "feather", feather: float = 0.12, colour: bool = True,
                  colour_smoothing: float = 0.6, occluder_grow: float = 0.03, crossfade_frames: int = 2,
                  colour_gain: tuple[float, float] = (0.7, 1.4), crossfade_max_shape: float = 0.25,
-                 dark_floor: float = 0.7):
+                 dark_floor: float = 0.7, crossfade_mouth: bool = False):
         if mode not in ("feather", "poisson"):
             raise ValueError(f"blend mode {mode!r}: expected feather or poisson")
         self.mode, self.feather, self.colour = mode, float(feather), bool(colour)
         self.colour_smoothing, self.occluder_grow = float(colour_smoothing), float(occluder_grow)
         self.crossfade_frames = int(crossfade_frames)
         self.crossfade_max_shape = float(crossfade_max_shape)
+        self.crossfade_mouth = bool(crossfade_mouth)
         self.dark_floor = float(dark_floor)
         self.colour_gain = (float(colour_gain[0]), float(colour_gain[1]))
         self.state: dict[int, tuple[np.ndarray, np.ndarray]] = {}
 
-    @staticmethod
-    def mix(rendered, other, weight: float):
-        """Cross-dissolve two renders of one face (same ROI): `weight` of `other`."""
+    def mix(self, rendered, other, weight: float):
+        """Cross-dissolve two renders of one face (same ROI): `weight` of `other`. Unless
+        `crossfade_mouth`, only the skin dissolves: inside either render's mouth the new one shows
+        alone (two sets of teeth half over each other read as a double exposure), the edge feathered
+        over 0.04 inter-ocular."""
         if other is None or other.roi != rendered.roi or weight <= 0:
             return rendered
+        if not self.crossfade_mouth:
+            mouth = feather(rendered.mouth | other.mouth, 0.04 * rendered.iod)
+            weight = weight * (1.0 - mouth[..., None])
         patch = rendered.patch.astype(np.float32) * (1 - weight) + other.patch.astype(np.float32) * weight
         rendered.patch = np.clip(patch + 0.5, 0, 255).astype(np.uint8)
         rendered.region = rendered.region | other.region
