@@ -522,7 +522,7 @@ def run(context: StageContext) -> None:
                         if inside.any():
                             detail_out.append(detail(bgr[y0:y1, x0:x1], inside))
                             detail_src.append(detail(source_bgr[y0:y1, x0:x1], inside))
-                        region = (alpha > 0.5) & ~rendered.mouth  # the skin: its colour must not flicker
+                        region = inside & ~rendered.mouth  # the skin: its colour must not flicker
                         if region.any():
                             plan.luma.append((index, float(yuv[y0:y1, x0:x1][region].mean()),
                                               float(source_yuv[y0:y1, x0:x1][region].mean())))

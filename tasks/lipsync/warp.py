@@ -37,14 +37,15 @@ def piecewise_affine(image: np.ndarray, src: np.ndarray, dst: np.ndarray, roi: t
             continue
         affines[n] = cv2.getAffineTransform(d.astype(np.float32), src[tri].astype(np.float32))
         cv2.fillConvexPoly(ids, np.round(d * 16).astype(np.int32), int(n), lineType=cv2.LINE_8, shift=4)
+    if image_affine is not None:
+        # composed once per triangle, not per pixel
+        m = np.asarray(image_affine, dtype=np.float64)
+        affines = np.concatenate([m[:, :2] @ affines[:, :, :2], (m[:, :2] @ affines[:, :, 2:]) + m[:, 2:]], axis=2)
     covered = ids >= 0
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
     a = affines[np.maximum(ids, 0)].astype(np.float32)
     map_x = a[..., 0, 0] * xx + a[..., 0, 1] * yy + a[..., 0, 2]
     map_y = a[..., 1, 0] * xx + a[..., 1, 1] * yy + a[..., 1, 2]
-    if image_affine is not None:
-        m = np.asarray(image_affine, dtype=np.float32)
-        map_x, map_y = m[0, 0] * map_x + m[0, 1] * map_y + m[0, 2], m[1, 0] * map_x + m[1, 1] * map_y + m[1, 2]
     map_x[~covered] = -1
     map_y[~covered] = -1
     warped = cv2.remap(image, map_x, map_y, int(interpolation), borderMode=cv2.BORDER_REPLICATE)
