@@ -810,3 +810,51 @@ def test_a_crossfade_dissolves_the_skin_and_switches_the_mouth_whole(crossfade_m
     mixed = Compositor(crossfade_mouth=crossfade_mouth).mix(new, old, 0.5).patch
     assert mixed[2, 2, 0] == 150                                  # the skin dissolves either way
     assert mixed[30, 40, 0] == (150 if crossfade_mouth else 200)  # the mouth: only the new one, unless asked
+
+
+@pytest.mark.parametrize("gaps,poses,want,pose,expected", [
+    ([0.1, 0.3, 0.5], [(0, 0)] * 3, 0.25, (0, 0), 1),              # the narrowest wide enough: least squeezed
+    ([0.1, 0.3, 0.5], [(0, 0), (25, 0), (0, 0)], 0.25, (0, 0), 2),  # ... unless it is turned away
+    ([0.1, 0.3, 0.5], [(0, 0), (25, 0), (0, 0)], 0.25, (25, 0), 1),
+    ([0.1, 0.2], [(0, 0)] * 2, 0.6, (0, 0), 1),                     # none so wide: the widest
+    ([], [], 0.3, (0, 0), -1),
+])
+def test_the_inner_mouth_is_borrowed_from_a_wide_enough_exemplar_of_the_same_pose(gaps, poses, want, pose, expected):
+    from tasks.lipsync.exemplar import choose_donor
+
+    assert choose_donor(np.array(gaps), np.array(poses, float).reshape(-1, 2), want, pose, 10.0, 0.2) == expected
+
+
+def mouth_frame(landmarks: np.ndarray, inside: tuple[int, int, int]) -> np.ndarray:
+    """A grey frame with red lips and the inner mouth (inside landmarks 60-67) in colour `inside`."""
+    import cv2
+
+    frame = np.full((500, 700, 3), 128, np.uint8)
+    cv2.fillPoly(frame, [np.round(landmarks[48:60]).astype(np.int32)], (40, 40, 200))
+    cv2.fillPoly(frame, [np.round(landmarks[60:68]).astype(np.int32)], inside)
+    return frame
+
+
+@pytest.mark.parametrize("borrow,donor_visibility,expected_donor", [
+    (0.02, 1.0, 1),      # opened 0.15 beyond its own: the wide exemplar's teeth fill the lips
+    (None, 1.0, -1),     # off: the narrow one's own midline, stretched and shaded
+    (0.02, 0.6, -1),     # the wide one had something across its mouth: never a donor
+])
+def test_lips_torn_open_show_the_inner_mouth_of_a_wider_exemplar(borrow, donor_visibility, expected_donor):
+    from tasks.lipsync.exemplar import ExemplarGenerator
+
+    generator = ExemplarGenerator(min_bank=1, adjust_limit=0.2, borrow_inner=borrow)
+    narrow, wide = face(0.05), face(0.25)
+    bank = generator.new_bank(0, np.stack([narrow, wide]), RANGES)
+    bank.add(mouth_frame(narrow, (20, 20, 20)), narrow, (0, 0, 0), 0, 0)
+    bank.add(mouth_frame(wide, (235, 235, 235)), wide, (0, 0, 0), 50, 1, visibility=donor_visibility)
+    generator.finish(bank)
+    target = np.array([0.2 / 0.4, 0.5, 0.5])
+    rendered = generator.render(bank, 0, (500, 700), face(0.2), target)
+    assert rendered.tear == pytest.approx(0.15, abs=1e-6) and rendered.inner_from == expected_donor
+    x0, y0 = rendered.roi[:2]
+    centre = face(0.2)[[61, 62, 63, 65, 66, 67]].mean(0).round().astype(int) - (x0, y0)
+    middle = rendered.patch[centre[1] - 3:centre[1] + 4, centre[0] - 10:centre[0] + 11].astype(float).mean()
+    lips = rendered.patch[int(face(0.2)[48, 1]) - y0 - 11, centre[0]]   # the upper lip, raised 0.35 of 15 px
+    assert (middle > 180) == (expected_donor >= 0)          # the donor's white teeth, not a dark band
+    assert lips[2] > 150 and lips[0] < 90                   # the lips stay the rendered exemplar's (red)

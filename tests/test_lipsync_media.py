@@ -130,6 +130,8 @@ def test_only_the_speaking_mouth_changes(workspace, result):
     track = report.tracks[0]
     assert track.frames_edited == len(changed) and track.untouched["not_speaking"] > 0
     assert track.frames_edited + sum(track.untouched.values()) == track.frames_present
+    # lips opened well beyond their exemplar show a wider exemplar's teeth, not its own midline stretched
+    assert track.torn_frames <= track.inner_mouths_lent <= track.frames_edited
 
 
 def test_turned_small_and_covered_faces_are_left_alone(workspace, result, tmp_path):

@@ -123,6 +123,7 @@ class TrackPlan:
     luma: list = field(default_factory=list)        # (frame, output mean, source mean)
     partly_occluded: int = 0
     tears: list = field(default_factory=list)       # per edited frame: lips opened beyond the exemplar's (inter-ocular)
+    inner_lent: int = 0                             # edited frames whose inner mouth came from a wider exemplar
 
 
 def speaker_tracks(tracks, visemes, present: set[int]) -> tuple[dict[str, int], list[str]]:
@@ -442,7 +443,7 @@ def run(context: StageContext) -> None:
         if index in wanted:
             bgr = cv2.cvtColor(yuv, cv2.COLOR_YUV2BGR_I420)
             for plan, row in wanted[index]:
-                plan.bank.add(bgr, faces["landmarks"][row], faces["pose"][row], index, row)
+                plan.bank.add(bgr, faces["landmarks"][row], faces["pose"][row], index, row, float(faces["visibility"][row]))
     for plan in plans:
         edit = plan.status == STATUS.index("edit")
         plan.choice = np.full(frames, -1, dtype=int)
@@ -505,6 +506,7 @@ def run(context: StageContext) -> None:
                             other = generator.render(plan.bank, fade_from, (height, width), landmarks, plan.targets[index])
                             rendered = compositor.mix(rendered, other, weight)
                         plan.tears.append(rendered.tear)
+                        plan.inner_lent += int(rendered.inner_from >= 0)
                         covered = covered_mask(faces, row, rendered.roi) if share[row] >= min_share else None
                         plan.partly_occluded += int(covered is not None and covered.any())
                         pixels, alpha = compositor.blend(bgr, rendered, plan.weight[index], covered, plan.track)
@@ -582,7 +584,7 @@ def run(context: StageContext) -> None:
             track_reports.append(schema.TrackReport(plan.track, plan.speaker, len(plan.bank), int(present.sum()), int(edited.sum()),
                                                     untouched, plan.partly_occluded, switches, round(error, 4),
                                                     int(np.sum(np.asarray(plan.tears) > TORN)),
-                                                    round(float(np.mean(plan.tears)) if plan.tears else 0.0, 4)))
+                                                    round(float(np.mean(plan.tears)) if plan.tears else 0.0, 4), plan.inner_lent))
         report = schema.LipsyncReport(context.video, context.lang, getattr(generator, "name", type(generator).__name__), width, height,
                                       probe.fps, written, len(edited_frames), encode.get("codec", "libx264"), tuple(track_reports),
                                       tuple(unmatched), metrics, {k: v for k, v in config.items() if k != "grid"})

@@ -46,6 +46,7 @@ class Rendered:
     iod: float                            # the face's inter-ocular distance in pixels
     exemplar: int = -1
     tear: float = 0.0                     # how far the lips were opened beyond the exemplar's own (inter-ocular units)
+    inner_from: int = -1                  # the wider exemplar whose inner mouth fills the opened lips (-1: none)
 
 
 @dataclass
@@ -63,12 +64,14 @@ class Bank:
     landmarks: list = field(default_factory=list)     # canonical (68, 2)
     poses: list = field(default_factory=list)         # yaw, pitch
     frames: list = field(default_factory=list)        # source frame
+    visible: list = field(default_factory=list)       # the face stage's mouth visibility there (0..1)
     index: BankIndex | None = None
     features: np.ndarray | None = None
     descriptors: np.ndarray | None = None
     sequence: np.ndarray | None = None                # consecutive numbers for consecutive source frames
     still: bool = False                               # the source never moves (a photo): one exemplar, warped
     meshes: dict = field(default_factory=dict)        # exemplar -> triangles over its own mesh points
+    donors: dict = field(default_factory=dict)        # (gap level, pose) -> exemplar lending its inner mouth
 
     def __len__(self) -> int:
         return len(self.crops)
@@ -76,7 +79,8 @@ class Bank:
     def to_canonical(self, landmarks: np.ndarray):
         return similarity(landmarks[RIGID].astype(float), self.template[RIGID])
 
-    def add(self, frame: np.ndarray, landmarks: np.ndarray, pose, source_frame: int, row: int = -1) -> None:
+    def add(self, frame: np.ndarray, landmarks: np.ndarray, pose, source_frame: int, row: int = -1,
+            visibility: float = 1.0) -> None:
         """Keep the frame's pixels around the lower face as they are, with the map from canonical
         coordinates into them: a render then resamples the source once (warping into a canonical crop
         first and onto the face after took two bilinear passes and a third of the mouth's detail)."""
@@ -109,6 +113,7 @@ class Bank:
         self.poses.append((float(pose[0]), float(pose[1])))
         self.frames.append(int(source_frame))
         self.rows.append(int(row))
+        self.visible.append(float(visibility))
 
 
 def lips_mask(lips: np.ndarray, iod: float, shape: tuple[int, int]) -> np.ndarray:
@@ -291,6 +296,72 @@ def adjust_mouth(points: np.ndarray, have: np.ndarray, want: np.ndarray, iod: fl
     return out
 
 
+INNER_RING = list(range(60, 68))      # the inner lips, in order around the mouth
+
+
+def choose_donor(gaps: np.ndarray, poses: np.ndarray, want_gap: float, pose, pose_scale: float,
+                 gap_scale: float) -> int:
+    """The exemplar to lend its inner mouth to lips opened to `want_gap` (inter-ocular units): among
+    those open at least that wide (or the widest, where none is), the nearest in pose, then in gap
+    (a much wider one is squeezed more); -1 for an empty bank. `gaps` (K,), `poses` (K, 2) yaw and pitch."""
+    gaps, poses = np.asarray(gaps, dtype=float), np.asarray(poses, dtype=float).reshape(-1, 2)
+    if not len(gaps):
+        return -1
+    want_gap = min(want_gap, float(gaps.max()))    # none so wide: the widest there is
+    wide = np.flatnonzero(gaps >= want_gap)
+    cost = (((poses[wide] - np.asarray(pose, dtype=float)) / pose_scale) ** 2).sum(-1) + ((gaps[wide] - want_gap) / gap_scale) ** 2
+    return int(wide[np.argmin(cost)])
+
+
+def inner_mouth_mesh(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mouth points (20, 2: landmarks 48-67) -> (those points and the inner mouth's centre (21, 2),
+    triangles over them: Delaunay outside the inner lips, a fan from the centre inside)."""
+    from tasks.lipsync.warp import triangles
+
+    points = np.asarray(points, dtype=float)
+    inner = [k - 48 for k in INNER_RING]
+    centre = len(points)
+    outside = [t for t in triangles(points) if not set(int(v) for v in t) <= set(inner)]
+    fan = [[centre, a, b] for a, b in zip(inner, inner[1:] + inner[:1])]
+    return np.vstack([points, points[inner].mean(0)]), np.vstack([np.asarray(outside, int).reshape(-1, 3), fan])
+
+
+def lend_inner_mouth(bank: Bank, donor: int, patch: np.ndarray, mouth: np.ndarray, share: float, soften_px: float,
+                     interpolation: int) -> np.ndarray:
+    """Fill the inner lips of a rendered lower face with those of exemplar `donor` (teeth, tongue and
+    cavity of a real, wider-open mouth of this speaker), warped from its mouth landmarks onto the
+    render's `mouth` (20, 2: landmarks 48-67 in patch pixels), its brightness matched on the lips
+    around them, blended in at `share` with edges softened over `soften_px`. Returns the new patch."""
+    import cv2
+
+    from tasks.lipsync.warp import piecewise_affine
+
+    src, tris = inner_mouth_mesh(bank.landmarks[donor][48:68])
+    dst = np.vstack([mouth, mouth[[k - 48 for k in INNER_RING]].mean(0)])
+    height, width = patch.shape[:2]
+    x0, y0 = np.clip(np.floor(dst.min(0)).astype(int) - 1, 0, None)
+    x1, y1 = np.minimum(np.ceil(dst.max(0)).astype(int) + 2, (width, height))
+    if x1 - x0 < 3 or y1 - y0 < 3 or share <= 0:
+        return patch
+    lent, covered = piecewise_affine(bank.crops[donor], src, dst, (x0, y0, x1, y1), tris, bank.to_crop[donor], interpolation)
+    corner = np.array([x0, y0], dtype=float)
+    inside = band_coverage(mouth[[k - 48 for k in INNER_RING]] - corner, lent.shape[:2])
+    if soften_px >= 1:
+        size = int(2 * round(soften_px) + 1)
+        inside = cv2.GaussianBlur(inside, (size, size), soften_px / 2)
+    lips = (band_coverage(mouth[:12] - corner, lent.shape[:2]) > 0.5) & (inside < 0.05) & covered
+    here = patch[y0:y1, x0:x1].astype(np.float32)
+    # one brightness gain, measured on the lips around: both are this speaker's own frames, and a
+    # per-channel fit on saturated red lips turns white teeth pink (the compositor matches the colour
+    # of the whole render to the frame after)
+    gain = float(np.clip(here[lips].mean() / max(float(lent[lips].mean()), 1.0), 0.8, 1.25)) if lips.sum() >= 8 else 1.0
+    matched = lent.astype(np.float32) * gain
+    alpha = (share * inside * covered)[..., None]
+    out = patch.copy()
+    out[y0:y1, x0:x1] = np.clip(here * (1 - alpha) + matched * alpha + 0.5, 0, 255).astype(np.uint8)
+    return out
+
+
 class ExemplarGenerator:
     name = "exemplar"
 
@@ -299,7 +370,8 @@ class ExemplarGenerator:
                  smoothness: float = 0.6, hold_cost: float = 0.02, candidates: int = 24,
                  adjust_limit: float = 0.06, min_bank: int = 8, run_length: int = 8, chin_margin: float = 0.0,
                  still: dict | None = None, cavity_shading: float = 0.75, close_limit: float = 0.06,
-                 closure_weight: float = 0.0, interpolation: str = "cubic", tear_weight: float = 0.0):
+                 closure_weight: float = 0.0, interpolation: str = "cubic", tear_weight: float = 0.0,
+                 borrow_inner: float | None = None, donor_min_visibility: float = 0.95):
         self.bank_size = int(bank_size)
         self.min_canonical_iod = float(min_canonical_iod)
         self.max_canonical_iod = float(max_canonical_iod)
@@ -317,6 +389,8 @@ class ExemplarGenerator:
         self.close_limit = float(close_limit)
         self.closure_weight = float(closure_weight)
         self.tear_weight = float(tear_weight)
+        self.borrow_inner = None if borrow_inner is None else float(borrow_inner)
+        self.donor_min_visibility = float(donor_min_visibility)
         if interpolation not in INTERPOLATIONS:
             raise ValueError(f"lipsync interpolation {interpolation!r}: choose from {sorted(INTERPOLATIONS)}")
         self.interpolation = INTERPOLATIONS[interpolation]
@@ -352,7 +426,7 @@ class ExemplarGenerator:
                 # a photo (or a face that never moves): one exemplar, every shape by warping it, with
                 # this face's own articulation ranges (the measured ones have no span)
                 keep = len(lm) // 2
-                for name in ("rows", "crops", "to_crop", "looks", "landmarks", "poses", "frames"):
+                for name in ("rows", "crops", "to_crop", "looks", "landmarks", "poses", "frames", "visible"):
                     setattr(bank, name, [getattr(bank, name)[keep]])
                 bank.still = True
                 bank.ranges = still_ranges(bank.landmarks[0], self.still["open_gap"], self.still["jaw_span"], self.still["width_span"])
@@ -415,6 +489,17 @@ class ExemplarGenerator:
             at = {k: MESH.index(k) for k in (60, 64)}
             band = np.vstack([dst[at[60]], dst[-6:-3], dst[at[64]], dst[-3:][::-1]]) - offset
             patch = cavity_shade(patch, band_coverage(band, patch.shape[:2]), self.cavity_shading, 0.02 * iod_px)
+        inner_from = -1
+        if self.borrow_inner is not None and not bank.still and tear > 0.5 * self.borrow_inner:
+            inner_from = self.donor(bank, float(target[0]), bank.poses[index])
+            if inner_from >= 0 and bank.features[inner_from, 0] > bank.features[index, 0]:
+                # faded in from half the threshold: an inner mouth that comes and goes with each
+                # frame's tear would flicker
+                share = min(1.0, (tear - 0.5 * self.borrow_inner) / max(0.5 * self.borrow_inner, 1e-6))
+                patch = lend_inner_mouth(bank, inner_from, patch, apply_similarity(moved[48:68], to_frame) - offset,
+                                         share, 0.01 * iod_px, self.interpolation)
+            else:
+                inner_from = -1
         # the region reaches `chin_margin` below both chins, so the chin's outline is the exemplar's
         # (a closed mouth over the original dropped jaw reads as open) and the seam lies on the neck
         down = to_frame[1] @ np.array([0.0, 1.0])
@@ -427,4 +512,18 @@ class ExemplarGenerator:
         # (pose, alignment), the exemplar's pixels there are its hair or background
         region &= exemplar_face(dst_lm - offset, 2.0 * iod_px * down, region.shape)
         mouth = lips_mask(np.vstack([dst_lm[48:60], landmarks[48:60]]) - offset, iod_px, region.shape)
-        return Rendered((x0, y0, x1, y1), patch, (region > 0) & covered, mouth, iod_px, index, tear)
+        return Rendered((x0, y0, x1, y1), patch, (region > 0) & covered, mouth, iod_px, index, tear, inner_from)
+
+    def donor(self, bank: Bank, target_gap: float, pose) -> int:
+        """The exemplar lending its inner mouth to lips opened to `target_gap` (0..1 of the range),
+        chosen for the target rounded up to a tenth of the range and the pose to 5 degrees, and kept
+        for them: one donor's teeth over a run of frames, not a new set every frame."""
+        level = float(np.ceil(round(target_gap * 10, 6)) / 10)
+        pose = tuple(float(v) for v in 5 * np.round(np.asarray(pose, dtype=float)[:2] / 5))
+        key = (level, pose)
+        if key not in bank.donors:
+            # a donor's whole inner mouth is shown: none from a frame where anything crossed the mouth
+            clear = np.flatnonzero(np.array(bank.visible) >= self.donor_min_visibility)
+            pick = choose_donor(bank.features[clear, 0], np.array(bank.poses)[clear], level, pose, self.pose_scale, 0.2)
+            bank.donors[key] = int(clear[pick]) if pick >= 0 else -1
+        return bank.donors[key]

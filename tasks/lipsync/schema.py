@@ -24,6 +24,7 @@ class TrackReport:
     torn_frames: int = 0                  # edited frames whose lips were opened beyond the exemplar's by more than
                                           # 0.02 inter-ocular (a band of its stretched midline shows between them)
     mean_tear: float = 0.0                # mean opening beyond the exemplar's, inter-ocular units
+    inner_mouths_lent: int = 0            # edited frames whose inner mouth (teeth, cavity) came from a wider exemplar
 
 
 @dataclass(frozen=True)
