@@ -7,8 +7,8 @@ evaluate stage measured the dub against its audio and the source against its own
 closure excess and aperture contrast, dub/source ratios (target >= 0.8), the dub's audio-visual
 offset (target +-40 ms), PSNR outside the mouth (target >= 40 dB on every frame), boundary gradient,
 flicker and fine detail (`tasks.lipsync.core.detail`) against the source, the frames edited (and of
-them, torn: lips opened beyond their exemplar's by over 0.02 inter-ocular), and the frames left
-untouched by design per reason.
+them, torn: lips opened beyond their exemplar's by over 0.02 inter-ocular; lent: the inner mouth
+shown came from a wider exemplar), and the frames left untouched by design per reason.
 
     python scripts/lipsync_validate.py --workspaces /tmp/ws_a /tmp/ws_b [--lang es] [--fresh] [--out table.json]
 
@@ -240,7 +240,8 @@ def dubbed_row(video: str, report: dict, metrics: dict) -> dict:
             untouched[reason] = untouched.get(reason, 0) + int(count)
     row = {"video": video, "frames": report["frames"], "frames_edited": report["frames_edited"],
            "bank": [t["bank_size"] for t in report["tracks"]], "untouched": untouched,
-           "torn_frames": sum(int(t.get("torn_frames", 0)) for t in report["tracks"]), **report["metrics"]}
+           "torn_frames": sum(int(t.get("torn_frames", 0)) for t in report["tracks"]),
+           "inner_mouths_lent": sum(int(t.get("inner_mouths_lent", 0)) for t in report["tracks"]), **report["metrics"]}
     for name in ("closure_excess", "aperture_contrast", "sync_offset_ms", "sync_confidence"):
         row[f"source_{name}"] = metrics.get(f"source_lipsync_{name}")
         row[f"dub_{name}"] = metrics.get(f"lipsync_{name}")
@@ -312,7 +313,7 @@ def pooled(rows: list[dict]) -> dict:
 def dubbed_table(rows: list[dict]) -> str:
     lines = ["| clip | closure excess src / dub (ratio) | aperture contrast src / dub (ratio) | dub offset ms (conf) | "
              "PSNR outside mouth min dB | boundary gradient out/src | flicker out/src (edit's own) | detail out/src | "
-             "edited / frames (torn) | untouched by design |",
+             "edited / frames (torn; lent) | untouched by design |",
              "|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         untouched = ", ".join(f"{k} {v}" for k, v in r["untouched"].items() if v) or "-"
@@ -325,7 +326,7 @@ def dubbed_table(rows: list[dict]) -> str:
             f"{fmt(r['source_aperture_contrast'])} / {fmt(r['dub_aperture_contrast'])} ({fmt(r['aperture_ratio'])}{mark['aperture']}) | "
             f"{fmt(r['dub_sync_offset_ms'])}{mark['offset']} ({fmt(r['dub_sync_confidence'])}){phone_offset_text(r)} | {r['psnr_outside_min']:.1f}{mark['psnr']} | "
             f"x{r['boundary_gradient_ratio']:.2f} | x{r['flicker_ratio']:.2f} ({r['edit_flicker']:.2f}) | x{r.get('detail_ratio', 1.0):.2f} | "
-            f"{r['frames_edited']} / {r['frames']} ({r.get('torn_frames', 0)}) | {untouched} |")
+            f"{r['frames_edited']} / {r['frames']} ({r.get('torn_frames', 0)}; {r.get('inner_mouths_lent', 0)}) | {untouched} |")
     return "\n".join(lines)
 
 
