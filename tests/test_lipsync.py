@@ -858,3 +858,35 @@ def test_lips_torn_open_show_the_inner_mouth_of_a_wider_exemplar(borrow, donor_v
     lips = rendered.patch[int(face(0.2)[48, 1]) - y0 - 11, centre[0]]   # the upper lip, raised 0.35 of 15 px
     assert (middle > 180) == (expected_donor >= 0)          # the donor's white teeth, not a dark band
     assert lips[2] > 150 and lips[0] < 90                   # the lips stay the rendered exemplar's (red)
+
+
+@pytest.mark.parametrize("lips_colour,covered,expect_moved", [
+    (True, False, True),      # the new lips take the current face's lip colour
+    (False, False, False),    # off: the exemplar's own (after the skin's colour match)
+    (True, True, False),      # the face's lips hidden: nothing to take the colour from yet
+])
+def test_the_new_lips_take_the_colour_of_the_faces_own(lips_colour, covered, expect_moved):
+    import cv2
+
+    from tasks.lipsync.composite import Compositor
+    from tasks.lipsync.core import lips_ring
+    from tasks.lipsync.exemplar import Rendered
+
+    lm = face(0.1)
+    frame = np.full((500, 700, 3), 128, np.uint8)
+    cv2.fillPoly(frame, [np.round(lm[48:60]).astype(np.int32)], (60, 60, 210))       # her lips in this frame
+    patch = np.full((500, 700, 3), 128, np.uint8)
+    cv2.fillPoly(patch, [np.round(lm[48:60]).astype(np.int32)], (40, 30, 140))       # the exemplar's, darker
+    region = np.zeros((500, 700), bool)
+    region[150:450, 150:450] = True
+    mouth = lips_ring(lm[48:68], region.shape, 0)
+    rendered = Rendered((0, 0, 700, 500), patch, region, mouth, 100.0, lips=lm[48:68], source_lips=lm[48:68])
+    hidden = np.zeros((500, 700), bool)
+    if covered:
+        hidden[250:320, 200:290] = True        # a hand over the left half of her lips
+    pixels, alpha = Compositor(lips_colour=lips_colour).blend(frame, rendered, 1.0, hidden if covered else None, 0)
+    lips = lips_ring(lm[48:68], region.shape)
+    lips[:, :310] = False                      # the right half, never covered
+    got = np.median(pixels[lips].astype(float), axis=0)
+    assert (np.abs(got - (60, 60, 210)).max() <= 4) == expect_moved
+    assert np.array_equal(pixels[160, 160], frame[160, 160])     # the skin far from the lips as it was

@@ -127,6 +127,7 @@ def test_only_the_speaking_mouth_changes(workspace, result):
     assert metrics.boundary_gradient_ratio < 1.3     # no visible seam
     assert metrics.flicker_ratio < 1.5               # no flicker beyond the source's own
     assert metrics.edit_flicker < 1.0                # the edit's own flicker: under one luma level per frame
+    assert 0 < metrics.lips_flicker_ratio < 1.3      # nor of the lips' colour (exemplars lit at other moments)
     track = report.tracks[0]
     assert track.frames_edited == len(changed) and track.untouched["not_speaking"] > 0
     assert track.frames_edited + sum(track.untouched.values()) == track.frames_present

@@ -18,7 +18,7 @@ from tqdm import tqdm
 from tasks import artifacts
 from tasks.artifacts import Probe, atomic_dir
 from tasks.lipsync import schema
-from tasks.lipsync.core import active_frames, boundary_gradient, detail, flicker, ramp, runs
+from tasks.lipsync.core import active_frames, boundary_gradient, detail, flicker, lips_ring, ramp, runs
 from tasks.stage import StageContext, StageError, instantiate, log, main, source_video
 
 STATUS = ("absent", "edit", "not_speaking", "turned", "small", "occluded")
@@ -120,7 +120,8 @@ class TrackPlan:
     choice: np.ndarray = None             # per frame exemplar (-1 none)
     bank: object = None
     bank_rows: np.ndarray = None
-    luma: list = field(default_factory=list)        # (frame, output mean, source mean)
+    luma: list = field(default_factory=list)        # (frame, output mean, source mean) of the edited skin
+    lips_luma: list = field(default_factory=list)   # (frame, output mean, source mean) of the lips, each at its own landmarks
     partly_occluded: int = 0
     tears: list = field(default_factory=list)       # per edited frame: lips opened beyond the exemplar's (inter-ocular)
     inner_lent: int = 0                             # edited frames whose inner mouth came from a wider exemplar
@@ -385,6 +386,20 @@ def make_grid(pairs: list[tuple[int, np.ndarray, np.ndarray]]) -> np.ndarray:
 
 
 # ---------------------------------------------------------------- the stage
+def run_flicker(plans, series: str) -> tuple[float, float, float]:
+    """Mean frame-to-frame change of a per-frame (frame, output, source) series of each plan, within
+    each run of edited frames: (output, source, output - source), averaged over the runs."""
+    out, source, edit = [], [], []
+    for plan in plans:
+        for first, last in runs(plan.choice >= 0):
+            values = [(o, s) for f, o, s in getattr(plan, series) if first <= f <= last]
+            if len(values) > 1:
+                out.append(flicker([o for o, _ in values]))
+                source.append(flicker([s for _, s in values]))
+                edit.append(flicker([o - s for o, s in values]))
+    return tuple(float(np.mean(v)) if v else 0.0 for v in (out, source, edit))
+
+
 def run(context: StageContext) -> None:
     import cv2
 
@@ -528,6 +543,11 @@ def run(context: StageContext) -> None:
                         if region.any():
                             plan.luma.append((index, float(yuv[y0:y1, x0:x1][region].mean()),
                                               float(source_yuv[y0:y1, x0:x1][region].mean())))
+                        if getattr(rendered, "lips", None) is not None:
+                            new_lips, own_lips = lips_ring(rendered.lips, alpha.shape), lips_ring(rendered.source_lips, alpha.shape)
+                            if new_lips.sum() >= 10 and own_lips.sum() >= 10:
+                                plan.lips_luma.append((index, float(yuv[y0:y1, x0:x1][new_lips].mean()),
+                                                       float(source_yuv[y0:y1, x0:x1][own_lips].mean())))
                     final = cv2.cvtColor(yuv, cv2.COLOR_YUV2BGR_I420)
                     if boxes:
                         # outside the union of the ROIs the I420 samples are the source's own: no error there
@@ -549,16 +569,8 @@ def run(context: StageContext) -> None:
         if written != frames:
             log.warning("decoded %d frames, probe.json says %d", written, frames)
         seconds = time.perf_counter() - started
-        flick_out, flick_src, flick_edit = [], [], []
-        for plan in plans:
-            for first, last in runs(plan.choice >= 0):
-                series = [(o, s) for f, o, s in plan.luma if first <= f <= last]
-                if len(series) > 1:
-                    flick_out.append(flicker([o for o, _ in series]))
-                    flick_src.append(flicker([s for _, s in series]))
-                    flick_edit.append(flicker([o - s for o, s in series]))
-        fo = float(np.mean(flick_out)) if flick_out else 0.0
-        fs = float(np.mean(flick_src)) if flick_src else 0.0
+        fo, fs, fe = run_flicker(plans, "luma")
+        lo, ls, _ = run_flicker(plans, "lips_luma")
         go, gs = (float(np.mean(grad_out)) if grad_out else 0.0), (float(np.mean(grad_src)) if grad_src else 0.0)
         do, ds = (float(np.mean(detail_out)) if detail_out else 0.0), (float(np.mean(detail_src)) if detail_src else 0.0)
         metrics = schema.LipsyncMetrics(
@@ -566,10 +578,11 @@ def run(context: StageContext) -> None:
             psnr_frame_min=round(min(psnr_frame, default=99.0), 3), edited_area=round(float(np.mean(areas)) if areas else 0.0, 5),
             boundary_gradient=round(go, 3), boundary_gradient_source=round(gs, 3), boundary_gradient_ratio=round(go / gs, 3) if gs else 1.0,
             flicker=round(fo, 4), flicker_source=round(fs, 4), flicker_ratio=round(fo / fs, 3) if fs else 1.0,
-            edit_flicker=round(float(np.mean(flick_edit)) if flick_edit else 0.0, 4),
+            edit_flicker=round(fe, 4),
             fps=round(written / max(seconds, 1e-6), 2), seconds=round(seconds, 2),
             edit_ms_per_face=round(1000 * edit_seconds / max(faces_edited, 1), 2),
-            detail_ratio=round(do / ds, 3) if ds else 1.0)
+            detail_ratio=round(do / ds, 3) if ds else 1.0,
+            lips_flicker=round(lo, 4), lips_flicker_source=round(ls, 4), lips_flicker_ratio=round(lo / ls, 3) if ls else 1.0)
         track_reports = []
         for plan in plans:
             edited = plan.choice >= 0
@@ -591,9 +604,9 @@ def run(context: StageContext) -> None:
         schema.write(out / "report.json", report)
         if pairs:
             cv2.imwrite(str(out / "grid.png"), make_grid(sorted(pairs, key=lambda p: p[0])))
-    log.info("%d/%d frames edited; PSNR outside the mouth min %.1f dB; boundary gradient x%.2f; flicker x%.2f; detail "
-             "x%.2f; %.1f frames/s", len(edited_frames), written, metrics.psnr_outside_min, metrics.boundary_gradient_ratio,
-             metrics.flicker_ratio, metrics.detail_ratio, metrics.fps)
+    log.info("%d/%d frames edited; PSNR outside the mouth min %.1f dB; boundary gradient x%.2f; flicker x%.2f (lips "
+             "x%.2f); detail x%.2f; %.1f frames/s", len(edited_frames), written, metrics.psnr_outside_min,
+             metrics.boundary_gradient_ratio, metrics.flicker_ratio, metrics.lips_flicker_ratio, metrics.detail_ratio, metrics.fps)
 
 
 def _psnr(sse: float, count: int) -> float:

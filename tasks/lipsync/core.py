@@ -195,6 +195,21 @@ def colour_transfer(source: np.ndarray, target: np.ndarray, region: np.ndarray, 
     return gain, offset
 
 
+def lips_ring(points: np.ndarray, shape: tuple[int, int], erode_px: int = 1) -> np.ndarray:
+    """Mask of the lips themselves in an image of `shape`: inside the outer lip contour (landmarks
+    48-59, the first 12 `points`), outside the inner one (60-67), eroded by `erode_px` so that a
+    point placed a pixel off takes in no skin or teeth."""
+    import cv2
+
+    points = np.round(np.asarray(points, dtype=float)).astype(np.int32)
+    mask = np.zeros(shape, np.uint8)
+    cv2.fillPoly(mask, [points[:12]], 1)
+    cv2.fillPoly(mask, [points[12:20]], 0)
+    if erode_px > 0:
+        mask = cv2.erode(mask, np.ones((2 * erode_px + 1, 2 * erode_px + 1), np.uint8))
+    return mask > 0
+
+
 def feather(mask: np.ndarray, radius: float) -> np.ndarray:
     """Binary mask -> 0..1 alpha that is 0 on and outside the mask's edge and reaches 1 `radius` px inside."""
     import cv2

@@ -47,6 +47,8 @@ class Rendered:
     exemplar: int = -1
     tear: float = 0.0                     # how far the lips were opened beyond the exemplar's own (inter-ocular units)
     inner_from: int = -1                  # the wider exemplar whose inner mouth fills the opened lips (-1: none)
+    lips: np.ndarray | None = None        # (20, 2) the new mouth's landmarks 48-67, patch pixels
+    source_lips: np.ndarray | None = None # (20, 2) the current face's own landmarks 48-67, patch pixels
 
 
 @dataclass
@@ -512,7 +514,8 @@ class ExemplarGenerator:
         # (pose, alignment), the exemplar's pixels there are its hair or background
         region &= exemplar_face(dst_lm - offset, 2.0 * iod_px * down, region.shape)
         mouth = lips_mask(np.vstack([dst_lm[48:60], landmarks[48:60]]) - offset, iod_px, region.shape)
-        return Rendered((x0, y0, x1, y1), patch, (region > 0) & covered, mouth, iod_px, index, tear, inner_from)
+        return Rendered((x0, y0, x1, y1), patch, (region > 0) & covered, mouth, iod_px, index, tear, inner_from,
+                        dst_lm[48:68] - offset, landmarks[48:68] - offset)
 
     def donor(self, bank: Bank, target_gap: float, pose) -> int:
         """The exemplar lending its inner mouth to lips opened to `target_gap` (0..1 of the range),

@@ -45,6 +45,9 @@ class LipsyncMetrics:
     edit_ms_per_face: float = 0.0         # render + blend time of one face in one frame (ms)
     detail_ratio: float = 1.0             # fine detail of the replaced lower face (`core.detail`), output / the
                                           # source's same pixels, edited frames: below 1, the new mouth is blurred
+    lips_flicker: float = 0.0             # mean |frame-to-frame change| of the lips' mean luma, output (at the new
+    lips_flicker_source: float = 0.0      # lips' landmarks) and source (at its own, dlib's: their jitter adds to it)
+    lips_flicker_ratio: float = 1.0
 
 
 @dataclass(frozen=True)
