@@ -6,7 +6,7 @@ Two modes.
 evaluate stage measured the dub against its audio and the source against its own): source and dub
 closure excess and aperture contrast, dub/source ratios (target >= 0.8), the dub's audio-visual
 offset (target +-40 ms), PSNR outside the mouth (target >= 40 dB on every frame), boundary gradient,
-flicker and fine detail (`tasks.lipsync.core.detail`) against the source, the frames edited (and of
+flicker (of the skin; of the lips' luma) and fine detail (`tasks.lipsync.core.detail`) against the source, the frames edited (and of
 them, torn: lips opened beyond their exemplar's by over 0.02 inter-ocular; lent: the inner mouth
 shown came from a wider exemplar), and the frames left untouched by design per reason.
 
@@ -312,7 +312,7 @@ def pooled(rows: list[dict]) -> dict:
 
 def dubbed_table(rows: list[dict]) -> str:
     lines = ["| clip | closure excess src / dub (ratio) | aperture contrast src / dub (ratio) | dub offset ms (conf) | "
-             "PSNR outside mouth min dB | boundary gradient out/src | flicker out/src (edit's own) | detail out/src | "
+             "PSNR outside mouth min dB | boundary gradient out/src | flicker out/src (edit's own; lips) | detail out/src | "
              "edited / frames (torn; lent) | untouched by design |",
              "|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
@@ -325,7 +325,7 @@ def dubbed_table(rows: list[dict]) -> str:
             f"| {r['video']} | {fmt(r['source_closure_excess'])} / {fmt(r['dub_closure_excess'])} ({fmt(r['closure_ratio'])}{mark['closure']}) | "
             f"{fmt(r['source_aperture_contrast'])} / {fmt(r['dub_aperture_contrast'])} ({fmt(r['aperture_ratio'])}{mark['aperture']}) | "
             f"{fmt(r['dub_sync_offset_ms'])}{mark['offset']} ({fmt(r['dub_sync_confidence'])}){phone_offset_text(r)} | {r['psnr_outside_min']:.1f}{mark['psnr']} | "
-            f"x{r['boundary_gradient_ratio']:.2f} | x{r['flicker_ratio']:.2f} ({r['edit_flicker']:.2f}) | x{r.get('detail_ratio', 1.0):.2f} | "
+            f"x{r['boundary_gradient_ratio']:.2f} | x{r['flicker_ratio']:.2f} ({r['edit_flicker']:.2f}; lips x{r.get('lips_flicker_ratio', 1.0):.2f}) | x{r.get('detail_ratio', 1.0):.2f} | "
             f"{r['frames_edited']} / {r['frames']} ({r.get('torn_frames', 0)}; {r.get('inner_mouths_lent', 0)}) | {untouched} |")
     return "\n".join(lines)
 

@@ -890,3 +890,20 @@ def test_the_new_lips_take_the_colour_of_the_faces_own(lips_colour, covered, exp
     got = np.median(pixels[lips].astype(float), axis=0)
     assert (np.abs(got - (60, 60, 210)).max() <= 4) == expect_moved
     assert np.array_equal(pixels[160, 160], frame[160, 160])     # the skin far from the lips as it was
+
+
+def test_a_sliver_triangle_does_not_scatter_pixels_from_elsewhere():
+    """A triangle that is a line in the output (a torn mesh's closed midline, a lip corner squeezed
+    flat) still rasterises to a line of pixels, and its near-singular affine sent them anywhere in the
+    source: speckles across the teeth. It is left to its neighbours."""
+    from tasks.lipsync.warp import piecewise_affine
+
+    image = np.zeros((100, 100, 3), np.uint8)
+    image[90:] = 255
+    corners = np.array([[0, 0], [99, 0], [99, 99], [0, 99]], float)
+    sliver_dst = np.array([[20, 40], [80, 60], [50, 50.2]])     # a slanted line, 0.2 px off it
+    sliver_src = np.array([[20, 40], [80, 60], [50, 95]])       # a large triangle reaching the bright rows
+    src, dst = np.vstack([corners, sliver_src]), np.vstack([corners, sliver_dst])
+    tris = np.array([[0, 1, 2], [0, 2, 3], [4, 5, 6]])
+    warped, covered = piecewise_affine(image, src, dst, (0, 0, 100, 100), tris, interpolation=2)
+    assert covered.all() and np.array_equal(warped, image)      # the identity mesh's pixels, all of them

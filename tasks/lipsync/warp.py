@@ -13,12 +13,13 @@ def triangles(points: np.ndarray) -> np.ndarray:
 
 def piecewise_affine(image: np.ndarray, src: np.ndarray, dst: np.ndarray, roi: tuple[int, int, int, int],
                      tris: np.ndarray | None = None, image_affine: np.ndarray | None = None,
-                     interpolation: int = 1) -> tuple[np.ndarray, np.ndarray]:
+                     interpolation: int = 1, min_height: float = 0.5) -> tuple[np.ndarray, np.ndarray]:
     """Warp `image` so that its points `src` land on `dst` (both (P, 2), dst in the output's pixels).
 
     Only the output region roi = (x0, y0, x1, y1) is computed. `image_affine` (2, 3): where the `src`
     coordinates lie in `image` (None: they are its pixels), folded into the one resampling.
-    `interpolation`: OpenCV's flag (1 linear, 2 cubic). Returns (warped (h, w, C) uint8, covered
+    `interpolation`: OpenCV's flag (1 linear, 2 cubic). Triangles under `min_height` output pixels high
+    are left to their neighbours. Returns (warped (h, w, C) uint8, covered
     (h, w) bool: pixels inside the mesh).
     """
     import cv2
@@ -33,7 +34,11 @@ def piecewise_affine(image: np.ndarray, src: np.ndarray, dst: np.ndarray, roi: t
     for n, tri in enumerate(tris):
         d = dst[tri]
         area = abs((d[1, 0] - d[0, 0]) * (d[2, 1] - d[0, 1]) - (d[2, 0] - d[0, 0]) * (d[1, 1] - d[0, 1]))
-        if area < 1e-3:
+        longest = max(np.linalg.norm(d[1] - d[0]), np.linalg.norm(d[2] - d[1]), np.linalg.norm(d[0] - d[2]))
+        if area < 1e-3 or area / max(longest, 1e-6) < min_height:
+            # a sliver (the closed midline of a torn mesh): rasterised, it is still a line of pixels,
+            # and its near-singular affine sends them anywhere in the image (speckles of lip, teeth and
+            # cavity across the mouth); its neighbours' edges cover that line
             continue
         affines[n] = cv2.getAffineTransform(d.astype(np.float32), src[tri].astype(np.float32))
         cv2.fillConvexPoly(ids, np.round(d * 16).astype(np.int32), int(n), lineType=cv2.LINE_8, shift=4)
