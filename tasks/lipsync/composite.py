@@ -12,7 +12,7 @@ class Compositor:
                  colour_smoothing: float = 0.6, occluder_grow: float = 0.03, crossfade_frames: int = 2,
                  colour_gain: tuple[float, float] = (0.7, 1.4), crossfade_max_shape: float = 0.25,
                  dark_floor: float = 0.7, crossfade_mouth: bool = False, lips_colour: bool = True,
-                 lips_shift_limit: tuple[float, float] = (15.0, 10.0)):
+                 lips_shift_limit: tuple[float, float] = (15.0, 10.0), lips_min_px: int = 100):
         if mode not in ("feather", "poisson"):
             raise ValueError(f"blend mode {mode!r}: expected feather or poisson")
         self.mode, self.feather, self.colour = mode, float(feather), bool(colour)
@@ -24,6 +24,7 @@ class Compositor:
         self.colour_gain = (float(colour_gain[0]), float(colour_gain[1]))
         self.lips_colour = bool(lips_colour)
         self.lips_shift_limit = (float(lips_shift_limit[0]), float(lips_shift_limit[1]))
+        self.lips_min_px = int(lips_min_px)
         self.state: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         self.lips_state: dict[int, np.ndarray] = {}
 
@@ -54,7 +55,9 @@ class Compositor:
         covers the mouth. Exemplars from other moments light the lips differently, and the skin-matched
         render kept those differences: the lips changed colour at each switch of exemplar (head_turns:
         frame-to-frame lip lightness change x1.5 of the source's). Only the lips move (and 0.015
-        inter-ocular round them, fading); at most `lips_shift_limit` (L, a/b)."""
+        inter-ocular round them, fading); at most `lips_shift_limit` (L, a/b). Not on lips of fewer than
+        `lips_min_px` pixels (faces under about 50 px between the eyes): there dlib's lip outline takes
+        in skin, beard or teeth, and the colour it reads is theirs."""
         import cv2
 
         # everything within the box round both mouths (and the fade's margin): the patch is the
@@ -69,10 +72,10 @@ class Compositor:
         corner, shape = np.array([x0, y0], dtype=float), (y1 - y0, x1 - x0)
         box = (slice(y0, y1), slice(x0, x1))
         new, own = lips_ring(rendered.lips - corner, shape), lips_ring(rendered.source_lips - corner, shape)
-        if new.sum() < 10:
+        if new.sum() < self.lips_min_px:
             return lab_patch
         target = self.lips_state.get(track)
-        if own.sum() >= 10 and (covered is None or not (covered[box] & own).any()):
+        if own.sum() >= self.lips_min_px and (covered is None or not (covered[box] & own).any()):
             seen = np.median(lab_frame[box][own], axis=0)
             s = self.colour_smoothing
             target = seen if target is None else s * target + (1 - s) * seen
