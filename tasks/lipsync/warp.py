@@ -31,15 +31,18 @@ def piecewise_affine(image: np.ndarray, src: np.ndarray, dst: np.ndarray, roi: t
     tris = triangles(dst) if tris is None else tris
     ids = np.full((h, w), -1, dtype=np.int32)
     affines = np.zeros((len(tris), 2, 3))
+    corners = dst[np.asarray(tris, dtype=int)]                                     # (M, 3, 2)
+    edges = corners[:, [1, 2, 0]] - corners
+    areas = np.abs(edges[:, 0, 0] * edges[:, 2, 1] - edges[:, 0, 1] * edges[:, 2, 0])   # twice the area
+    heights = areas / np.maximum(np.linalg.norm(edges, axis=2).max(axis=1), 1e-6)
+    # a sliver (the closed midline of a torn mesh, a lip corner squeezed flat) is rasterised as a line
+    # of pixels, and its near-singular affine sends them anywhere in the image (speckles
+    # of lip, teeth and cavity across the mouth): its neighbours' edges cover that line
+    drawn = (areas >= 1e-3) & (heights >= min_height)
     for n, tri in enumerate(tris):
-        d = dst[tri]
-        area = abs((d[1, 0] - d[0, 0]) * (d[2, 1] - d[0, 1]) - (d[2, 0] - d[0, 0]) * (d[1, 1] - d[0, 1]))
-        longest = max(np.linalg.norm(d[1] - d[0]), np.linalg.norm(d[2] - d[1]), np.linalg.norm(d[0] - d[2]))
-        if area < 1e-3 or area / max(longest, 1e-6) < min_height:
-            # a sliver (the closed midline of a torn mesh): rasterised, it is still a line of pixels,
-            # and its near-singular affine sends them anywhere in the image (speckles of lip, teeth and
-            # cavity across the mouth); its neighbours' edges cover that line
+        if not drawn[n]:
             continue
+        d = dst[tri]
         affines[n] = cv2.getAffineTransform(d.astype(np.float32), src[tri].astype(np.float32))
         cv2.fillConvexPoly(ids, np.round(d * 16).astype(np.int32), int(n), lineType=cv2.LINE_8, shift=4)
     if image_affine is not None:
