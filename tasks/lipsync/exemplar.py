@@ -303,9 +303,10 @@ INNER_RING = list(range(60, 68))      # the inner lips, in order around the mout
 
 def choose_donor(gaps: np.ndarray, poses: np.ndarray, want_gap: float, pose, pose_scale: float,
                  gap_scale: float) -> int:
-    """The exemplar to lend its inner mouth to lips opened to `want_gap` (inter-ocular units): among
-    those open at least that wide (or the widest, where none is), the nearest in pose, then in gap
-    (a much wider one is squeezed more); -1 for an empty bank. `gaps` (K,), `poses` (K, 2) yaw and pitch."""
+    """The exemplar to lend its inner mouth to lips opened to `want_gap`: among those open at least
+    that wide (or the widest, where none is), the nearest in pose, then in gap (a much wider one is
+    squeezed more); -1 for an empty bank. `gaps` (K,) and `want_gap` in one unit, `gap_scale` too (the
+    bank's: 0..1 of the speaker's range); `poses` (K, 2) yaw and pitch, degrees, over `pose_scale`."""
     gaps, poses = np.asarray(gaps, dtype=float), np.asarray(poses, dtype=float).reshape(-1, 2)
     if not len(gaps):
         return -1
