@@ -38,6 +38,9 @@ class Probe:
     # Seconds the first picture is shown after the first audio sample (negative: audio starts
     # later). Extracted audio is shifted by it, so frame k sits at k / fps in every stage.
     video_delay: float = 0.0
+    # Degrees the picture is turned for display (a phone's portrait video stored landscape). `width`
+    # and `height` are as displayed: ffmpeg and OpenCV, which read the frames for every stage, turn them.
+    rotation: int = 0
 
 
 @dataclass(frozen=True)

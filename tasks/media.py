@@ -59,10 +59,12 @@ def probe(path: Path | str) -> Probe:
         if frames == 0:
             raise StageError(f"no decodable video frames in {path}")
         duration = float(video.duration * video.time_base) if video.duration else frames / fps
+        rotation = _display_rotation(container, video)
+        turned = rotation in (90, 270)
         return Probe(
             path=str(path),
-            width=video.width,
-            height=video.height,
+            width=video.height if turned else video.width,
+            height=video.width if turned else video.height,
             fps=fps,
             frames=frames,
             duration=round(duration, 6),
@@ -71,7 +73,20 @@ def probe(path: Path | str) -> Probe:
             audio_rate=audio.codec_context.sample_rate or 0,
             audio_channels=audio.codec_context.channels or 1,
             video_delay=round(_delay(video, audio), 6),
+            rotation=rotation,
         )
+
+
+def _display_rotation(container, video) -> int:
+    """Degrees (0, 90, 180 or 270) the first picture is turned for display: a phone's portrait video
+    is stored landscape with a display matrix, and ffmpeg and OpenCV hand its frames over turned."""
+    container.seek(0)
+    try:
+        for frame in container.decode(video):
+            return int(round(float(getattr(frame, "rotation", 0) or 0))) % 360
+    except Exception:  # a stream that decodes no picture is refused by the frame count, not here
+        return 0
+    return 0
 
 
 def _delay(video, audio) -> float:

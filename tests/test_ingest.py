@@ -79,3 +79,26 @@ def test_audio_is_aligned_to_the_first_picture(tmp_path, video_offset, expected_
     assert len(speech) / rate == pytest.approx(2.0 - shift, abs=0.05)
     if shift < 0:  # the padded start is silent
         assert np.abs(speech[: int(0.3 * rate)]).max() < 1e-3
+
+
+@pytest.mark.parametrize("rotation,displayed", [(90, (120, 160)), (-90, (120, 160)), (180, (160, 120)), (0, (160, 120))])
+def test_a_phone_video_is_described_as_displayed(generated_clip, tmp_path, rotation, displayed):
+    """A portrait phone video is stored landscape with a display rotation; ffmpeg and OpenCV, which
+    read the frames for every stage, hand them over turned, so the probe gives the turned size (the
+    lipsync stage read 720 x 1080 frames as 1080 x 720 ones and wrote stripes)."""
+    import cv2
+
+    from tasks.lipsync.__main__ import decode
+    from tasks.media import run_ffmpeg
+
+    turned = tmp_path / "phone.mp4"
+    run_ffmpeg("-display_rotation", str(rotation), "-i", str(generated_clip), "-c", "copy", str(turned))
+    description = probe(turned)
+    assert (description.width, description.height) == displayed
+    assert description.rotation == rotation % 360
+    capture = cv2.VideoCapture(str(turned))
+    ok, first = capture.read()
+    assert ok and first.shape[:2] == displayed[::-1]                 # what the face stage sees
+    frame = next(decode(turned, description.width, description.height))
+    expected = cv2.cvtColor(first, cv2.COLOR_BGR2YUV_I420)
+    assert np.abs(frame.astype(int) - expected).mean() < 3           # what the lipsync stage reads: the same picture
