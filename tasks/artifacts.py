@@ -41,6 +41,10 @@ class Probe:
     # Degrees the picture is turned for display (a phone's portrait video stored landscape). `width`
     # and `height` are as displayed: ffmpeg and OpenCV, which read the frames for every stage, turn them.
     rotation: int = 0
+    # False: the source's frames are not at k / fps (a variable frame rate). Ingest then writes
+    # `picture.mkv`, the picture at `fps` (frames repeated or dropped to follow their timestamps),
+    # and `fps`, `frames` and `duration` describe it; the stages read it instead of the source.
+    constant_rate: bool = True
 
 
 @dataclass(frozen=True)

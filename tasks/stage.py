@@ -66,6 +66,13 @@ def source_video(root: Path, video: str) -> Path:
     return files[0]
 
 
+def picture_video(root: Path, video: str) -> Path:
+    """The file whose frames the stages read: the ingest stage's constant-rate copy of a
+    variable-rate source (frame k shown at k / fps, as every stage times it), else the source."""
+    copy = Path(root) / "data" / "ingest" / video / "picture.mkv"
+    return copy if copy.exists() else source_video(root, video)
+
+
 def load_params(root: Path) -> dict[str, Any]:
     path = Path(root) / PARAMS_FILE
     if not path.exists():

@@ -102,3 +102,47 @@ def test_a_phone_video_is_described_as_displayed(generated_clip, tmp_path, rotat
     frame = next(decode(turned, description.width, description.height))
     expected = cv2.cvtColor(first, cv2.COLOR_BGR2YUV_I420)
     assert np.abs(frame.astype(int) - expected).mean() < 3           # what the lipsync stage reads: the same picture
+
+
+@pytest.mark.parametrize("steps,expected", [
+    ([1] * 20, True),                          # constant
+    ([1, 2] * 10, True),                       # an even pattern of skipped frames (frontal_man_suit.mp4)
+    ([1] * 10 + [2] + [1] * 10, True),         # one frame lost
+    ([1] * 10 + [20] + [1] * 10, False),       # a stall: everything after it 19 frames late
+    ([1] * 10 + [2] * 10 + [1] * 10, False),   # a dim stretch at half the rate
+])
+def test_a_variable_frame_rate_is_told_from_a_steady_one(steps, expected):
+    from tasks.media import constant_rate
+
+    times = np.concatenate([[0.0], np.cumsum(steps)]) / 25.0
+    average = len(steps) / times[-1]            # the container's rate: frames over duration
+    assert constant_rate(times, average) == expected
+
+
+def test_a_variable_rate_video_is_read_at_a_constant_rate(generated_clip, tmp_path):
+    """A second of frames missing in the middle (a stall): the stages time frame k at k / fps, so
+    ingest writes the picture at 25 fps with the last frame before the stall held through it."""
+    import cv2
+
+    from tasks.media import run_ffmpeg
+    from tasks.stage import picture_video
+
+    stalled = tmp_path / "data" / "input" / "clip" / "stall.mp4"
+    out = tmp_path / "data" / "ingest" / "clip"
+    stalled.parent.mkdir(parents=True)
+    out.mkdir(parents=True)
+    run_ffmpeg("-i", str(generated_clip), "-vf", r"select=not(between(n\,10\,34))", "-fps_mode", "vfr", "-c:a", "copy", str(stalled))
+    description = probe(stalled)
+    assert not description.constant_rate and description.fps == pytest.approx(25.0)
+    written = ingest(stalled, out)
+    assert written.frames == pytest.approx(50, abs=1) and picture_video(tmp_path, "clip") == out / "picture.mkv"
+    capture = cv2.VideoCapture(str(out / "picture.mkv"))
+    frames = []
+    while True:
+        ok, frame = capture.read()
+        if not ok:
+            break
+        frames.append(frame.astype(int))
+    assert len(frames) == written.frames
+    held = [np.abs(frames[k] - frames[9]).mean() for k in range(10, 34)]
+    assert max(held) < 1.0 and np.abs(frames[40] - frames[9]).mean() > 1.0   # frame 9 held through the stall

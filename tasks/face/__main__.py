@@ -11,7 +11,7 @@ from tasks.face.pipeline import FaceAnalysis, FaceOptions, analyze, continuity, 
 from tasks.face.schema import FaceTrack, FaceTracks, SegmentFace, write_faces, write_tracks
 from tasks.face.tracking import spans
 from tasks.speakers.schema import read as read_speakers
-from tasks.stage import StageContext, StageError, instantiate, log, main, source_video
+from tasks.stage import StageContext, StageError, instantiate, log, main, picture_video
 
 
 def build_backend(config: dict):
@@ -77,7 +77,7 @@ def to_arrays(result: FaceAnalysis) -> dict[str, np.ndarray]:
 
 def run(context: StageContext) -> None:
     config = context.config
-    source = source_video(context.root, context.video)
+    source = picture_video(context.root, context.video)
     ingest = context.input_dir("ingest")
     try:
         probe = read(ingest / "probe.json", Probe)

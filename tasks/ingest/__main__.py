@@ -7,9 +7,10 @@ def run(context: StageContext) -> None:
     source = source_video(context.root, context.video)
     with atomic_dir(context.out_dir()) as out:
         description = ingest(source, out, max_channels=context.config.get("max_channels", 2))
-    log.info("%s: %dx%d%s, %.3f fps, %d frames, %.2f s, audio %s %d Hz x%d", source.name, description.width,
+    log.info("%s: %dx%d%s, %.3f fps%s, %d frames, %.2f s, audio %s %d Hz x%d", source.name, description.width,
              description.height, f" (turned {description.rotation} degrees for display)" if description.rotation else "",
-             description.fps, description.frames, description.duration,
+             description.fps, "" if description.constant_rate else " (a variable frame rate: the stages read its picture "
+             "at this constant rate, written to picture.mkv)", description.frames, description.duration,
              description.audio_codec, description.audio_rate, description.audio_channels)
 
 

@@ -19,7 +19,7 @@ from tasks import artifacts
 from tasks.artifacts import Probe, atomic_dir
 from tasks.lipsync import schema
 from tasks.lipsync.core import active_frames, boundary_gradient, detail, flicker, lips_ring, ramp, runs
-from tasks.stage import StageContext, StageError, instantiate, log, main, source_video
+from tasks.stage import StageContext, StageError, instantiate, log, main, picture_video
 
 STATUS = ("absent", "edit", "not_speaking", "turned", "small", "occluded")
 TORN = 0.02   # inter-ocular units: lips opened this far beyond their exemplar show a band of its stretched midline
@@ -409,7 +409,7 @@ def run(context: StageContext) -> None:
 
     started = time.perf_counter()
     config = context.config
-    source = source_video(context.root, context.video)
+    source = picture_video(context.root, context.video)
     try:
         probe = artifacts.read(context.input_dir("ingest") / "probe.json", Probe)
         faces = read_faces(context.input_dir("face") / "faces.npz")

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from tasks import artifacts
 from tasks.artifacts import SourceLipSync, Transcript
-from tasks.stage import StageContext, log, main, source_video
+from tasks.stage import StageContext, log, main, picture_video, source_video
 
 
 def run(context: StageContext) -> None:
@@ -18,11 +18,12 @@ def run(context: StageContext) -> None:
     from tasks.speakers.schema import read as read_speakers
 
     aligner, reading, stops = measure_settings(context.config)
-    source = source_video(context.root, context.video)
+    source = picture_video(context.root, context.video)   # the frames (a variable-rate source's constant-rate copy) ...
+    sound = source_video(context.root, context.video)      # ... and the sound, from the source itself
     # several people: each one's lips while they speak (speakers.json's segments, the face stage's faces)
     speaking = speaking_faces(context.input_dir("face"), speaker_spans(read_speakers(context.input_dir("speakers") / "speakers.json").segments))
     mouth = mouth_track(source, **reading, progress="lips of the source", speaking=speaking)
-    scores = measure(source, None, transcript.language, mouth=mouth, aligner=aligner, words=words_of(transcript), stops=stops)
+    scores = measure(source, sound, transcript.language, mouth=mouth, aligner=aligner, words=words_of(transcript), stops=stops)
     artifacts.write(report, source_reading(mouth, scores, transcript.language, setting_values(context.config)))
     figure = lambda value: "-" if value is None else f"{value:.2f}"   # None: nothing to measure it on
     log.info("source (%s) against its own audio: closure excess %s over %d bilabials, aperture contrast %s, "

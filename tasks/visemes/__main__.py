@@ -12,7 +12,7 @@ import numpy as np
 
 from tasks import artifacts
 from tasks.artifacts import DubbedSpeech, Probe, Transcript, Translation, atomic_dir
-from tasks.stage import StageContext, StageError, instantiate, log, main, source_video
+from tasks.stage import StageContext, StageError, instantiate, log, main, picture_video
 from tasks.visemes import schema
 from tasks.visemes.calibration import apply, calibrate, measured_curves
 from tasks.visemes.coarticulation import Dominance, TimedPhone
@@ -177,7 +177,7 @@ def run(context: StageContext) -> None:
         if track not in cache:
             if calibration_cfg.get("enabled", True):
                 try:
-                    video = source_video(context.root, context.video)
+                    video = picture_video(context.root, context.video)
                 except StageError:
                     video = None
                 cache[track] = calibrate(faces if faces.exists() else None, video, int(calibration_cfg.get("max_frames", 60)), track,
