@@ -42,7 +42,7 @@ class Probe:
     # and `height` are as displayed: ffmpeg and OpenCV, which read the frames for every stage, turn them.
     rotation: int = 0
     # False: the source's frames are not at k / fps (a variable frame rate). Ingest then writes
-    # `picture.mkv`, the picture at `fps` (frames repeated or dropped to follow their timestamps),
+    # `picture.mkv`, the picture at `fps` (frames repeated or dropped to follow their timestamps, CRF 10),
     # and `fps`, `frames` and `duration` describe it; the stages read it instead of the source.
     constant_rate: bool = True
 
