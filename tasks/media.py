@@ -62,7 +62,7 @@ def probe(path: Path | str) -> Probe:
         steady = constant_rate(times, fps)
         if not steady:
             # the container's average rate is frames / duration; the picture is resampled to the
-            # typical frame interval's rate (ingest writes it, see `constant_rate_copy`)
+            # typical frame interval's rate (ingest writes it, see `picture_copy`)
             fps = typical_rate(times, fps)
             frames = int(round((times[-1] - times[0]) * fps)) + 1
         duration = float(video.duration * video.time_base) if video.duration and steady else frames / fps
@@ -105,16 +105,18 @@ def typical_rate(times: np.ndarray, fallback: float) -> float:
     return round(float(1.0 / np.median(steps)), 3) if steps.size else float(fallback)
 
 
-def constant_rate_copy(source: Path, target: Path, fps: float) -> int:
-    """Write the picture of a variable-rate `source` at a constant `fps` (each instant shows the
-    frame on screen then: frames repeated or dropped), turned as displayed, without audio, at x264
-    CRF 10: far under the final encode's loss (CRF 18), a tenth of a lossless file's size (DVC keeps
-    a copy of it too). Returns its frame count."""
+def picture_copy(source: Path, target: Path, fps: float, width: int, height: int) -> int:
+    """Write the picture of `source` as the stages need it: at a constant `fps` (each instant shows
+    the frame on screen then: frames repeated or dropped), `width` x `height` (an odd size cropped by
+    a pixel: yuv420p, which the lipsync stage and the delivery encode write, needs an even one),
+    turned as displayed, without audio, at x264 CRF 10: far under the final encode's loss (CRF 18), a
+    tenth of a lossless file's size (DVC keeps a copy of it too). Returns its frame count."""
     import av
 
     with atomic_path(target) as tmp:
-        run_ffmpeg("-i", str(source), "-map", "0:v:0", "-an", "-fps_mode", "cfr", "-r", f"{fps:.6f}", "-c:v", "libx264",
-                   "-crf", "10", "-preset", "veryfast", "-pix_fmt", "yuv420p", "-f", "matroska", str(tmp))
+        run_ffmpeg("-i", str(source), "-map", "0:v:0", "-an", "-vf", f"crop={width}:{height}:0:0", "-fps_mode", "cfr",
+                   "-r", f"{fps:.6f}", "-c:v", "libx264", "-crf", "10", "-preset", "veryfast", "-pix_fmt", "yuv420p",
+                   "-f", "matroska", str(tmp))
     with av.open(str(target)) as container:
         return len(_frame_times(container, container.streams.video[0]))
 

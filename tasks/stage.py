@@ -67,8 +67,8 @@ def source_video(root: Path, video: str) -> Path:
 
 
 def picture_video(root: Path, video: str) -> Path:
-    """The file whose frames the stages read: the ingest stage's constant-rate copy of a
-    variable-rate source (frame k shown at k / fps, as every stage times it), else the source."""
+    """The file whose frames the stages read: the ingest stage's copy of a variable-rate or
+    odd-sized source (frame k shown at k / fps, as every stage times it; an even size), else the source."""
     copy = Path(root) / "data" / "ingest" / video / "picture.mkv"
     return copy if copy.exists() else source_video(root, video)
 

@@ -146,3 +146,25 @@ def test_a_variable_rate_video_is_read_at_a_constant_rate(generated_clip, tmp_pa
     assert len(frames) == written.frames
     held = [np.abs(frames[k] - frames[9]).mean() for k in range(10, 34)]
     assert max(held) < 1.0 and np.abs(frames[40] - frames[9]).mean() > 1.0   # frame 9 held through the stall
+
+
+def test_an_odd_size_is_cropped_to_an_even_one_for_the_stages(tmp_path):
+    """yuv420p, which the lipsync stage and the delivery encode write, needs an even size: a source of
+    161 x 121 is read as 160 x 120 (before, the lipsync stage refused it after every stage before it
+    had run)."""
+    import cv2
+
+    from tasks.media import run_ffmpeg
+    from tasks.stage import picture_video
+
+    odd = tmp_path / "data" / "input" / "clip" / "odd.mkv"
+    out = tmp_path / "data" / "ingest" / "clip"
+    odd.parent.mkdir(parents=True)
+    out.mkdir(parents=True)
+    run_ffmpeg("-f", "lavfi", "-i", "testsrc=size=161x121:rate=25:duration=1", "-f", "lavfi",
+               "-i", "sine=frequency=440:sample_rate=44100:duration=1", "-c:v", "ffv1", "-c:a", "pcm_s16le", str(odd))
+    assert (probe(odd).width, probe(odd).height) == (161, 121)
+    written = ingest(odd, out)
+    assert (written.width, written.height, written.frames) == (160, 120, 25) and written.duration == pytest.approx(1.0)
+    ok, frame = cv2.VideoCapture(str(picture_video(tmp_path, "clip"))).read()
+    assert ok and frame.shape[:2] == (120, 160)

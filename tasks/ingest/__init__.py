@@ -2,8 +2,9 @@
 
 Outputs in `data/ingest/<video>/`: `probe.json` (fps, size, frame count, duration), `audio.wav`
 (16 kHz mono, for recognition) and `soundtrack.wav` (the original track at its own rate, which
-the dub is mixed into); for a source whose frames drift from k / fps (a variable frame rate),
-`picture.mkv`, its picture at a constant rate, which every stage reads instead (`stage.picture_video`).
+the dub is mixed into); for a source whose frames drift from k / fps (a variable frame rate) or
+whose size is odd, `picture.mkv`, its picture at a constant rate and an even size, which every stage
+reads instead (`stage.picture_video`).
 """
 from __future__ import annotations
 
@@ -13,16 +14,21 @@ from dataclasses import replace
 
 from tasks import artifacts
 from tasks.artifacts import Probe
-from tasks.media import SPEECH_RATE, constant_rate_copy, extract_audio, probe
+from tasks.media import SPEECH_RATE, extract_audio, picture_copy, probe
 
-PICTURE = "picture.mkv"   # a variable-rate source's picture at a constant rate, which the stages read
+PICTURE = "picture.mkv"   # the picture the stages read where the source's own will not do (see `ingest`)
 
 
 def ingest(source: Path, out: Path, max_channels: int = 2) -> Probe:
+    """Probe `source`, extract its sound, and where its frames drift from k / fps (a variable frame
+    rate) or its size is odd, write the picture the stages read instead: at a constant rate, cropped
+    by a pixel to an even size."""
     description = probe(source)
-    if not description.constant_rate:
-        frames = constant_rate_copy(source, out / PICTURE, description.fps)
-        description = replace(description, frames=frames, duration=round(frames / description.fps, 6))
+    width, height = description.width // 2 * 2, description.height // 2 * 2
+    if not description.constant_rate or (width, height) != (description.width, description.height):
+        frames = picture_copy(source, out / PICTURE, description.fps, width, height)
+        description = replace(description, width=width, height=height, frames=frames,
+                              duration=round(frames / description.fps, 6) if not description.constant_rate else description.duration)
     artifacts.write(out / "probe.json", description)
     extract_audio(source, out / "audio.wav", SPEECH_RATE, 1)
     extract_audio(source, out / "soundtrack.wav", None, min(description.audio_channels, max_channels))
