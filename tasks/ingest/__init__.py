@@ -8,9 +8,8 @@ reads instead (`stage.picture_video`).
 """
 from __future__ import annotations
 
-from pathlib import Path
-
 from dataclasses import replace
+from pathlib import Path
 
 from tasks import artifacts
 from tasks.artifacts import Probe
