@@ -105,18 +105,19 @@ def typical_rate(times: np.ndarray, fallback: float) -> float:
     return round(float(1.0 / np.median(steps)), 3) if steps.size else float(fallback)
 
 
-def picture_copy(source: Path, target: Path, fps: float, width: int, height: int) -> int:
+def picture_copy(source: Path, target: Path, fps: float | None, width: int, height: int) -> int:
     """Write the picture of `source` as the stages need it: at a constant `fps` (each instant shows
-    the frame on screen then: frames repeated or dropped), `width` x `height` (an odd size cropped by
+    the frame on screen then: frames repeated or dropped; None: its own frames, one for one, for a
+    source that is steady already), `width` x `height` (an odd size cropped by
     a pixel: yuv420p, which the lipsync stage and the delivery encode write, needs an even one),
     turned as displayed, without audio, at x264 CRF 10: far under the final encode's loss (CRF 18), a
     tenth of a lossless file's size (DVC keeps a copy of it too). Returns its frame count."""
     import av
 
     with atomic_path(target) as tmp:
-        run_ffmpeg("-i", str(source), "-map", "0:v:0", "-an", "-vf", f"crop={width}:{height}:0:0", "-fps_mode", "cfr",
-                   "-r", f"{fps:.6f}", "-c:v", "libx264", "-crf", "10", "-preset", "veryfast", "-pix_fmt", "yuv420p",
-                   "-f", "matroska", str(tmp))
+        timing = ["-fps_mode", "cfr", "-r", f"{fps:.6f}"] if fps else ["-fps_mode", "passthrough"]
+        run_ffmpeg("-i", str(source), "-map", "0:v:0", "-an", "-vf", f"crop={width}:{height}:0:0", *timing,
+                   "-c:v", "libx264", "-crf", "10", "-preset", "veryfast", "-pix_fmt", "yuv420p", "-f", "matroska", str(tmp))
     with av.open(str(target)) as container:
         return len(_frame_times(container, container.streams.video[0]))
 

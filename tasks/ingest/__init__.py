@@ -25,7 +25,7 @@ def ingest(source: Path, out: Path, max_channels: int = 2) -> Probe:
     description = probe(source)
     width, height = description.width // 2 * 2, description.height // 2 * 2
     if not description.constant_rate or (width, height) != (description.width, description.height):
-        frames = picture_copy(source, out / PICTURE, description.fps, width, height)
+        frames = picture_copy(source, out / PICTURE, None if description.constant_rate else description.fps, width, height)
         description = replace(description, width=width, height=height, frames=frames,
                               duration=round(frames / description.fps, 6) if not description.constant_rate else description.duration)
     artifacts.write(out / "probe.json", description)
