@@ -128,3 +128,43 @@ def test_the_stage_trims_only_with_a_voice_activity_detector():
         name = "no-vad"
 
     assert trimmed_to_speech(Plain(), "audio.wav", transcript) is transcript
+
+
+def _segment(start, end, text, probability):
+    return Segment(0, start, end, text, words=(Word(start, end, text, probability),))
+
+
+@pytest.mark.parametrize("segment,speech,expected", [
+    (_segment(1.66, 2.0, "You", 0.05), [], [0]),                          # silence, unsure: Whisper's own
+    (_segment(1.66, 2.0, "You", 0.05), [(1.5, 2.2)], []),                 # a voice there: kept, however unsure
+    (_segment(1.66, 2.0, "Yes", 0.9), [], []),                            # sure of it: kept (the detector can miss a quiet voice)
+    (_segment(1.0, 3.0, "and so", 0.3), [(2.9, 3.0), (1.0, 1.04)], [0]),  # under 0.15 s of voice in it
+])
+def test_a_segment_with_no_voice_that_whisper_was_unsure_of_is_dropped(segment, speech, expected):
+    from tasks.asr import unheard
+
+    assert unheard((segment,), speech) == expected
+
+
+@pytest.mark.slow
+def test_a_silent_track_has_nothing_to_dub(tmp_path):
+    """Real Whisper base on 3 s of digital silence says "You" (word probability 0.05); the stage drops
+    it and stops with one clear line instead of dubbing a word nobody said."""
+    import numpy as np
+    import soundfile
+
+    from tasks.asr.__main__ import run, without_unheard
+    from tasks.asr.backends import FasterWhisper
+    from tasks.stage import StageContext, StageError
+
+    audio = tmp_path / "data" / "ingest" / "clip" / "audio.wav"
+    audio.parent.mkdir(parents=True)
+    soundfile.write(str(audio), np.zeros(48_000, np.float32), 16_000)
+    whisper = FasterWhisper(progress=False)
+    heard = whisper.transcribe(audio)
+    assert [s.text for s in heard.segments] == ["You"]                   # what it says on silence
+    assert without_unheard(whisper, audio, heard).segments == ()
+    config = {"backend": {"_target_": "tasks.asr.backends.FasterWhisper", "progress": False},
+              "drop_unheard": {"enabled": True}}
+    with pytest.raises(StageError, match="no speech"):
+        run(StageContext("asr", "clip", None, tmp_path, {"asr": config}))

@@ -54,6 +54,22 @@ def uncovered_speech(segments: tuple[Segment, ...], speech: list[tuple[float, fl
     return found
 
 
+def unheard(segments: tuple[Segment, ...], speech: list[tuple[float, float]], min_speech_s: float = 0.15,
+            max_probability: float = 0.5) -> list[int]:
+    """Indexes of segments that are Whisper's, not the speaker's: less than `min_speech_s` of speech
+    inside them by a voice activity detector (`speech`: its (start, end) spans) and words Whisper
+    itself was unsure of (mean probability under `max_probability`). On silence Whisper base says
+    "You" (word probability 0.05 on 3 and 5 s of digital silence, and on a video with a muted track),
+    and the dub spoke it; on the seven real clips and the demo no segment meets either condition."""
+    out = []
+    for index, segment in enumerate(segments):
+        voiced = sum(max(0.0, min(b, segment.end) - max(a, segment.start)) for a, b in speech)
+        sure = sum(w.probability for w in segment.words) / len(segment.words) if segment.words else 0.0
+        if voiced < min_speech_s and sure < max_probability:
+            out.append(index)
+    return out
+
+
 def trim_to_speech(segments: tuple[Segment, ...], speech: list[tuple[float, float]], min_speech_s: float = 0.15,
                    pad_s: float = 0.1) -> tuple[Segment, ...]:
     """Each segment's start and end moved in to the first and last stretch of speech inside it that

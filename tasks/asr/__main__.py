@@ -2,7 +2,7 @@ from dataclasses import replace
 
 from tasks import artifacts
 from tasks.artifacts import atomic_dir
-from tasks.asr import merge_fragments, trim_to_speech
+from tasks.asr import merge_fragments, trim_to_speech, unheard
 from tasks.stage import StageContext, StageError, instantiate, log, main
 
 
@@ -17,10 +17,25 @@ def trimmed_to_speech(recognizer, audio, transcript, vad_threshold: float = 0.5,
     return replace(transcript, segments=trimmed)
 
 
+def without_unheard(recognizer, audio, transcript, vad_threshold: float = 0.5, **options):
+    """`transcript` without the segments no voice was heard in and Whisper was unsure of (`unheard`)."""
+    if not hasattr(recognizer, "speech") or not transcript.segments:
+        return transcript
+    dropped = set(unheard(transcript.segments, recognizer.speech(audio, vad_threshold), **options))
+    for index in sorted(dropped):
+        segment = transcript.segments[index]
+        log.info("dropped %.2f-%.2f s %r: no voice in it, and Whisper was unsure of its words (a hallucination)",
+                 segment.start, segment.end, segment.text[:60])
+    return replace(transcript, segments=tuple(s for i, s in enumerate(transcript.segments) if i not in dropped))
+
+
 def run(context: StageContext) -> None:
     recognizer = instantiate(context.config, "backend")
     audio = context.input_dir("ingest") / "audio.wav"
     transcript = recognizer.transcribe(audio)
+    unvoiced = dict(context.config.get("drop_unheard") or {})
+    if unvoiced.pop("enabled", False):   # before the merge folds a lone hallucinated word into a real line
+        transcript = without_unheard(recognizer, audio, transcript, **unvoiced)
     if merge := context.config.get("merge"):
         transcript = replace(transcript, segments=merge_fragments(transcript.segments, **merge))
     trim = dict(context.config.get("trim") or {})
