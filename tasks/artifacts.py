@@ -43,7 +43,8 @@ class Probe:
     rotation: int = 0
     # False: the source's frames are not at k / fps (a variable frame rate). Ingest then writes
     # `picture.mkv`, the picture at `fps` (frames repeated or dropped to follow their timestamps, CRF 10),
-    # and `fps`, `frames` and `duration` describe it; the stages read it instead of the source.
+    # and `fps`, `frames` and `duration` describe it; the stages read it instead of the source. (It
+    # writes one for an odd size too, cropped by a pixel to the even `width` x `height` given here.)
     constant_rate: bool = True
 
 

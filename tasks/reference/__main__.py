@@ -18,7 +18,7 @@ def run(context: StageContext) -> None:
     from tasks.speakers.schema import read as read_speakers
 
     aligner, reading, stops = measure_settings(context.config)
-    source = picture_video(context.root, context.video)   # the frames (a variable-rate source's constant-rate copy) ...
+    source = picture_video(context.root, context.video)   # the frames (ingest's picture copy, where it made one) ...
     sound = source_video(context.root, context.video)      # ... and the sound, from the source itself
     # several people: each one's lips while they speak (speakers.json's segments, the face stage's faces)
     speaking = speaking_faces(context.input_dir("face"), speaker_spans(read_speakers(context.input_dir("speakers") / "speakers.json").segments))
