@@ -63,7 +63,7 @@ def probe(path: Path | str) -> Probe:
         if not steady:
             # the container's average rate is frames / duration; the picture is resampled to the
             # typical frame interval's rate (ingest writes it, see `picture_copy`)
-            fps = typical_rate(times, fps)
+            fps = round(typical_rate(times, fps), 3)
             frames = int(round((times[-1] - times[0]) * fps)) + 1
         duration = float(video.duration * video.time_base) if video.duration and steady else frames / fps
         rotation = _display_rotation(container, video)
@@ -99,10 +99,11 @@ def constant_rate(times: np.ndarray, fps: float, tolerance_frames: float = 1.5) 
 
 
 def typical_rate(times: np.ndarray, fallback: float) -> float:
-    """The rate of the most common frame interval (1 / median step, rounded to 3 decimals)."""
+    """The rate of the typical frame interval of frames shown at `times` (1 / median positive step);
+    `fallback` where no two differ."""
     steps = np.diff(np.asarray(times, dtype=np.float64))
-    steps = steps[steps > 1e-6]
-    return round(float(1.0 / np.median(steps)), 3) if steps.size else float(fallback)
+    steps = steps[steps > 0]
+    return float(1.0 / np.median(steps)) if steps.size else float(fallback)
 
 
 def picture_copy(source: Path, target: Path, fps: float | None, width: int, height: int) -> int:

@@ -552,13 +552,13 @@ def uniform_frames(values: np.ndarray, times: np.ndarray, fps: float) -> tuple[f
     """Per-frame values at presentation `times` (variable frame rate: some files drop or repeat
     frames) onto a constant-rate grid k / rate, each grid point holding the frame on screen then.
     The rate is the typical frame interval's (1 / median step), else `fps`."""
+    from tasks.media import typical_rate
+
     values = np.asarray(values, dtype=np.float64)
-    steps = np.diff(times)
-    steps = steps[steps > 0]
-    rate = float(1.0 / np.median(steps)) if steps.size else float(fps)
+    rate = typical_rate(times, fps)
     if abs(rate - fps) < 0.01 * fps:  # the container's nominal rate, where it agrees
         rate = float(fps)
-    if steps.size and np.allclose(np.diff(times), 1.0 / rate, atol=0.25 / rate) and abs(times[0]) < 0.5 / rate:
+    if len(times) > 1 and np.allclose(np.diff(times), 1.0 / rate, atol=0.25 / rate) and abs(times[0]) < 0.5 / rate:
         return rate, values  # already constant-rate
     count = int(np.floor(times[-1] * rate + 1e-6)) + 1
     grid = np.arange(count) / rate
