@@ -299,6 +299,7 @@ def adjust_mouth(points: np.ndarray, have: np.ndarray, want: np.ndarray, iod: fl
 
 
 INNER_RING = list(range(60, 68))      # the inner lips, in order around the mouth
+INNER_OF_MOUTH = [k - 48 for k in INNER_RING]   # ... among the mouth's own points (landmarks 48-67)
 
 
 def choose_donor(gaps: np.ndarray, poses: np.ndarray, want_gap: float, pose, pose_scale: float,
@@ -322,7 +323,7 @@ def inner_mouth_mesh(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     from tasks.lipsync.warp import triangles
 
     points = np.asarray(points, dtype=float)
-    inner = [k - 48 for k in INNER_RING]
+    inner = INNER_OF_MOUTH
     centre = len(points)
     outside = [t for t in triangles(points) if not set(int(v) for v in t) <= set(inner)]
     fan = [[centre, a, b] for a, b in zip(inner, inner[1:] + inner[:1])]
@@ -340,7 +341,7 @@ def lend_inner_mouth(bank: Bank, donor: int, patch: np.ndarray, mouth: np.ndarra
     from tasks.lipsync.warp import piecewise_affine
 
     src, tris = inner_mouth_mesh(bank.landmarks[donor][48:68])
-    dst = np.vstack([mouth, mouth[[k - 48 for k in INNER_RING]].mean(0)])
+    dst = np.vstack([mouth, mouth[INNER_OF_MOUTH].mean(0)])
     height, width = patch.shape[:2]
     x0, y0 = np.clip(np.floor(dst.min(0)).astype(int) - 1, 0, None)
     x1, y1 = np.minimum(np.ceil(dst.max(0)).astype(int) + 2, (width, height))
@@ -348,7 +349,7 @@ def lend_inner_mouth(bank: Bank, donor: int, patch: np.ndarray, mouth: np.ndarra
         return patch
     lent, covered = piecewise_affine(bank.crops[donor], src, dst, (x0, y0, x1, y1), tris, bank.to_crop[donor], interpolation)
     corner = np.array([x0, y0], dtype=float)
-    inside = band_coverage(mouth[[k - 48 for k in INNER_RING]] - corner, lent.shape[:2])
+    inside = band_coverage(mouth[INNER_OF_MOUTH] - corner, lent.shape[:2])
     if soften_px >= 1:
         size = int(2 * round(soften_px) + 1)
         inside = cv2.GaussianBlur(inside, (size, size), soften_px / 2)
