@@ -16,8 +16,8 @@ import sys
 from pathlib import Path
 
 from flows.dag import FAN_IN, enabled_fan_in, upstream_closure
-from flows.config import (PROJECT_ROOT, check_input, check_languages, compose, load_edits, quoted, registered_videos,
-                          video_name, write_dvc_inputs)
+from flows.config import (PROJECT_ROOT, check_input, check_languages, check_name_free, compose, load_edits, quoted,
+                          registered_videos, video_name, write_dvc_inputs)
 from tasks.stage import BAD_INPUT_EXIT, PER_LANGUAGE, STAGES, StageError
 
 DEMO_VIDEO = PROJECT_ROOT / "demo" / "astronaut_talk.mp4"
@@ -30,6 +30,7 @@ def fail(message: str, code: int = BAD_INPUT_EXIT) -> None:
 
 # Command-line options that stand for Hydra overrides of a path (made absolute: the flow runs elsewhere).
 PATH_OPTIONS = {"--audio": "ingest.photo.audio", "--script": "ingest.photo.script", "--edits": "edits"}
+PATH_KEYS = {"input", *PATH_OPTIONS.values()}   # settings whose value is a path (key=path as well as the options)
 
 
 def expand_arguments(argv: list[str]) -> list[str]:
@@ -48,6 +49,10 @@ def expand_arguments(argv: list[str]) -> list[str]:
             fail(f"unknown option {arg}: options are {', '.join(PATH_OPTIONS)}; settings are key=value (see conf/)")
         elif not has_value and not arg.startswith(("~", "+")):  # not a Hydra deletion or addition
             expanded.append(f"input={quoted(str(Path(arg).expanduser().absolute()))}")
+        elif option in PATH_KEYS and value and value[0] not in "'\"":
+            # Hydra's override grammar reads ( ) [ ] , ' ! # and accented letters as syntax: a path
+            # such as "Entrevista (José).mp4" is quoted whole
+            expanded.append(f"{option}={quoted(str(Path(value).expanduser().absolute()))}")
         else:
             expanded.append(arg)
     return expanded
@@ -69,6 +74,7 @@ def run(argv: list[str]) -> None:
     try:
         check_languages(config)
         check_input(Path(input_path).expanduser(), config)
+        check_name_free(Path(input_path).expanduser())
         if config.get("edits"):
             load_edits(config["edits"])   # fail now, not minutes later in the mt stage
     except StageError as error:
@@ -143,7 +149,7 @@ def main(argv: list[str] | None = None) -> None:
         elif argv[:1] == ["demo"]:
             from flows.demo import build_demo_video
 
-            run([f"input={build_demo_video(DEMO_VIDEO)}", *expand_arguments(argv[1:])])
+            run(expand_arguments([f"input={build_demo_video(DEMO_VIDEO)}", *argv[1:]]))
         elif argv[:1] in (["-h"], ["--help"], ["help"]):
             print(__doc__)
         else:

@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 import filecmp
+import hashlib
 import json
 import os
 import re
 import shutil
+import unicodedata
 from pathlib import Path
 from typing import Any
 
@@ -40,9 +42,15 @@ def quoted(value: str) -> str:
 
 
 def video_name(path: str | Path) -> str:
-    """A stage-name-safe token for a video: its file stem, lower case, [a-z0-9_] only."""
-    token = re.sub(r"[^a-z0-9_]+", "_", Path(path).stem.lower()).strip("_")
-    return token or "video"
+    """A stage-name-safe token for a video: its file stem, lower case, [a-z0-9_] only, accents dropped
+    ("Entrevista José" -> entrevista_jose). Where letters of another script are dropped, a digest of
+    the stem follows, so that two such names stay two videos ("интервью" -> video_<6 hex>)."""
+    stem = unicodedata.normalize("NFKD", Path(path).stem)
+    kept = "".join(c for c in stem if c.isascii())
+    token = re.sub(r"[^a-z0-9_]+", "_", kept.lower()).strip("_") or "video"
+    if any(not c.isascii() and not unicodedata.combining(c) for c in stem):
+        token += "_" + hashlib.sha1(unicodedata.normalize("NFC", Path(path).stem).encode()).hexdigest()[:6]
+    return token
 
 
 def supported_targets(config: dict[str, Any]) -> set[str]:
@@ -68,6 +76,7 @@ def register_input(source: Path, root: Path = PROJECT_ROOT) -> str:
     name = video_name(source)
     folder = root / "data" / "input" / name
     target = folder / source.name
+    refuse_another(folder, source.name)
     existing = [p for p in folder.glob("*") if p.is_file()] if folder.exists() else []
     if existing == [target] and filecmp.cmp(source, target, shallow=False):
         return name
@@ -81,6 +90,32 @@ def register_input(source: Path, root: Path = PROJECT_ROOT) -> str:
         except OSError:
             shutil.copy2(source, tmp)
     return name
+
+
+def check_name_free(source: Path, root: Path = PROJECT_ROOT) -> None:
+    """StageError (one line) where `source`'s token already names another registered input."""
+    refuse_another(root / "data" / "input" / video_name(source), source.name)
+
+
+def registered_source(folder: Path) -> str | None:
+    """The file name of the input registered in data/input/<video>/ (a photo's, where its video was
+    built from one), or None where nothing is."""
+    stamp = folder / PHOTO_STAMP
+    if stamp.exists():
+        return json.loads(stamp.read_text()).get("photo")
+    names = sorted(p.name for p in folder.glob("*") if p.is_file() and not p.name.startswith(".")) if folder.is_dir() else []
+    return names[0] if names else None
+
+
+def refuse_another(folder: Path, source_name: str) -> None:
+    """StageError where `folder` already holds another input than `source_name`: both names give
+    one token, and registering this one would rerun every stage of the other over its results. A
+    new version of the same file (same name) replaces it, as intended."""
+    other = registered_source(folder)
+    if other not in (None, source_name):
+        raise StageError(f"{folder.name} is already the name of another input, {other}, whose results are under "
+                         f"data/*/{folder.name}/: rename {source_name} to dub it beside that one, or delete "
+                         f"data/input/{folder.name}/ to replace it")
 
 
 def check_input(source: Path, config: dict[str, Any]) -> None:
@@ -124,18 +159,22 @@ def register_photo(photo: Path, config: dict[str, Any], root: Path = PROJECT_ROO
     folder = root / "data" / "input" / name
     target, stamp = folder / f"{name}.mp4", folder / PHOTO_STAMP
     voices = config["tts"].get("voices") or {}
+    refuse_another(folder, photo.name)
     key = fingerprint(photo, settings, voices.get(settings.script_lang))
     if target.exists() and stamp.exists() and json.loads(stamp.read_text()).get("fingerprint") == key:
         return name
-    folder.mkdir(parents=True, exist_ok=True)
-    stamp.unlink(missing_ok=True)
+
+    def stamped(value: str | None) -> None:
+        with atomic_path(stamp) as tmp:
+            tmp.write_text(json.dumps({"fingerprint": value, "photo": photo.name,
+                                       "speech": Path(settings.audio or settings.script).name}, indent=2))
+
+    stamped(None)  # building: names the photo, matches no request (an interrupted build is built again)
     build_from_request(photo, settings, target, voices)
     for old in folder.iterdir():
-        if old.is_file() and old != target:
+        if old.is_file() and old not in (target, stamp):
             old.unlink()
-    with atomic_path(stamp) as tmp:
-        tmp.write_text(json.dumps({"fingerprint": key, "photo": photo.name,
-                                   "speech": Path(settings.audio or settings.script).name}, indent=2))
+    stamped(key)
     return name
 
 

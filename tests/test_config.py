@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from flows.config import CONF_DIR, compose, supported_targets, video_name
-from tasks.stage import STAGES, instantiate
+from flows.config import CONF_DIR, PHOTO_STAMP, check_name_free, compose, register_input, supported_targets, video_name
+from tasks.stage import STAGES, StageError, instantiate
 
 GROUPS = sorted(p.name for p in CONF_DIR.iterdir() if p.is_dir() and p.name != "experiment")
 OPTIONS = [(group, option.stem) for group in GROUPS for option in sorted((CONF_DIR / group).glob("*.yaml"))]
@@ -55,9 +55,45 @@ def test_overrides_reach_the_composed_config():
     ("/x/My Talk (final).MP4", "my_talk_final"),
     ("a-b.c.mkv", "a_b_c"),
     ("???.mp4", "video"),
+    ("Entrevista José Peña.mov", "entrevista_jose_pena"),
+    ("Ça va.mp4", "ca_va"),
 ])
 def test_video_names_are_stage_safe(path, name):
     assert video_name(Path(path)) == name
+
+
+@pytest.mark.parametrize("first,second", [("интервью.mp4", "лекция.mp4"), ("会议.mp4", "采访.mp4"), ("会议 2024.mp4", "采访 2024.mp4")])
+def test_names_in_another_script_stay_apart(first, second):
+    a, b = video_name(Path(first)), video_name(Path(second))
+    assert a != b, "two videos named in another script must not share a token (one would rerun over the other)"
+    assert all(c.isascii() and (c.isalnum() or c == "_") for c in a + b)
+    assert a == video_name(Path("/elsewhere") / first), "the token is the name's alone"
+
+
+def test_another_file_with_the_same_token_is_refused_and_nothing_is_lost(tmp_path):
+    first, second = tmp_path / "My Talk.mp4", tmp_path / "my_talk.mp4"
+    first.write_bytes(b"first video")
+    second.write_bytes(b"second video")
+    assert register_input(first, tmp_path / "ws") == "my_talk"
+    with pytest.raises(StageError, match=r"another input, My Talk\.mp4.*rename my_talk\.mp4"):
+        register_input(second, tmp_path / "ws")
+    registered = tmp_path / "ws" / "data" / "input" / "my_talk"
+    assert [p.name for p in registered.iterdir()] == ["My Talk.mp4"]
+    assert (registered / "My Talk.mp4").read_bytes() == b"first video"
+    first.unlink()
+    first.write_bytes(b"first video, cut again")  # a new version under the same name replaces it
+    register_input(first, tmp_path / "ws")
+    assert (registered / "My Talk.mp4").read_bytes() == b"first video, cut again"
+
+
+def test_a_photo_and_a_video_of_one_name_are_two_inputs(tmp_path):
+    folder = tmp_path / "data" / "input" / "talk"
+    folder.mkdir(parents=True)
+    (folder / "talk.mp4").write_bytes(b"built from the photo")
+    (folder / PHOTO_STAMP).write_text('{"fingerprint": "x", "photo": "talk.jpg"}')
+    check_name_free(Path("/somewhere/talk.jpg"), tmp_path)
+    with pytest.raises(StageError, match="another input, talk.jpg"):
+        check_name_free(Path("/somewhere/talk.mp4"), tmp_path)
 
 
 @pytest.mark.parametrize("render", ["mp4", "prores"])
@@ -92,3 +128,29 @@ def test_dvc_stages_match_the_flow_and_read_composed_params():
             key = param if isinstance(param, str) else None
             if key:
                 assert key.split(".")[0] in config, f"{name} reads params `{key}` that conf/ does not compose"
+
+
+@pytest.mark.parametrize("name", ["Talk!.mp4", "Entrevista (José).mp4", "a,b.mp4", "x[1].mp4", "it's.mp4", "a=b.mp4",
+                                  "a#b&c.mp4", "a~b{c}.mp4", "会议.mp4", "My Talk.mp4"])
+@pytest.mark.parametrize("key", ["input", "edits"])
+def test_a_path_setting_takes_any_file_name(tmp_path, name, key):
+    from flows.cli import expand_arguments
+
+    path = tmp_path / name
+    assert compose(expand_arguments([f"{key}={path}"]))[key] == str(path), "Hydra's grammar must not read the path"
+
+
+def test_cli_refuses_a_name_taken_by_another_input_in_one_line(tmp_path, generated_clip):
+    from tests.conftest import make_workspace, run_dub
+
+    workspace = make_workspace(tmp_path / "ws")
+    taken = workspace / "data" / "input" / "talk" / "talk.mp4"
+    taken.parent.mkdir(parents=True)
+    taken.write_bytes(generated_clip.read_bytes())
+    other = tmp_path / "Talk!.mp4"
+    other.write_bytes(generated_clip.read_bytes())
+    result = run_dub(workspace, f"input={other}", "langs=[es]", timeout=120)
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert len(lines) == 1 and lines[0].startswith("dub: error:") and "another input, talk.mp4" in lines[0], result.stderr
+    assert [p.name for p in taken.parent.iterdir()] == ["talk.mp4"]
