@@ -47,8 +47,9 @@ def probe(path: Path | str) -> Probe:
     except (av.error.FFmpegError, UnicodeDecodeError) as error:
         raise StageError(f"not a readable video file: {path} ({error.__class__.__name__})") from None
     with container:
-        if not container.streams.video:
-            raise StageError(f"no video stream in {path}: the input must be a video")
+        pictures = [bool(stream.disposition & av.stream.Disposition.attached_pic) for stream in container.streams.video]
+        if all(pictures):  # an audio file's cover art is a video stream of one picture
+            raise StageError(f"no video stream in {path}{' (only a cover picture)' if pictures else ''}: the input must be a video")
         if not container.streams.audio:
             raise StageError(f"no audio track in {path}: there is no speech to dub")
         video, audio = container.streams.video[0], container.streams.audio[0]

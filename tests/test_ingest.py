@@ -27,6 +27,17 @@ def test_bad_inputs_raise_one_clear_error(request, fixture, message):
         probe(request.getfixturevalue(fixture))
 
 
+def test_an_audio_file_with_cover_art_is_not_taken_for_a_video(generated_clip, tmp_path):
+    from tasks.media import run_ffmpeg
+
+    cover, song = tmp_path / "cover.jpg", tmp_path / "song.m4a"
+    run_ffmpeg("-f", "lavfi", "-i", "testsrc=size=64x64:duration=1", "-frames:v", "1", str(cover))
+    run_ffmpeg("-i", str(generated_clip), "-i", str(cover), "-map", "0:a", "-map", "1:v", "-c:a", "copy", "-c:v", "mjpeg",
+               "-disposition:v:0", "attached_pic", str(song))
+    with pytest.raises(StageError, match=r"no video stream in .* \(only a cover picture\): the input must be a video"):
+        probe(song)
+
+
 def test_missing_file(tmp_path):
     with pytest.raises(StageError, match="input not found"):
         probe(tmp_path / "nope.mp4")
