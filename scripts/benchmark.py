@@ -58,12 +58,16 @@ def long_video(target: Path, folder: Path = SHARED_VIDEO, width: int = 1280, hei
 
 def timed(command: list[str], cwd: Path) -> tuple[float, float]:
     """Wall seconds and peak resident memory (MiB) of one child process."""
-    started = time.perf_counter()
-    process = subprocess.Popen(command, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    _, status, usage = os.wait4(process.pid, 0)
-    elapsed = time.perf_counter() - started
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(f"{' '.join(command)} failed:\n{process.stderr.read()[-2000:]}")
+    # the child's log goes to a file: through a pipe nobody reads before the child ends, a long
+    # video's progress bars filled it and the child blocked writing (the reference stage on 3 min)
+    with tempfile.TemporaryFile(mode="w+") as log:
+        started = time.perf_counter()
+        process = subprocess.Popen(command, cwd=cwd, stdout=subprocess.DEVNULL, stderr=log, text=True)
+        _, status, usage = os.wait4(process.pid, 0)
+        elapsed = time.perf_counter() - started
+        if os.waitstatus_to_exitcode(status) != 0:
+            log.seek(0)
+            raise SystemExit(f"{' '.join(command)} failed:\n{log.read()[-2000:]}")
     return elapsed, usage.ru_maxrss / 1024
 
 
