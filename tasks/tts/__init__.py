@@ -8,15 +8,17 @@ synthesised faster, up to `max_speed` (a synthesis within `slot_tolerance` of it
 is); then stretched (pitch kept, WORLD) toward the original duration within
 [`min_time_scale`, `max_time_scale`] (shorter ones are slowed down too); still too long, it borrows
 the silence after the segment, then up to `max_early_s` before it (tasks.tts.timing); what is left is
-cut with a short fade and reported as the overrun. The original speech is ducked by `duck_db`
-under the segments; music and effects outside them are kept as they were.
+cut with a short fade and reported as the overrun. Under the original speech the soundtrack gives way
+to its background (the ingest stage's `background.wav`: the same track with the speech taken out) or,
+without one, is ducked by `duck_db`; outside it, everything is kept as it was.
 
 Outputs in `data/tts/<video>/<lang>/`: `speech.wav` (the full dubbed soundtrack), `voice.wav` (the
 dubbed voice alone, 16 kHz mono, for visemes) and `segments.json` (how each segment was voiced).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -166,13 +168,19 @@ def active_rms(samples: np.ndarray, rate: int, spans: list[tuple[float, float]])
 
 
 def mix(soundtrack: np.ndarray, rate: int, dub: np.ndarray, original_spans: list[tuple[float, float]],
-        timing: Timing, dub_spans: list[tuple[float, float]]) -> np.ndarray:
-    """Duck the original under its speech, level the dub to the original speech, add it to every channel."""
+        timing: Timing, dub_spans: list[tuple[float, float]], background: np.ndarray | None = None) -> np.ndarray:
+    """Under the original speech, the soundtrack without its speech (`background`, same shape) or,
+    without one, the soundtrack ducked by `duck_db`; the dub levelled to the original speech and
+    added to every channel."""
     mono_original = soundtrack.mean(axis=1)
     target = active_rms(mono_original, rate, original_spans)
     current = active_rms(dub, rate, dub_spans)
     gain = target / current if current > 1e-6 and target > 1e-6 else 1.0
-    ducked = soundtrack * duck_envelope(len(soundtrack), rate, original_spans, timing)[:, None]
+    if background is None:
+        ducked = soundtrack * duck_envelope(len(soundtrack), rate, original_spans, timing)[:, None]
+    else:  # the same ramps, from the soundtrack to its background and back
+        inside = 1.0 - duck_envelope(len(soundtrack), rate, original_spans, replace(timing, duck_db=-math.inf))[:, None]
+        ducked = soundtrack * (1.0 - inside) + background[:len(soundtrack)] * inside
     mixed = ducked + (dub * gain)[:, None]
     peak = float(np.max(np.abs(mixed))) if len(mixed) else 0.0
     return mixed / peak * 0.98 if peak > 0.98 else mixed

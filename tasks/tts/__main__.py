@@ -3,6 +3,7 @@ from tqdm import tqdm
 
 from tasks import artifacts
 from tasks.artifacts import DubbedSpeech, Probe, Translation, atomic_dir
+from tasks.ingest import BACKGROUND
 from tasks.media import SPEECH_RATE, read_wav, resample, write_wav
 from tasks.stage import StageContext, StageError, instantiate, log, main
 from tasks.speakers.schema import read as read_speakers
@@ -92,7 +93,9 @@ def run(context: StageContext) -> None:
             log.warning("segment %d overruns by %.2f s at speed %.2f and stretch %.2f: cut", segment.id, overrun, speed,
                         fit.time_scale)
     original_spans = [(s.start, s.end) for s in ordered]
-    mixed = mix(soundtrack, rate, dub, original_spans, timing, dub_spans)
+    background = context.input_dir("ingest") / BACKGROUND
+    mixed = mix(soundtrack, rate, dub, original_spans, timing, dub_spans,
+                read_wav(background)[0] if background.exists() else None)
     mixed, gain_db = match_loudness(mixed, rate, soundtrack)  # EBU R128: as loud as the source
     with atomic_dir(context.out_dir()) as out:
         write_wav(out / "speech.wav", mixed, rate)
