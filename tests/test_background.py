@@ -87,6 +87,14 @@ def test_a_voice_alone_leaves_less_than_the_ducking_did(voice):
     assert left_db < -28.0, f"{left_db:.1f} dB of the voice is left (the ducking kept -30 dB)"
 
 
+def test_a_long_soundtrack_is_masked_a_block_at_a_time_with_the_same_result(voice):
+    song = music(len(voice)) * 0.02
+    mixture = np.stack([voice + song, 0.5 * voice + song], axis=1)
+    whole = DeepFilterBackground(block_s=1000.0).background(mixture, RATE)
+    blocks = DeepFilterBackground(block_s=0.37).background(mixture, RATE)
+    np.testing.assert_allclose(blocks, whole, atol=1e-4)
+
+
 def test_silence_stays_silent():
     quiet = np.zeros((RATE, 2), dtype=np.float32)
     assert np.abs(DeepFilterBackground().background(quiet, RATE)).max() < 1e-6

@@ -28,11 +28,12 @@ class DeepFilterBackground:
     name = "deepfilternet3"
 
     def __init__(self, over_subtraction: float = 3.0, frame_s: float = 0.02, onset_s: float = 0.02, preroll_s: float = 10.0,
-                 attenuation_limit_db: float = 100.0):
+                 block_s: float = 30.0, attenuation_limit_db: float = 100.0):
         self.over_subtraction = over_subtraction
         self.frame_s = frame_s
         self.onset_s = onset_s
         self.preroll_s = preroll_s
+        self.block_s = block_s
         self.attenuation_limit_db = attenuation_limit_db
 
     @cached_property
@@ -77,25 +78,37 @@ class DeepFilterBackground:
         return out[len(preroll) + delay:len(preroll) + delay + len(mono)]
 
     def background(self, samples: np.ndarray, rate: int) -> np.ndarray:
-        from scipy.signal import istft, stft
-
         from tasks.media import resample
 
         samples = np.asarray(samples, dtype=np.float32)
-        size = int(round(self.frame_s * MODEL_RATE))
-        overlap = size * 3 // 4
+        step = int(self.block_s * MODEL_RATE)
+        margin = 4 * int(round(self.frame_s * MODEL_RATE))  # STFT windows beyond each block, then dropped
         out = np.zeros_like(samples)
         for channel in range(samples.shape[1]):
             original = resample(samples[:, channel], rate, MODEL_RATE).astype(np.float32)
-            _, _, spectrum = stft(original, MODEL_RATE, nperseg=size, noverlap=overlap)
-            _, _, voice = stft(self.speech(original), MODEL_RATE, nperseg=size, noverlap=overlap)
-            share = ahead_maximum(np.abs(voice), int(round(self.onset_s * MODEL_RATE / (size - overlap))))
-            share /= np.maximum(np.abs(spectrum), 1e-9)
-            keep = np.clip(1.0 - self.over_subtraction * share ** 2, 0.0, 1.0)
-            _, kept = istft(spectrum * keep, MODEL_RATE, nperseg=size, noverlap=overlap)
-            kept = resample(kept[:len(original)].astype(np.float32), MODEL_RATE, rate)
+            voice = self.speech(original)
+            kept = np.zeros_like(original)
+            for start in range(0, len(original), step):  # a long soundtrack's STFTs, a block at a time
+                lo, hi = max(0, start - margin), min(len(original), start + step + margin)
+                end = min(start + step, len(original))
+                kept[start:end] = self.masked(original[lo:hi], voice[lo:hi])[start - lo:end - lo]
+            kept = resample(kept, MODEL_RATE, rate)
             out[:min(len(kept), len(out)), channel] = kept[:len(out)]
         return out
+
+    def masked(self, original: np.ndarray, voice: np.ndarray) -> np.ndarray:
+        """`original` (48 kHz) with each STFT bin kept by the share of it `voice` leaves."""
+        from scipy.signal import istft, stft
+
+        size = int(round(self.frame_s * MODEL_RATE))
+        overlap = size * 3 // 4
+        _, _, spectrum = stft(original, MODEL_RATE, nperseg=size, noverlap=overlap)
+        _, _, voiced = stft(voice, MODEL_RATE, nperseg=size, noverlap=overlap)
+        voiced = ahead_maximum(np.abs(voiced), int(round(self.onset_s * MODEL_RATE / (size - overlap))))
+        share = voiced / np.maximum(np.abs(spectrum), 1e-9)
+        keep = np.clip(1.0 - self.over_subtraction * share ** 2, 0.0, 1.0)
+        _, kept = istft(spectrum * keep, MODEL_RATE, nperseg=size, noverlap=overlap)
+        return np.pad(kept[:len(original)], (0, max(0, len(original) - len(kept)))).astype(np.float32)
 
 
 def ahead_maximum(magnitudes: np.ndarray, steps: int) -> np.ndarray:
