@@ -15,6 +15,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from tasks.media import probe
@@ -86,6 +87,18 @@ def test_dubbed_video_keeps_the_picture_and_speaks_the_language(workspace, clip,
     subtitles = output.with_suffix(".srt").read_text(encoding="utf-8")
     assert " ".join(subtitles.split()).count(" --> ") == len([s for s in voiced if s["text"].strip()])
     assert all(" ".join(s["text"].split()) in " ".join(subtitles.split()) for s in voiced)
+
+
+def test_the_dub_plays_over_the_soundtrack_without_its_speech(workspace, first_run):
+    from tasks.media import read_wav
+
+    ingested = workspace / "data" / "ingest" / "frontal_man_suit"
+    track, rate = read_wav(ingested / "soundtrack.wav")
+    background, _ = read_wav(ingested / "background.wav")
+    assert background.shape == track.shape
+    speech = slice(int(0.3 * rate), int(2.0 * rate))   # "My biggest weakness is asking for help"
+    left_db = 10 * np.log10(np.mean(background[speech] ** 2) / np.mean(track[speech] ** 2))
+    assert left_db < -20.0, f"{left_db:.1f} dB of the speech is left under the dub"
 
 
 def test_the_source_is_measured_once_for_every_language(workspace, first_run):
