@@ -336,3 +336,31 @@ def test_utterances_embedded_in_one_batch_are_each_utterance_embedded_alone():
     for wav, vector in zip(wavs, together):
         assert np.allclose(vector, encoder.embed_utterance(wav, 16000), atol=1e-5)
     assert encoder.embed_utterances([], 16000).shape == (0, 256)
+
+
+def test_the_pitch_track_is_the_same_a_chunk_at_a_time():
+    import pyworld
+
+    from tasks.media import read_wav, resample
+    from tasks.speakers import FRAME_S
+    from tasks.speakers.backends import pitch_track
+
+    samples, rate = read_wav(shared_media("audio/fr.wav"))
+    wav = resample(samples.mean(axis=1), rate, 16000)
+    whole, _ = pyworld.harvest(wav.astype(np.float64), 16000, f0_floor=60.0, f0_ceil=400.0, frame_period=FRAME_S * 1000)
+    chunked = pitch_track(wav, 16000, chunk_s=1.5, margin_s=0.5)
+    assert chunked.shape == whole.shape
+    both = (whole > 0) & (chunked > 0)
+    assert np.mean((whole > 0) == (chunked > 0)) > 0.99 and both.sum() > 100
+    assert np.mean(np.abs(chunked[both] / whole[both] - 1) < 0.01) > 0.99
+
+
+@pytest.mark.parametrize("seconds,max_s,expected_s", [(10.0, 60.0, 10.0), (600.0, 60.0, 60.0), (61.0, 60.0, 60.0)])
+def test_a_long_speakers_profile_is_measured_on_speech_spread_over_it(seconds, max_s, expected_s):
+    from tasks.speakers.backends import spread_sample
+
+    speech = np.arange(int(seconds * 100), dtype=np.float32)   # 100 "samples" a second: each sample its own time
+    sample = spread_sample(speech, 100, max_s)
+    assert len(sample) == int(expected_s * 100)
+    if seconds > max_s:
+        assert sample[0] == 0 and sample[-1] == speech[-1], "from the first word to the last"

@@ -186,13 +186,22 @@ class ResemblyzerDiarizer:
         return out
 
 
-def pitch_track(wav: np.ndarray, rate: int = RATE) -> np.ndarray:
+def pitch_track(wav: np.ndarray, rate: int = RATE, chunk_s: float = 20.0, margin_s: float = 1.0) -> np.ndarray:
     """f0 (Hz, 0 = unvoiced) per FRAME_S frame: WORLD harvest (dio misses most voicing in
-    telephone-quality speech, which the overlap cues need)."""
+    telephone-quality speech, which the overlap cues need), `chunk_s` at a time with `margin_s` of
+    context either side (harvest on a whole 195 s soundtrack took 4 GB)."""
     import pyworld
 
     x = np.ascontiguousarray(wav, dtype=np.float64)
-    f0, _ = pyworld.harvest(x, rate, f0_floor=60.0, f0_ceil=400.0, frame_period=FRAME_S * 1000)
+    hop = int(round(FRAME_S * rate))
+    frames = int(len(x) / rate / FRAME_S) + 1   # harvest's own count for the whole signal
+    step, margin = int(chunk_s / FRAME_S) * hop, int(margin_s / FRAME_S) * hop
+    f0 = np.zeros(frames)
+    for start in range(0, max(len(x), 1), step):
+        lo = max(0, start - margin)
+        part, _ = pyworld.harvest(x[lo:start + step + margin], rate, f0_floor=60.0, f0_ceil=400.0, frame_period=FRAME_S * 1000)
+        first, wanted = start // hop, min(step // hop, frames - start // hop)
+        f0[first:first + wanted] = part[(start - lo) // hop:(start - lo) // hop + wanted]
     return f0
 
 
@@ -218,11 +227,23 @@ def mean_envelope_db(sp: np.ndarray, f0: np.ndarray, rate: int, grid=ENVELOPE_HZ
     return sampled - sampled.mean()
 
 
-def voice_profile(speaker: str, speech: np.ndarray, rate: int, encoder: SpeakerEncoder | None) -> VoiceProfile:
+def spread_sample(speech: np.ndarray, rate: int, max_s: float, piece_s: float = 5.0) -> np.ndarray:
+    """At most `max_s` of `speech`: pieces of `piece_s` spread evenly over it (all of it when shorter)."""
+    if len(speech) <= max_s * rate:
+        return speech
+    piece, count = int(piece_s * rate), max(1, int(max_s / piece_s))
+    starts = np.linspace(0, len(speech) - piece, count).astype(int)
+    return np.concatenate([speech[a:a + piece] for a in starts])
+
+
+def voice_profile(speaker: str, speech: np.ndarray, rate: int, encoder: SpeakerEncoder | None,
+                  max_world_s: float = 60.0) -> VoiceProfile:
+    """Pitch, envelope, level and embedding of one speaker's speech; the pitch and envelope from at
+    most `max_world_s` of it, spread over it (WORLD on a long speaker's every word took gigabytes)."""
     speech = np.asarray(speech, np.float32)
     if len(speech) < rate * 0.2:
         return VoiceProfile(speaker, round(len(speech) / rate, 3), (), 0.0, 0.0, 0.0, 0.0, 0.0, "unknown")
-    f0, sp, _ = world_features(speech, rate)
+    f0, sp, _ = world_features(spread_sample(speech, rate, max_world_s), rate)
     stats = f0_stats(f0)
     embedding = encoder.embed_utterance(speech, rate) if encoder is not None else np.zeros(0)
     rms = float(np.sqrt(np.mean(np.square(speech, dtype=np.float64))))
