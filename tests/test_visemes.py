@@ -792,3 +792,20 @@ def test_kokoro_style_of_a_voice_name_replays_what_the_tts_stage_named(name, sty
     assert KokoroVoice(language, style).name == name
     style_weights(style)  # a spec the voice accepts
     assert KokoroAligner.handles([type("Segment", (), {"voice": name})()])
+
+
+def test_a_long_videos_plot_shows_its_start(tmp_path):
+    from types import SimpleNamespace
+
+    from PIL import Image
+
+    from tasks.visemes.plot import plot
+
+    rate, fps, seconds = 1000, 25.0, 200.0
+    samples = np.sin(np.arange(int(seconds * rate)) / 7.0).astype(np.float32)
+    curves = {"gap": np.linspace(0, 1, int(seconds * fps))}
+    phones = [SimpleNamespace(start=k * 0.2, end=k * 0.2 + 0.1, phone="a", viseme="AA") for k in range(int(seconds / 0.2))]
+    short = Image.open(plot(tmp_path / "short.png", samples, rate, fps, [("S0", curves)], phones, "clip", max_seconds=30.0))
+    assert short.width < 6500, "a 30 s figure, not a 200 s one"
+    assert Image.open(plot(tmp_path / "long.png", samples[:rate * 20], rate, fps, [("S0", curves)], phones, "clip",
+                           max_seconds=30.0)).width < short.width, "a clip shorter than that is drawn whole"

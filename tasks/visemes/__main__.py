@@ -209,7 +209,7 @@ def run(context: StageContext) -> None:
             from tasks.visemes.plot import plot
 
             plot(out / "visemes.png", samples, rate, probe.fps, [(n, c.params) for n, c, _, _ in results],
-                 list(phones), title=f"{context.video} {context.lang}: {alignment.method}")
+                 list(phones), title=f"{context.video} {context.lang}: {alignment.method}", max_seconds=config.get("plot_max_s"))
         (out / "checks.json").write_text(json.dumps(checks, indent=2) + "\n")
 
 

@@ -19,9 +19,14 @@ def plot(path: Path, samples: np.ndarray, rate: int, fps: float, speakers: list[
     duration = len(samples) / rate
     if max_seconds:
         duration = min(duration, max_seconds)
+        samples = samples[:int(duration * rate) + 1]
+        speakers = [(name, {k: np.asarray(v)[:int(duration * fps) + 2] for k, v in params.items()}) for name, params in speakers]
+        measured = None if measured is None else np.asarray(measured)[:int(duration * fps) + 2]
     rows = 1 + len(speakers)
     fig, axes = plt.subplots(rows, 1, figsize=(max(10, 2.2 * duration), 1.8 + 2.2 * len(speakers)), sharex=True, squeeze=False)
     axes = axes[:, 0]
+    if max_seconds and len(samples) / rate >= max_seconds:
+        title = f"{title} (the first {max_seconds:g} s)" if title else f"the first {max_seconds:g} s"
     step = max(1, len(samples) // 20000)
     t = np.arange(0, len(samples), step) / rate
     axes[0].plot(t, samples[::step], color="0.5", linewidth=0.5)

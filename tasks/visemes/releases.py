@@ -221,7 +221,7 @@ def released_runs(mask: np.ndarray, ends: range, at: float, window_s: float, min
 
 
 def band_levels_db(samples: np.ndarray, rate: int, bands: Sequence[tuple[float, float]], hop_rate: float = HOP_RATE,
-                   frame_s: float = 0.02) -> np.ndarray:
+                   frame_s: float = 0.02, block: int = 2000) -> np.ndarray:
     """Energy (dB) in each frequency band (Hz, [low, high)) of Hann-windowed `frame_s` frames, frame k
     centred on k / hop_rate; shape (frames, bands)."""
     samples = np.asarray(samples, dtype=np.float64).ravel()
@@ -229,10 +229,15 @@ def band_levels_db(samples: np.ndarray, rate: int, bands: Sequence[tuple[float, 
     n = int(np.ceil(len(samples) / hop)) if len(samples) else 0
     size = int(frame_s * rate)
     padded = np.pad(samples, (size // 2, size))
-    index = (np.arange(n) * hop).astype(int)[:, None] + np.arange(size)[None, :]
-    power = np.abs(np.fft.rfft(padded[index] * np.hanning(size), axis=1)) ** 2
     freqs = np.fft.rfftfreq(size, 1.0 / rate)
-    return np.stack([10.0 * np.log10(power[:, (freqs >= lo) & (freqs < hi)].sum(axis=1) + 1e-10) for lo, hi in bands], axis=1)
+    window = np.hanning(size)
+    out = np.zeros((n, len(bands)))
+    for first in range(0, n, block):  # a block of frames at a time: all of a 195 s voice at once took 0.6 GB
+        index = (np.arange(first, min(first + block, n)) * hop).astype(int)[:, None] + np.arange(size)[None, :]
+        power = np.abs(np.fft.rfft(padded[index] * window, axis=1)) ** 2
+        out[first:first + len(index)] = np.stack([10.0 * np.log10(power[:, (freqs >= lo) & (freqs < hi)].sum(axis=1) + 1e-10)
+                                                  for lo, hi in bands], axis=1)
+    return out
 
 
 def murmurs_near(low_db: np.ndarray, high_db: np.ndarray, samples: np.ndarray, rate: int, at: float,
