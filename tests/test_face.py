@@ -277,6 +277,22 @@ def test_association_ignores_evidence_below_the_score_floor():
     assert speakers == {"S0": 1}  # long but out of sync loses to brief and in sync
 
 
+@pytest.mark.parametrize("claims,expected", [
+    # head_turns_woman four times over: her voice (S4) is in sync with her face only weakly (0.04 over
+    # 31 s), and the next woman's voice (S3) glimpsed her face at 0.86 for 1 s, so S3 took it and S4 had none
+    (None, {"S3": 4, "S4": None}),
+    ({"S3": 3, "S4": 4}, {"S3": 3, "S4": 4}),       # each alone on screen through their speech: theirs
+    ({"S3": 4, "S4": 4}, {"S3": None, "S4": 4}),    # two claim one face: the more evidence (score x seconds) wins
+])
+def test_a_face_alone_through_a_speakers_speech_is_theirs(claims, expected):
+    from tasks.face.speaking import SegmentScore
+
+    scores = [SegmentScore(0, "S3", 3, 1.0, 0.13), SegmentScore(1, "S3", 4, 1.0, 0.86),
+              SegmentScore(2, "S4", 4, 1.0, 0.04)]
+    speakers, _, _ = associate(scores, {0: 15.5, 1: 1.0, 2: 30.6}, 0.2, claims)
+    assert speakers == expected
+
+
 def test_absent_track_is_not_a_candidate():
     segments, openings, env = make_scene()
     gone = openings[0].copy()

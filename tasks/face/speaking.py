@@ -95,7 +95,8 @@ def score_segments(segments: list[tuple[int, float, float, str]], openings: dict
     return scores
 
 
-def associate(scores: list[SegmentScore], durations: dict[int, float], min_score: float = 0.2
+def associate(scores: list[SegmentScore], durations: dict[int, float], min_score: float = 0.2,
+              claims: dict[str, int] | None = None
               ) -> tuple[dict[str, int | None], dict[str, dict[int, float]], dict[int, int | None]]:
     """Speakers to tracks (one to one) and each segment to its best track.
 
@@ -105,6 +106,9 @@ def associate(scores: list[SegmentScore], durations: dict[int, float], min_score
     Pairs scoring at least `min_score` are matched by evidence, score x seconds of speech seen: a
     face in sync through the whole speech beats one glimpsed moving for a moment (stage_mic_cuts:
     the performer, in sync over 4.5 s of speech seen, against an audience face over 2 s).
+    `claims` (speaker -> the one face on screen through their speech) are settled first: each
+    claimed face goes to the claimant with the most evidence for it, whatever its score, and the
+    rest are matched among the other speakers and faces.
     """
     from tasks.face.tracking import assign
 
@@ -121,8 +125,14 @@ def associate(scores: list[SegmentScore], durations: dict[int, float], min_score
         table[sp][tr] /= max(weight, 1e-9)
     seg_speaker = {s.segment: s.speaker for s in scores}
     speaker_track: dict[str, int | None] = {sp: None for sp in speakers}
+    for face in sorted(set((claims or {}).values())):
+        claimants = [sp for sp, tr in claims.items() if tr == face and sp in table]
+        if claimants:
+            speaker_track[max(claimants, key=lambda sp: evidence[sp].get(face, 0.0))] = face
+    settled = {tr for tr in speaker_track.values() if tr is not None}
     if speakers and tracks:
-        eligible = np.array([[table[sp][tr] >= min_score and weights.get((sp, tr), 0.0) > 0 for tr in tracks]
+        eligible = np.array([[table[sp][tr] >= min_score and weights.get((sp, tr), 0.0) > 0
+                              and speaker_track[sp] is None and tr not in settled for tr in tracks]
                              for sp in speakers])
         cost = np.where(eligible, [[-evidence[sp][tr] for tr in tracks] for sp in speakers], np.inf)
         for r, c in assign(cost, 0.0):  # eligible pairs have positive evidence, so negative cost
