@@ -545,7 +545,9 @@ def attach_speakers(result: FaceAnalysis, segments: list[tuple[int, float, float
             mask = speaking_frames.setdefault(speaker, np.zeros(result.frames, bool))
             mask[(result.times >= start) & (result.times <= end)] = True
         for speaker, mask in speaking_frames.items():
-            present = [t for t, series in openings.items() if mask.any() and np.isfinite(series[mask]).mean() > 0.05]
+            if not mask.any():
+                continue
+            present = [t for t, series in openings.items() if np.isfinite(series[mask]).mean() > 0.05]
             if len(present) != 1:
                 continue
             series = openings[present[0]][mask]
