@@ -46,6 +46,9 @@ class Probe:
     # and `fps`, `frames` and `duration` describe it; the stages read it instead of the source. (It
     # writes one for an odd size too, cropped by a pixel to the even `width` x `height` given here.)
     constant_rate: bool = True
+    # Which of the source's video streams is the picture (0: the first). Another one (a cover picture
+    # stored first, `tasks.media.main_video`): ingest writes `picture.mkv` from it, which the stages read.
+    video_stream: int = 0
 
 
 @dataclass(frozen=True)

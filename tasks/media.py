@@ -47,12 +47,13 @@ def probe(path: Path | str) -> Probe:
     except (av.error.FFmpegError, UnicodeDecodeError) as error:
         raise StageError(f"not a readable video file: {path} ({error.__class__.__name__})") from None
     with container:
-        pictures = [bool(stream.disposition & av.stream.Disposition.attached_pic) for stream in container.streams.video]
-        if all(pictures):  # an audio file's cover art is a video stream of one picture
-            raise StageError(f"no video stream in {path}{' (only a cover picture)' if pictures else ''}: the input must be a video")
+        chosen = main_video(container)
+        if chosen is None:  # an audio file's cover art is a video stream of one picture
+            covers = " (only a cover picture)" if container.streams.video else ""
+            raise StageError(f"no video stream in {path}{covers}: the input must be a video")
         if not container.streams.audio:
             raise StageError(f"no audio track in {path}: there is no speech to dub")
-        video, audio = container.streams.video[0], container.streams.audio[0]
+        (index, video), audio = chosen, container.streams.audio[0]
         if not video.average_rate or not video.width:
             raise StageError(f"video stream of {path} has no frame rate or size: is the file complete?")
         times = _frame_times(container, video)
@@ -83,7 +84,31 @@ def probe(path: Path | str) -> Probe:
             video_delay=round(_delay(video, audio), 6),
             rotation=rotation,
             constant_rate=steady,
+            video_stream=index,
         )
+
+
+STILL_CODECS = frozenset({"mjpeg", "png", "bmp", "gif", "webp", "tiff"})  # what cover pictures are stored as
+
+
+def main_video(container):
+    """(position among the video streams, stream) of the picture to dub, or None where there is
+    only cover art: an attached picture is never it; of the rest, a default stream first, then one
+    not in a still-picture codec, then the first. MP4 marks its cover as an attached picture and puts
+    it last, but a file remuxed to MKV can keep it as a plain one-frame MJPEG stream in first place
+    (a Motion-JPEG camera video, alone, is still chosen)."""
+    import av
+
+    candidates = [(index, stream) for index, stream in enumerate(container.streams.video)
+                  if not stream.disposition & av.stream.Disposition.attached_pic]
+    if not candidates:
+        return None
+
+    def rank(candidate):
+        index, stream = candidate
+        return (not stream.disposition & av.stream.Disposition.default, stream.codec_context.name in STILL_CODECS, index)
+
+    return min(candidates, key=rank)
 
 
 def constant_rate(times: np.ndarray, fps: float, tolerance_frames: float = 1.5) -> bool:
@@ -107,8 +132,9 @@ def typical_rate(times: np.ndarray, fallback: float) -> float:
     return float(1.0 / np.median(steps)) if steps.size else float(fallback)
 
 
-def picture_copy(source: Path, target: Path, fps: float | None, width: int, height: int) -> int:
-    """Write the picture of `source` as the stages need it: at a constant `fps` (each instant shows
+def picture_copy(source: Path, target: Path, fps: float | None, width: int, height: int, stream: int = 0) -> int:
+    """Write the picture of `source` (its video stream `stream`, counted among its video streams:
+    `Probe.video_stream`) as the stages need it: at a constant `fps` (each instant shows
     the frame on screen then: frames repeated or dropped; None: its own frames, one for one, for a
     source that is steady already), `width` x `height` (an odd size cropped by
     a pixel: yuv420p, which the lipsync stage and the delivery encode write, needs an even one),
@@ -118,7 +144,7 @@ def picture_copy(source: Path, target: Path, fps: float | None, width: int, heig
 
     with atomic_path(target) as tmp:
         timing = ["-fps_mode", "cfr", "-r", f"{fps:.6f}"] if fps else ["-fps_mode", "passthrough"]
-        run_ffmpeg("-i", str(source), "-map", "0:v:0", "-an", "-vf", f"crop={width}:{height}:0:0", *timing,
+        run_ffmpeg("-i", str(source), "-map", f"0:v:{stream}", "-an", "-vf", f"crop={width}:{height}:0:0", *timing,
                    "-c:v", "libx264", "-crf", "10", "-preset", "veryfast", "-pix_fmt", "yuv420p", "-f", "matroska", str(tmp))
     with av.open(str(target)) as container:
         return len(_frame_times(container, container.streams.video[0]))
@@ -148,9 +174,10 @@ def video_delay(path: Path | str) -> float:
     import av
 
     with av.open(str(path)) as container:
-        if not container.streams.video or not container.streams.audio:
+        chosen = main_video(container)
+        if chosen is None or not container.streams.audio:
             return 0.0
-        return _delay(container.streams.video[0], container.streams.audio[0])
+        return _delay(chosen[1], container.streams.audio[0])
 
 
 def _frame_times(container, video) -> np.ndarray:

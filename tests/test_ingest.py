@@ -38,6 +38,59 @@ def test_an_audio_file_with_cover_art_is_not_taken_for_a_video(generated_clip, t
         probe(song)
 
 
+def test_a_cover_picture_stored_first_is_not_taken_for_the_picture(generated_clip, tmp_path):
+    """An MKV remuxed from a video with cover art can hold the cover as a plain one-frame MJPEG
+    stream before the video (no attached-picture mark): it was read as the picture, a 64 x 64 video
+    of one frame. The video stream is the picture; ingest copies it, as the stages read the first."""
+    import cv2
+
+    from tasks.media import run_ffmpeg
+    from tasks.stage import picture_video
+
+    cover = tmp_path / "cover.jpg"
+    remuxed = tmp_path / "data" / "input" / "clip" / "remuxed.mkv"
+    out = tmp_path / "data" / "ingest" / "clip"
+    remuxed.parent.mkdir(parents=True)
+    out.mkdir(parents=True)
+    run_ffmpeg("-f", "lavfi", "-i", "testsrc=size=64x48:duration=1", "-frames:v", "1", str(cover))
+    run_ffmpeg("-i", str(cover), "-i", str(generated_clip), "-map", "0:v", "-map", "1:v", "-map", "1:a",
+               "-c:v:0", "mjpeg", "-c:v:1", "copy", "-c:a", "copy", "-disposition:v:0", "0", "-disposition:v:1", "default",
+               str(remuxed))
+    reference, description = probe(generated_clip), probe(remuxed)
+    assert description.video_stream == 1
+    assert (description.width, description.height, description.frames) == (reference.width, reference.height, reference.frames)
+    written = ingest(remuxed, out)
+    assert picture_video(tmp_path, "clip") == out / "picture.mkv" and written.frames == reference.frames
+    ok, frame = cv2.VideoCapture(str(out / "picture.mkv")).read()
+    assert ok and frame.shape[:2] == (reference.height, reference.width)
+
+
+@pytest.mark.parametrize("streams,expected", [
+    ([("h264", False, True)], 0),                                        # one video
+    ([("mjpeg", False, False)], 0),                                      # a Motion-JPEG camera video, alone
+    ([("mjpeg", False, False), ("h264", False, False)], 1),              # a cover stored first, no marks
+    ([("mjpeg", False, False), ("h264", False, True)], 1),               # ... the video marked default
+    ([("png", True, False), ("h264", False, False)], 1),                 # an attached picture first
+    ([("h264", False, False), ("mjpeg", True, False)], 0),               # MP4's way: the cover last
+    ([("h264", False, False), ("hevc", False, True)], 1),                # two videos: the default one
+    ([("mjpeg", True, False)], None),                                    # only a cover: no picture
+])
+def test_the_picture_is_the_video_stream_that_is_not_a_cover(streams, expected):
+    import av
+
+    from tasks.media import main_video
+
+    class Stream:
+        def __init__(self, codec, attached, default):
+            self.codec_context = type("Codec", (), {"name": codec})()
+            self.disposition = (av.stream.Disposition.attached_pic if attached else 0) | (
+                av.stream.Disposition.default if default else 0)
+
+    container = type("Container", (), {"streams": type("Streams", (), {"video": [Stream(*s) for s in streams]})()})()
+    chosen = main_video(container)
+    assert (None if chosen is None else chosen[0]) == expected
+
+
 def test_missing_file(tmp_path):
     with pytest.raises(StageError, match="input not found"):
         probe(tmp_path / "nope.mp4")

@@ -4,7 +4,7 @@ from tasks import artifacts
 from tasks.artifacts import DubbedSpeech, Probe, atomic_dir
 from tasks.render import RenderSettings, render
 from tasks.render.subtitles import srt
-from tasks.stage import StageContext, log, main, source_video
+from tasks.stage import StageContext, log, main, picture_video, source_video
 
 
 def run(context: StageContext) -> None:
@@ -16,8 +16,10 @@ def run(context: StageContext) -> None:
     lip_synced = context.input_dir("lipsync") / "video.mkv"
     if lip_synced.exists():  # the new mouths: encode it (never stream-copied, it is lossless)
         video, settings = lip_synced, replace(settings, copy_video_codecs=())
-    else:
-        video = source_video(context.root, context.video)
+    else:  # the source's own picture, or ingest's copy of it (re-encoded: a CRF 10 intermediate)
+        video = picture_video(context.root, context.video)
+        if video != source_video(context.root, context.video):
+            settings = replace(settings, copy_video_codecs=())
     with atomic_dir(context.out_dir()) as out:
         subtitles = None
         if settings.subtitles:
