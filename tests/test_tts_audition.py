@@ -224,6 +224,20 @@ def test_speaker_lines_give_each_line_the_time_of_its_segment():
                                                                                        ("short", 1.25))
 
 
+def test_a_line_said_again_is_heard_once_in_its_shortest_slot():
+    from tasks.tts.matching import speaker_lines
+
+    segments = [SimpleNamespace(speaker="A", text="a line said twice", start=0.0, end=3.0),
+                SimpleNamespace(speaker="A", text="another", start=4.0, end=5.0),
+                SimpleNamespace(speaker="A", text="A line  said twice", start=10.0, end=12.0),
+                SimpleNamespace(speaker="B", text="a line said twice", start=20.0, end=22.5)]
+    lines = speaker_lines(segments, max_chars=100)
+    assert lines["A"] == (("A line  said twice", 2.0), ("another", 1.0))   # the second time, in 2 s, is the one heard
+    assert lines["B"] == (("a line said twice", 2.5),)                    # another speaker's line is theirs
+    # the repeat takes no room from the script: the next line still fits under the cap
+    assert speaker_lines(segments, max_chars=20)["A"] == (("A line  said twice", 2.0), ("another", 1.0))
+
+
 @pytest.mark.parametrize("slot, cap, late", [
     (2.8, 1.4, 0.0),    # its pauses shortened: fits at its own pace
     (2.0, 1.4, 0.0),    # a faster rate fits it

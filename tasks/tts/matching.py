@@ -387,17 +387,25 @@ def audition(profile, voices: dict, text: str, encoder=None) -> dict[str, float]
 def speaker_lines(segments, max_chars: int = 240, seconds: dict | None = None) -> dict[str, tuple[tuple[str, float], ...]]:
     """speaker -> their longest segments, up to about `max_chars` of text, as (text, seconds the dub
     will have for it: `seconds[segment id]` where given, else the segment's length): an audition
-    script, each line said as the stage will say it."""
-    lines: dict[str, list] = {}
-    for segment in sorted(segments, key=lambda s: -len(s.text or "")):
-        chosen = lines.setdefault(segment.speaker, [])
-        if segment.text and sum(len(s.text.strip()) for s in chosen) < max_chars:
-            chosen.append(segment)
-
+    script, each line said as the stage will say it. A line a speaker says more than once is heard
+    once, in its shortest slot (the hardest to fit): on a video that repeats itself, the same lines
+    twice over doubled every audition and told nothing new."""
     def length(segment) -> float:
         if seconds and getattr(segment, "id", None) in seconds:
             return seconds[segment.id]
         return round(max(getattr(segment, "end", 0.0) - getattr(segment, "start", 0.0), 0.0), 3)
+
+    lines: dict[str, list] = {}
+    heard: dict[tuple[str, str], int] = {}  # (speaker, the line's words) -> its place in lines[speaker]
+    for segment in sorted(segments, key=lambda s: -len(s.text or "")):
+        chosen = lines.setdefault(segment.speaker, [])
+        key = (segment.speaker, " ".join((segment.text or "").casefold().split()))
+        if key in heard:
+            if length(segment) < length(chosen[heard[key]]):
+                chosen[heard[key]] = segment
+        elif segment.text and sum(len(s.text.strip()) for s in chosen) < max_chars:
+            heard[key] = len(chosen)
+            chosen.append(segment)
 
     return {speaker: tuple((s.text.strip(), length(s)) for s in chosen) for speaker, chosen in lines.items() if chosen}
 
