@@ -3,9 +3,10 @@
 Outputs in `data/ingest/<video>/`: `probe.json` (fps, size, frame count, duration), `audio.wav`
 (16 kHz mono, for recognition), `soundtrack.wav` (the original track at its own rate, which
 the dub is mixed into) and, with a `background` separator configured, `background.wav` (that track
-with its speech taken out: what plays under the dub, `tasks.ingest.background`); for a source whose frames drift from k / fps (a variable frame rate),
-whose size is odd or whose picture is not its first video stream (a cover picture first), `picture.mkv`, its picture at a constant rate and an even size, which every stage
-reads instead (`stage.picture_video`).
+with its speech taken out: what plays under the dub, `tasks.ingest.background`); for a source whose
+frames drift from k / fps (a variable frame rate), whose size is odd or whose picture is not its
+first video stream (a cover picture before it), `picture.mkv`, its picture at a constant rate and an
+even size, which every stage reads instead (`stage.picture_video`).
 """
 from __future__ import annotations
 

@@ -14,8 +14,8 @@ def run(context: StageContext) -> None:
              "at this constant rate, written to picture.mkv)", description.frames, description.duration,
              description.audio_codec, description.audio_rate, description.audio_channels)
     if description.video_stream:
-        log.info("the picture is video stream %d (the first is a cover picture): the stages read it from picture.mkv",
-                 description.video_stream)
+        log.info("the picture is video stream %d, not the first (a cover picture or another video before it): "
+                 "the stages read it from picture.mkv", description.video_stream)
     if background is not None:
         log.info("background.wav: the soundtrack without its speech (%s), played under the dub", background.name)
 
