@@ -49,6 +49,8 @@ class Probe:
     # Which of the source's video streams is the picture (0: the first). Another one (a cover picture
     # stored first, `tasks.media.main_video`): ingest writes `picture.mkv` from it, which the stages read.
     video_stream: int = 0
+    # Which of its audio streams is dubbed (`tasks.media.main_audio`: the default one, else the first).
+    audio_stream: int = 0
 
 
 @dataclass(frozen=True)

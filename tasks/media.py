@@ -51,9 +51,10 @@ def probe(path: Path | str) -> Probe:
         if chosen is None:  # an audio file's cover art is a video stream of one picture
             covers = " (only a cover picture)" if container.streams.video else ""
             raise StageError(f"no video stream in {path}{covers}: the input must be a video")
-        if not container.streams.audio:
+        heard = main_audio(container)
+        if heard is None:
             raise StageError(f"no audio track in {path}: there is no speech to dub")
-        (index, video), audio = chosen, container.streams.audio[0]
+        (index, video), (audio_index, audio) = chosen, heard
         if not video.average_rate or not video.width:
             raise StageError(f"video stream of {path} has no frame rate or size: is the file complete?")
         times = _frame_times(container, video)
@@ -85,6 +86,7 @@ def probe(path: Path | str) -> Probe:
             rotation=rotation,
             constant_rate=steady,
             video_stream=index,
+            audio_stream=audio_index,
         )
 
 
@@ -109,6 +111,29 @@ def main_video(container):
         return (not stream.disposition & av.stream.Disposition.default, stream.codec_context.name in STILL_CODECS, index)
 
     return min(candidates, key=rank)
+
+
+ASIDE_DISPOSITIONS = ("comment", "descriptions", "visual_impaired", "hearing_impaired")  # tracks beside the programme
+
+
+def main_audio(container):
+    """(position among the audio streams, stream) of the sound to dub, or None without one: a
+    default stream first, then one not marked as commentary or description, then the first. A film
+    with several soundtracks marks the programme's own as the default, which need not come first."""
+    import av
+
+    tracks = list(enumerate(container.streams.audio))
+    if not tracks:
+        return None
+    aside = 0
+    for name in ASIDE_DISPOSITIONS:
+        aside |= getattr(av.stream.Disposition, name, 0)
+
+    def rank(track):
+        index, stream = track
+        return (not stream.disposition & av.stream.Disposition.default, bool(stream.disposition & aside), index)
+
+    return min(tracks, key=rank)
 
 
 def constant_rate(times: np.ndarray, fps: float, tolerance_frames: float = 1.5) -> bool:
@@ -174,10 +199,10 @@ def video_delay(path: Path | str) -> float:
     import av
 
     with av.open(str(path)) as container:
-        chosen = main_video(container)
-        if chosen is None or not container.streams.audio:
+        chosen, heard = main_video(container), main_audio(container)
+        if chosen is None or heard is None:
             return 0.0
-        return _delay(chosen[1], container.streams.audio[0])
+        return _delay(chosen[1], heard[1])
 
 
 def _frame_times(container, video) -> np.ndarray:
@@ -198,12 +223,21 @@ def _frame_times(container, video) -> np.ndarray:
     return np.sort(times)
 
 
+def audio_stream(path: Path | str) -> int:
+    """The position among the audio streams of `path` of the one to dub (`main_audio`; 0 without one)."""
+    import av
+
+    with av.open(str(path)) as container:
+        heard = main_audio(container)
+    return 0 if heard is None else heard[0]
+
+
 def extract_audio(source: Path, target: Path, rate: int | None, channels: int | None) -> Path:
-    """Decode the first audio track to 16-bit WAV, resampled/remixed where asked, and aligned to the
-    first picture: audio before it is cut, a late audio start is padded with silence, because every
-    stage times frame k at k / fps and the render starts picture and sound together (offsets below
-    TRUSTED_VIDEO_DELAY_S are left alone)."""
-    args = ["-i", str(source), "-map", "0:a:0", "-vn", "-c:a", "pcm_s16le"]
+    """Decode the audio track to dub (`main_audio`) to 16-bit WAV, resampled/remixed where asked, and
+    aligned to the first picture: audio before it is cut, a late audio start is padded with silence,
+    because every stage times frame k at k / fps and the render starts picture and sound together
+    (offsets below TRUSTED_VIDEO_DELAY_S are left alone)."""
+    args = ["-i", str(source), "-map", f"0:a:{audio_stream(source)}", "-vn", "-c:a", "pcm_s16le"]
     delay = video_delay(source)
     if delay >= TRUSTED_VIDEO_DELAY_S:
         args += ["-af", f"atrim=start={delay:.6f},asetpts=PTS-STARTPTS"]

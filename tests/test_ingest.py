@@ -91,6 +91,46 @@ def test_the_picture_is_the_video_stream_that_is_not_a_cover(streams, expected):
     assert (None if chosen is None else chosen[0]) == expected
 
 
+def test_the_default_soundtrack_is_the_one_dubbed(generated_clip, tmp_path):
+    """A file with two soundtracks whose default is the second (a film with its commentary first):
+    the second is what ingest extracts and the stages hear; 0:a:0 was taken whatever the marks."""
+    from tasks.media import audio_stream, extract_audio, run_ffmpeg
+
+    two = tmp_path / "two_tracks.mkv"
+    run_ffmpeg("-i", str(generated_clip), "-f", "lavfi", "-i", "sine=frequency=300:sample_rate=16000:duration=2",
+               "-f", "lavfi", "-i", "sine=frequency=1000:sample_rate=16000:duration=2",
+               "-map", "0:v", "-map", "1:a", "-map", "2:a", "-c:v", "copy", "-c:a", "pcm_s16le",
+               "-disposition:a:0", "0", "-disposition:a:1", "default", str(two))
+    assert probe(two).audio_stream == 1 and audio_stream(two) == 1
+    samples, rate = read_wav(extract_audio(two, tmp_path / "heard.wav", 16000, 1))
+    spectrum = np.abs(np.fft.rfft(samples[:, 0]))
+    assert np.fft.rfftfreq(len(samples), 1 / rate)[np.argmax(spectrum)] == pytest.approx(1000, abs=5)
+
+
+@pytest.mark.parametrize("marks,expected", [
+    ([()], 0),                                           # one soundtrack
+    ([(), ()], 0),                                       # no marks: the first
+    ([(), ("default",)], 1),                             # the default one, wherever it is
+    ([("comment",), ()], 1),                             # commentary first, nothing marked default
+    ([("default", "comment"), ()], 0),                   # marked default: taken as it says
+    ([], None),                                          # none
+])
+def test_the_sound_to_dub_is_the_default_soundtrack(marks, expected):
+    import av
+
+    from tasks.media import main_audio
+
+    class Stream:
+        def __init__(self, names):
+            self.disposition = 0
+            for name in names:
+                self.disposition |= getattr(av.stream.Disposition, name)
+
+    container = type("Container", (), {"streams": type("Streams", (), {"audio": [Stream(m) for m in marks]})()})()
+    heard = main_audio(container)
+    assert (None if heard is None else heard[0]) == expected
+
+
 def test_missing_file(tmp_path):
     with pytest.raises(StageError, match="input not found"):
         probe(tmp_path / "nope.mp4")

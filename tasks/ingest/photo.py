@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from tasks.artifacts import atomic_path
-from tasks.media import run_ffmpeg, write_wav
+from tasks.media import audio_stream, main_audio, run_ffmpeg, write_wav
 from tasks.stage import StageError
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
@@ -73,7 +73,7 @@ def load_portrait(path: Path, max_side: int):
 
 
 def audio_duration(path: Path) -> float:
-    """Seconds of the first audio stream of `path`, or a StageError saying why it cannot be used."""
+    """Seconds of the audio stream of `path` to dub (`main_audio`), or a StageError saying why it cannot be used."""
     import av
 
     if not path.exists():
@@ -85,9 +85,10 @@ def audio_duration(path: Path) -> float:
     except (av.error.FFmpegError, UnicodeDecodeError) as error:
         raise StageError(f"not a readable audio file: {path} ({error.__class__.__name__})") from None
     with container:
-        if not container.streams.audio:
+        heard = main_audio(container)
+        if heard is None:
             raise StageError(f"no audio stream in {path}")
-        stream = container.streams.audio[0]
+        stream = heard[1]
         if stream.duration:
             seconds = float(stream.duration * stream.time_base)
         else:  # some containers (raw FLAC, WAV) only know it from decoding
@@ -153,7 +154,7 @@ def build_video(photo: Path, speech: Path, target: Path, settings: PhotoSettings
         still = Path(scratch) / "still.png"
         portrait.save(still)
         run_ffmpeg("-loop", "1", "-framerate", str(settings.fps), "-i", str(still), "-i", str(speech),
-                   "-map", "0:v:0", "-map", "1:a:0", "-t", f"{duration:.6f}",
+                   "-map", "0:v:0", "-map", f"1:a:{audio_stream(speech)}", "-t", f"{duration:.6f}",
                    "-c:v", "libx264", "-tune", "stillimage", "-crf", str(settings.crf), "-pix_fmt", "yuv420p",
                    "-c:a", "aac", "-b:a", settings.audio_bitrate, "-movflags", "+faststart",
                    "-fflags", "+bitexact", "-f", "mp4", str(tmp))
