@@ -224,11 +224,15 @@ def _frame_times(container, video) -> np.ndarray:
 
 
 def audio_stream(path: Path | str) -> int:
-    """The position among the audio streams of `path` of the one to dub (`main_audio`; 0 without one)."""
+    """The position among the audio streams of `path` of the one to dub (`main_audio`; 0 without one,
+    or where PyAV cannot open it: ffmpeg then says why)."""
     import av
 
-    with av.open(str(path)) as container:
-        heard = main_audio(container)
+    try:
+        with av.open(str(path)) as container:
+            heard = main_audio(container)
+    except (av.error.FFmpegError, UnicodeDecodeError, OSError):
+        return 0
     return 0 if heard is None else heard[0]
 
 
