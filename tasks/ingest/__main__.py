@@ -17,7 +17,8 @@ def run(context: StageContext) -> None:
         log.info("the picture is video stream %d, not the first (a cover picture or another video before it): "
                  "the stages read it from picture.mkv", description.video_stream)
     if description.audio_stream:
-        log.info("the sound dubbed is audio stream %d, the one marked default", description.audio_stream)
+        log.info("the sound dubbed is audio stream %d, not the first (the one marked default, or the first not marked "
+                 "as commentary or description)", description.audio_stream)
     if background is not None:
         log.info("background.wav: the soundtrack without its speech (%s), played under the dub", background.name)
 
