@@ -468,3 +468,37 @@ def test_features_foreign_in_every_frame_belong_to_the_face():
     assert (occluder[10:20] == vis.OBJECT).all() and (occluder[:10] == vis.NONE).all()
     assert (masks[:, 20:26, 10:15] == 0).all() and (masks[10:20, 5:20, 20:35] == 255).all()
     assert visibility[0] == pytest.approx(1.0) and visibility[15] < 0.6
+
+
+def _faces_over_speech(kinds: dict[int, str], frames: int = 100, seed: int = 3) -> dict[int, np.ndarray]:
+    """Mouth openings (inter-ocular distances) of faces that talk, stay still (a frozen frame: jitter
+    only), appear for a moment, or talk but are seen through half of the speech only."""
+    rng = np.random.default_rng(seed)
+    out = {}
+    for track, kind in kinds.items():
+        talk = 0.03 + 0.12 * np.abs(np.sin(np.linspace(0, 12 * np.pi, frames))) + rng.normal(0, 0.005, frames)
+        series = {"talks": talk, "still": 0.04 + rng.normal(0, 0.003, frames), "glimpse": talk.copy(),
+                  "half": talk.copy()}[kind]
+        if kind == "glimpse":
+            series[3:] = np.nan
+        if kind == "half":
+            series[::2] = np.nan
+        out[track] = series
+    return out
+
+
+@pytest.mark.parametrize("kinds, expected", [
+    ({0: "talks"}, {"S0": 0}),                               # alone on screen
+    ({0: "talks", 1: "still"}, {"S0": 0}),                   # beside a frozen face: still the only one moving
+    ({0: "still", 1: "talks", 2: "still"}, {"S0": 1}),
+    ({0: "talks", 1: "talks"}, {}),                          # two moving mouths: the sync evidence decides
+    ({0: "still"}, {}),                                      # a still face is no one's by itself
+    ({0: "half", 1: "still"}, {}),                           # seen through half of the speech only
+    ({0: "talks", 1: "glimpse"}, {"S0": 0}),                 # a face on screen for 3 frames does not count
+])
+def test_the_only_face_that_moves_through_a_speakers_speech_is_claimed(kinds, expected):
+    from tasks.face.speaking import sole_moving_faces
+
+    openings = _faces_over_speech(kinds)
+    speaking = {"S0": np.ones(100, bool), "S1": np.zeros(100, bool)}   # S1 never speaks: no claim
+    assert sole_moving_faces(openings, speaking, min_coverage=0.8, min_motion=0.02) == expected

@@ -521,7 +521,7 @@ def track_openings(result: FaceAnalysis) -> dict[int, np.ndarray]:
 
 def attach_speakers(result: FaceAnalysis, segments: list[tuple[int, float, float, str]],
                     audio: tuple[np.ndarray, int], options: FaceOptions) -> None:
-    from tasks.face.speaking import associate, score_segments, speech_envelope
+    from tasks.face.speaking import associate, score_segments, sole_moving_faces, speech_envelope
 
     samples, rate = audio
     envelope = speech_envelope(samples, rate, result.times + 0.5 / result.fps)
@@ -532,27 +532,21 @@ def attach_speakers(result: FaceAnalysis, segments: list[tuple[int, float, float
     openings = track_openings(result)
     scores = score_segments(segments, openings, envelope, result.fps, **opts)
     durations = {seg: end - start for seg, start, end, _ in segments}
-    # a speaker with exactly one face on screen through (nearly) all of their speech, whose mouth moves
-    # (opening std > `sole_face_min_motion` x inter-ocular distance), is that face: the envelope
-    # correlation is weak on some real footage (head turns: 0.04 over 31 s of head_turns_woman four
-    # times over, whose voice lost her face to another's 1 s glimpse at 0.86). Where two speakers
-    # claim one face, the sync evidence decides (`associate`)
+    # a speaker with exactly one face whose mouth moves (opening std > `sole_face_min_motion` x
+    # inter-ocular distance) on screen through (nearly) all of their speech is that face, whatever
+    # still faces are beside it: the envelope correlation is weak on some real footage (head turns:
+    # 0.04 over 31 s of head_turns_woman four times over, whose voice lost her face to another's 1 s
+    # glimpse at 0.86), and a frozen face's jitter correlates with speech by chance (two clips side by
+    # side, each held still while the other speaks: 0.31-0.34). Where two speakers claim one face,
+    # the sync evidence decides (`associate`)
     claims: dict[str, int] = {}
     sole = options.speaking.get("sole_face_min_coverage", 0.8)
     if sole:
-        speaking_frames: dict[str, np.ndarray] = {}
+        speaking: dict[str, np.ndarray] = {}
         for seg, start, end, speaker in segments:
-            mask = speaking_frames.setdefault(speaker, np.zeros(result.frames, bool))
+            mask = speaking.setdefault(speaker, np.zeros(result.frames, bool))
             mask[(result.times >= start) & (result.times <= end)] = True
-        for speaker, mask in speaking_frames.items():
-            if not mask.any():
-                continue
-            present = [t for t, series in openings.items() if np.isfinite(series[mask]).mean() > 0.05]
-            if len(present) != 1:
-                continue
-            series = openings[present[0]][mask]
-            if np.isfinite(series).mean() >= sole and np.nanstd(series) >= options.speaking.get("sole_face_min_motion", 0.02):
-                claims[speaker] = present[0]
+        claims = sole_moving_faces(openings, speaking, sole, options.speaking.get("sole_face_min_motion", 0.02))
     speakers, table, per_segment = associate(scores, durations, min_score, claims)
     for seg, start, end, who in segments:
         if per_segment.get(seg) is None and speakers.get(who) is not None and claims.get(who) == speakers[who]:

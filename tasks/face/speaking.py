@@ -95,6 +95,28 @@ def score_segments(segments: list[tuple[int, float, float, str]], openings: dict
     return scores
 
 
+def sole_moving_faces(openings: dict[int, np.ndarray], speaking: dict[str, np.ndarray], min_coverage: float = 0.8,
+                      min_motion: float = 0.02, min_presence: float = 0.05) -> dict[str, int]:
+    """speaker -> the one face whose mouth moves while they speak, where there is exactly one.
+
+    `openings`: track -> per-frame mouth opening (NaN where absent, in inter-ocular distances);
+    `speaking`: speaker -> boolean mask of their speech frames. A face counts where it is on screen
+    for over `min_presence` of the speech; it moves where its opening's standard deviation over the
+    speech is at least `min_motion`; it is claimed where it is the only one that moves and is seen
+    through `min_coverage` of the speech. Faces that stay still beside it (a frozen frame, a photo
+    on the wall) do not stand in its way: their chance correlations with the speech are no evidence.
+    """
+    claims: dict[str, int] = {}
+    for speaker, mask in speaking.items():
+        if not mask.any():
+            continue
+        present = [t for t, series in openings.items() if np.isfinite(series[mask]).mean() > min_presence]
+        moving = [t for t in present if np.nanstd(openings[t][mask]) >= min_motion]
+        if len(moving) == 1 and np.isfinite(openings[moving[0]][mask]).mean() >= min_coverage:
+            claims[speaker] = moving[0]
+    return claims
+
+
 def associate(scores: list[SegmentScore], durations: dict[int, float], min_score: float = 0.2,
               claims: dict[str, int] | None = None
               ) -> tuple[dict[str, int | None], dict[str, dict[int, float]], dict[int, int | None]]:
