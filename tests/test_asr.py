@@ -148,8 +148,9 @@ def test_a_segment_with_no_voice_that_whisper_was_unsure_of_is_dropped(segment, 
 
 @pytest.mark.slow
 def test_a_silent_track_has_nothing_to_dub(tmp_path):
-    """Real Whisper base on 3 s of digital silence says "You" (word probability 0.05); the stage drops
-    it and stops with one clear line instead of dubbing a word nobody said."""
+    """Real Whisper base on 3 s of digital silence said "You" (word probability 0.05) on the machines
+    of earlier sessions and says nothing on an AVX-512/AMX Xeon (same code and model); the stage
+    drops such a word and stops with one clear line instead of dubbing a word nobody said."""
     import numpy as np
     import soundfile
 
@@ -162,7 +163,7 @@ def test_a_silent_track_has_nothing_to_dub(tmp_path):
     soundfile.write(str(audio), np.zeros(48_000, np.float32), 16_000)
     whisper = FasterWhisper(progress=False)
     heard = whisper.transcribe(audio)
-    assert [s.text for s in heard.segments] == ["You"]                   # what it says on silence
+    assert [s.text for s in heard.segments] in ([], ["You"])             # what it says on silence
     assert without_unheard(whisper, audio, heard).segments == ()
     config = {"backend": {"_target_": "tasks.asr.backends.FasterWhisper", "progress": False},
               "drop_unheard": {"enabled": True}}
