@@ -16,7 +16,7 @@ DAG: dict[str, tuple[str, ...]] = {
     "visemes": ("tts", "face"),
     "lipsync": ("visemes", "face"),
     "render": ("tts", "lipsync"),
-    "evaluate": ("render", "reference", "face"),
+    "evaluate": ("render", "reference", "face", "visemes"),
 }
 assert tuple(DAG) == STAGES, "every stage token has its place in the flow"
 

@@ -20,6 +20,17 @@ def _ratio(dub, source) -> str:
     return f"{dub:.2f} / {source:.2f}{ratio}"
 
 
+def release_offset(metrics: dict) -> str:
+    """'+14 ms (5 of 5)': how much after the dub's own bilabial releases its lips reopen (median, of
+    the releases seen of those counted); '-' where the evaluate stage did not read it."""
+    releases = metrics.get("lipsync_releases")
+    if releases is None:
+        return "-"
+    seen = int(metrics.get("lipsync_releases_seen", 0))
+    offset = metrics.get("lipsync_release_offset_ms")
+    return f"{'-' if offset is None else f'{offset:+.0f} ms'} ({seen} of {int(releases)})"
+
+
 def corrected_lines(translation: dict) -> str:
     """'k of n' lines a person corrected (tasks/mt/edits.py) in a translation.json's data; '-' without one."""
     segments = translation.get("segments")
@@ -47,6 +58,7 @@ def language_row(lang: str, output: str, state: str, metrics: dict, corrected: s
         _number(metrics.get("max_speed"), "{:.2f}x"),
         _ratio(metrics.get("lipsync_closure_excess"), metrics.get("source_lipsync_closure_excess")),
         _ratio(metrics.get("lipsync_aperture_contrast"), metrics.get("source_lipsync_aperture_contrast")),
+        release_offset(metrics),
     ]) + " |"
 
 
@@ -55,15 +67,17 @@ def summary_markdown(video: str, root: Path, outputs: dict[str, str], states: di
     it up to date, and the evaluate stage's figures (missing ones shown as -)."""
     lines = [f"# Dubbed: {video}", "",
              "| language | output | this run | voices | lines corrected | WER of the dub | heard as that language "
-             "| segments ending on time | fastest speech | bilabial closure, dub / source | open-vowel contrast, dub / source |",
-             "|---|---|---|---|---:|---:|---|---:|---:|---|---|"]
+             "| segments ending on time | fastest speech | bilabial closure, dub / source | open-vowel contrast, dub / source "
+             "| lips reopening after the dub's /p b m/ |",
+             "|---|---|---|---|---:|---:|---|---:|---:|---|---|---|"]
     for lang, output in outputs.items():
         metrics, translation, segments = (_json(root / "data" / stage / video / lang / name) for stage, name in
                                           (("evaluate", "metrics.json"), ("mt", "translation.json"), ("tts", "segments.json")))
         lines.append(language_row(lang, output, states.get(lang, "-"), metrics, corrected_lines(translation),
                                   speaker_voices(segments, lang)))
     lines += ["", "Lip sync drawn per language in `data/evaluate/<video>/<language>/lipsync.png`; "
-              "ratios under 0.8x of the source are worth a look there. A wrong line, or one too long to end "
+              "ratios under 0.8x of the source, or lips reopening more than 40 ms from the dub's releases, are worth "
+              "a look there. A wrong line, or one too long to end "
               "on time: correct it in `data/mt/<video>/<language>/edits.yaml` and run again with `--edits` that file. "
               "Another voice for a speaker: run again with `+tts.cast.<language>.<speaker>=<voice>` (a name of "
               "`matching.candidates` in `conf/tts/auto.yaml`)."]

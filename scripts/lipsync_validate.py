@@ -178,30 +178,21 @@ def remeasure(workspace: Path, video: str, lang: str, aligner=None, landmarkers=
 
 
 def synth_release_offsets(workspace: Path, video: str, lang: str, mouth) -> dict:
-    """The dub's audio-visual offset from events, for validation only (not the measure, which must
-    not know the synthesizer): where the visemes stage took the synthesizer's own phone durations
-    (Kokoro's, which place every phone of the dub's audio exactly), each bilabial released into a
-    vowel is an acoustic instant, and the rendered lips (re-detected) must reopen there
-    (`reopening_offsets`). On the 7 source clips the same lips-against-release reading by hand
+    """The dub's audio-visual offset from events, as the evaluate stage reads it beside the measure
+    (which must not know the synthesizer; `tasks.evaluate.lipsync.dub_releases`): where the visemes
+    stage took the synthesizer's own phone durations (Kokoro's, which place every phone of the dub's
+    audio exactly), each bilabial released into a vowel is an acoustic instant, and the rendered lips
+    (re-detected) must reopen there (`reopening_offsets`). On the 7 source clips the same lips-against-release reading by hand
     (13 releases, spectrogram and landmarks) found every source within about +-30 ms, while the
     envelope and phone offsets read up to +-200 ms. Empty when the visemes stage fell back to ASR
     timings (no exact instants)."""
-    from tasks.evaluate.lipsync import MAX_CLOSED_GAP, bilabial_releases, closed_threshold, reopening_offsets
-    from tasks.visemes.schema import read as read_visemes
-    from tasks.visemes.tables import load_table
+    from tasks.evaluate.lipsync import dub_releases
 
-    path = workspace / "data" / "visemes" / video / lang / "visemes.json"
-    if not path.exists():
-        return {}
-    visemes = read_visemes(path)
-    if not visemes.aligner.startswith("kokoro"):
-        return {"release_aligner": visemes.aligner}
-    table = load_table(lang)
-    releases = bilabial_releases(visemes.phones, table.closures, table.vowels)
-    offsets = reopening_offsets(mouth.opening, mouth.fps, releases, closed_threshold(mouth.opening, max_closed_gap=MAX_CLOSED_GAP[mouth.landmarker]))
-    return {"release_aligner": visemes.aligner, "lipsync_release_count": len(releases),
-            "lipsync_release_offsets_ms": [round(1000 * float(o)) for o in offsets],
-            "lipsync_release_offset_ms": round(1000 * float(np.median(offsets))) if len(offsets) else None}
+    reading = dub_releases(workspace / "data" / "visemes" / video / lang / "visemes.json", lang, mouth)
+    if "releases" not in reading:
+        return {"release_aligner": reading["aligner"]} if reading else {}
+    return {"release_aligner": reading["aligner"], "lipsync_release_count": reading["releases"],
+            "lipsync_release_offsets_ms": reading["offsets_ms"], "lipsync_release_offset_ms": reading["offset_ms"]}
 
 
 def ratio_interval(dub_extra: dict, source_extra: dict, figure: str, level: float):

@@ -64,3 +64,51 @@ def test_reopening_needs_a_real_opening_not_a_flicker_over_the_threshold():
     assert reopening_offsets(gap, fps, releases, 0.03).size == 0
     # the real reopening: 0 at 1.56 s, 0.3 at 1.60 s, through 0.03 at 1.564 s
     assert reopening_offsets(gap, fps, [1.6], 0.03) == pytest.approx([-0.036], abs=1e-3)
+
+
+def _dub_phones(releases: list[float]) -> list[TimedPhone]:
+    """A /b/ released into /a/ at each time, a pause between them."""
+    phones, cursor = [], 0.0
+    for at in releases:
+        phones += [TimedPhone(cursor, at - 0.08, "_", "sil"), TimedPhone(at - 0.08, at, "b", "PP"),
+                   TimedPhone(at, at + 0.15, "a", "AA")]
+        cursor = at + 0.15
+    return phones
+
+
+@pytest.mark.parametrize("delay", [-0.04, 0.0, 0.06])
+def test_release_offsets_read_the_lips_at_the_dubs_own_releases(delay):
+    from tasks.evaluate.lipsync import MouthTrack, release_offsets
+
+    fps, releases = 25.0, [0.8, 1.6, 2.5]
+    mouth = MouthTrack(fps, _mouth(fps, 3.5, [r + delay for r in releases]))
+    reading = release_offsets(mouth, _dub_phones(releases), ("PP",), VOWELS)
+    assert reading["releases"] == 3 and len(reading["offsets_ms"]) == 3
+    assert reading["offset_ms"] == pytest.approx(1000 * (delay + 0.008), abs=1000 * 0.5 / fps)
+
+
+def test_release_offsets_say_none_where_the_lips_never_reopen():
+    from tasks.evaluate.lipsync import MouthTrack, release_offsets
+
+    mouth = MouthTrack(25.0, np.full(80, 0.3))
+    reading = release_offsets(mouth, _dub_phones([1.0, 2.0]), ("PP",), VOWELS)
+    assert reading == {"releases": 2, "times_s": [1.0, 2.0], "offsets_ms": [], "offset_ms": None}
+
+
+@pytest.mark.parametrize("aligner,expected", [("kokoro-durations", {"aligner": "kokoro-durations", "releases": 2}),
+                                              ("asr-words", {"aligner": "asr-words"})])
+def test_dub_releases_only_where_the_synthesizer_timed_the_phones(tmp_path, aligner, expected):
+    from tasks.evaluate.lipsync import MouthTrack, dub_releases
+    from tasks.visemes.schema import PhoneInterval, Visemes, write
+
+    fps, releases = 25.0, [1.0, 2.0]
+    phones = tuple(PhoneInterval(p.start, p.end, p.symbol, p.viseme) for p in _dub_phones(releases))
+    path = write(tmp_path / "visemes.json", Visemes("es", fps, 75, aligner, ["gap"], phones, ()))
+    mouth = MouthTrack(fps, _mouth(fps, 3.0, [r + 0.02 for r in releases]))
+    reading = dub_releases(path, "es", mouth)
+    if "releases" in expected:  # the lips reopen 20 ms after each release (+8 ms into the opening)
+        assert {k: reading[k] for k in expected} == expected
+        assert reading["offset_ms"] == pytest.approx(28, abs=20)
+    else:                       # word timings from speech recognition: no exact instants to read at
+        assert reading == expected
+    assert dub_releases(tmp_path / "missing.json", "es", mouth) == {}

@@ -340,6 +340,10 @@ def test_phone_evidence_says_where_each_bilabial_was_and_whether_it_closed(tmp_p
     result = ls.LipSyncScores(**scores, face_coverage=mouth.coverage, phones=len(phones), words=0)
     path = plot_lipsync(tmp_path / "lipsync.png", [("source", mouth, result), ("dub", mouth, result)])
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 5000
+    for offset in (14, None):   # the dub's own releases drawn, with the lips' delay or none seen
+        releases = {"releases": 2, "times_s": [0.8, 3.2], "offsets_ms": [] if offset is None else [offset], "offset_ms": offset}
+        drawn = plot_lipsync(tmp_path / f"lipsync_{offset}.png", [("source", mouth, result), ("dub", mouth, result)], releases)
+        assert drawn.stat().st_size > path.stat().st_size     # the lines and the longer title
 
 
 def test_source_reading_round_trips_through_its_artifact(tmp_path):

@@ -373,6 +373,40 @@ def reopening_offsets(opening: np.ndarray, fps: float, releases: Sequence[float]
     return np.asarray(out, dtype=np.float64)
 
 
+def release_offsets(mouth: MouthTrack, phones: Sequence, closure_visemes: Sequence[str] = ("PP",),
+                    vowel_visemes: Sequence[str] = ()) -> dict:
+    """The audio-visual offset read from events where the audio's phone times are known exactly (a
+    dub's own phones: the synthesizer's durations, each /p b m/ on its audio's release): per bilabial
+    released into a vowel (`bilabial_releases`), how much later the lips of `mouth` reopen
+    (`reopening_offsets`, ms). Returns the releases counted and their times, the delays seen and
+    their median (None where no reopening was seen). Not part of the measure, which knows nothing of the audio but the
+    audio: on the seven real clips its envelope offset reads recordings that are in sync within about
+    30 ms at up to +-200 ms, where this reading needs the phones."""
+    releases = bilabial_releases(phones, closure_visemes, vowel_visemes)
+    threshold = closed_threshold(mouth.opening, max_closed_gap=MAX_CLOSED_GAP[mouth.landmarker])
+    delays = reopening_offsets(mouth.opening, mouth.fps, releases, threshold)
+    return {"releases": len(releases), "times_s": [round(t, 3) for t in releases],
+            "offsets_ms": [round(1000 * float(d)) for d in delays],
+            "offset_ms": round(1000 * float(np.median(delays))) if len(delays) else None}
+
+
+def dub_releases(visemes_json: Path | str, language: str, mouth: MouthTrack) -> dict:
+    """`release_offsets` of `mouth` at a dub's own phones (the visemes stage's `visemes.json`), with
+    the aligner that timed them (`aligner`). Only the aligner where that was not the synthesizer's
+    durations (word timings from speech recognition place no exact instants); {} without the file."""
+    from tasks.visemes.schema import read as read_visemes
+    from tasks.visemes.tables import load_table
+
+    path = Path(visemes_json)
+    if not path.exists():
+        return {}
+    visemes = read_visemes(path)
+    if not visemes.aligner.startswith("kokoro"):
+        return {"aligner": visemes.aligner}
+    table = load_table(language)
+    return {"aligner": visemes.aligner, **release_offsets(mouth, visemes.phones, table.closures, table.vowels)}
+
+
 def resample_frames(values: np.ndarray, fps: float, rate: float = SYNC_RATE, duration: float | None = None) -> np.ndarray:
     """Per-frame values (frame k at k / fps) on a `rate` Hz grid by linear interpolation; grid
     points whose nearest frame is NaN stay NaN."""

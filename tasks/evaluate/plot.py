@@ -2,19 +2,22 @@
 
 One panel per video: the inner-lip gap per frame, the closed threshold, every bilabial the measure
 counted (green: the lips closed within a frame of it; red: they did not) and the open vowels
-(blue). Where a closure figure is low, this says which words and frames to look at."""
+(blue); on the dub's panel, the dub's own bilabial releases where the synthesizer timed its phones
+(purple). Where a closure figure is low, this says which words and frames to look at."""
 from __future__ import annotations
 
 from pathlib import Path
 
 import numpy as np
 
-HIT, MISS, OPEN = "tab:green", "tab:red", "tab:blue"
+HIT, MISS, OPEN, RELEASE = "tab:green", "tab:red", "tab:blue", "tab:purple"
 
 
-def plot_lipsync(path: Path, panels: list[tuple[str, object, object]]) -> Path:
+def plot_lipsync(path: Path, panels: list[tuple[str, object, object]], releases: dict | None = None) -> Path:
     """`panels`: (title, MouthTrack, LipSyncScores) each; the scores' `extra` carries the phones
-    (`bilabial_hits`, `open_vowel_spans`) and the `closed_threshold`."""
+    (`bilabial_hits`, `open_vowel_spans`) and the `closed_threshold`. `releases`: the dub's own
+    bilabial releases and the lips' delay after them (`tasks.evaluate.lipsync.release_offsets`),
+    drawn on the last panel."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -39,7 +42,16 @@ def plot_lipsync(path: Path, panels: list[tuple[str, object, object]]) -> Path:
                        f"({_count(extra.get('bilabial_hits', []))} bilabials closed), "
                        f"aperture contrast {_text(scores.aperture_contrast)}", fontsize=9)
         axis.set_xlim(0, duration)
-    axes[-1, 0].set_xlabel("seconds (green / red: bilabial closed / not; blue: open vowel)")
+    legend = "seconds (green / red: bilabial closed / not; blue: open vowel)"
+    if releases:
+        axis = axes[-1, 0]
+        for at in releases["times_s"]:
+            axis.axvline(at, color=RELEASE, linewidth=1.6)
+        offset = releases["offset_ms"]
+        axis.set_title(f"{axis.get_title()}; lips reopen {'-' if offset is None else f'{offset:+d} ms'} after the "
+                       f"dub's releases ({len(releases['offsets_ms'])} of {releases['releases']} seen)", fontsize=9)
+        legend += "; purple: the dub's own /p b m/ releases"
+    axes[-1, 0].set_xlabel(legend)
     fig.tight_layout()
     fig.savefig(path, dpi=80)
     plt.close(fig)
