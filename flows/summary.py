@@ -76,9 +76,8 @@ def summary_markdown(video: str, root: Path, outputs: dict[str, str], states: di
         lines.append(language_row(lang, output, states.get(lang, "-"), metrics, corrected_lines(translation),
                                   speaker_voices(segments, lang)))
     lines += ["", "Lip sync drawn per language in `data/evaluate/<video>/<language>/lipsync.png`; "
-              "ratios under 0.8x of the source, or lips reopening more than 40 ms from the dub's releases, are worth "
-              "a look there. A wrong line, or one too long to end "
-              "on time: correct it in `data/mt/<video>/<language>/edits.yaml` and run again with `--edits` that file. "
+              "ratios under 0.8x of the source, or lips reopening more than 40 ms from the dub's releases, are "
+              "worth a look there. A wrong line, or one too long to end on time: correct it in `data/mt/<video>/<language>/edits.yaml` and run again with `--edits` that file. "
               "Another voice for a speaker: run again with `+tts.cast.<language>.<speaker>=<voice>` (a name of "
               "`matching.candidates` in `conf/tts/auto.yaml`)."]
     return "\n".join(lines) + "\n"

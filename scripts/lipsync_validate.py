@@ -182,10 +182,10 @@ def synth_release_offsets(workspace: Path, video: str, lang: str, mouth) -> dict
     (which must not know the synthesizer; `tasks.evaluate.lipsync.dub_releases`): where the visemes
     stage took the synthesizer's own phone durations (Kokoro's, which place every phone of the dub's
     audio exactly), each bilabial released into a vowel is an acoustic instant, and the rendered lips
-    (re-detected) must reopen there (`reopening_offsets`). On the 7 source clips the same lips-against-release reading by hand
-    (13 releases, spectrogram and landmarks) found every source within about +-30 ms, while the
-    envelope and phone offsets read up to +-200 ms. Empty when the visemes stage fell back to ASR
-    timings (no exact instants)."""
+    (re-detected) must reopen there (`reopening_offsets`). On the 7 source clips the same
+    lips-against-release reading by hand (13 releases, spectrogram and landmarks) found every source
+    within about +-30 ms, while the envelope and phone offsets read up to +-200 ms. Only the aligner
+    when the visemes stage fell back to ASR timings (no exact instants)."""
     from tasks.evaluate.lipsync import dub_releases
 
     reading = dub_releases(workspace / "data" / "visemes" / video / lang / "visemes.json", lang, mouth)

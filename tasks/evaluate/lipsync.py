@@ -379,9 +379,9 @@ def release_offsets(mouth: MouthTrack, phones: Sequence, closure_visemes: Sequen
     dub's own phones: the synthesizer's durations, each /p b m/ on its audio's release): per bilabial
     released into a vowel (`bilabial_releases`), how much later the lips of `mouth` reopen
     (`reopening_offsets`, ms). Returns the releases counted and their times, the delays seen and
-    their median (None where no reopening was seen). Not part of the measure, which knows nothing of the audio but the
-    audio: on the seven real clips its envelope offset reads recordings that are in sync within about
-    30 ms at up to +-200 ms, where this reading needs the phones."""
+    their median (None where no reopening was seen). Not part of the measure, which knows only a
+    video and its audio: on the seven real clips the measure's envelope offset reads recordings that
+    are in sync within about 30 ms at up to +-200 ms; this reading needs the phones."""
     releases = bilabial_releases(phones, closure_visemes, vowel_visemes)
     threshold = closed_threshold(mouth.opening, max_closed_gap=MAX_CLOSED_GAP[mouth.landmarker])
     delays = reopening_offsets(mouth.opening, mouth.fps, releases, threshold)
