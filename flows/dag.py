@@ -14,7 +14,7 @@ DAG: dict[str, tuple[str, ...]] = {
     "mt": ("speakers",),
     "tts": ("mt",),
     "visemes": ("tts", "face"),
-    "lipsync": ("visemes", "face"),
+    "lipsync": ("visemes", "face", "speakers"),
     "render": ("tts", "lipsync"),
     "evaluate": ("render", "reference", "face", "visemes"),
 }

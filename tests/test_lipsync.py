@@ -337,6 +337,35 @@ def test_each_face_is_edited_only_while_its_own_speaker_speaks():
     assert np.flatnonzero(faded[1].status == STATUS.index("edit")).tolist() == list(range(8, 20))
 
 
+@pytest.mark.parametrize("source_speech,hold,edited,held", [
+    ((), True, range(0, 10), []),                               # nothing said in the source beyond the dub
+    (((0.0, 1.4),), True, range(0, 14), range(10, 14)),         # the source goes on 0.4 s after the dub ends
+    (((0.0, 1.4),), False, range(0, 10), []),                   # ... switched off: the original lips go on talking
+    (((1.2, 1.5),), True, list(range(0, 10)) + list(range(12, 15)), range(12, 15)),  # a word after the dub's end
+])
+def test_where_the_source_speaks_and_the_dub_is_silent_the_mouth_rests(source_speech, hold, edited, held):
+    from tasks.lipsync.__main__ import STATUS, plan_track
+
+    faces, visemes = two_speakers()
+    gap = [0.5] * 10 + [0.0] * 10      # the curves rest closed after the dub's speech
+    visemes.speakers[0].params["gap"] = gap
+    config = {**CONFIG, "speech": {**CONFIG["speech"], "ramp_frames": 1, "hold_source_speech": hold}}
+    plan = plan_track(0, visemes.speakers[0], faces, visemes, 20, 10.0, config, source_speech)
+    assert np.flatnonzero(plan.status == STATUS.index("edit")).tolist() == list(edited)
+    assert np.flatnonzero(plan.held).tolist() == list(held)
+    assert (plan.targets[plan.held, 0] == 0.0).all()
+
+
+def test_source_words_are_each_speakers_own():
+    from tasks.artifacts import Segment, Word
+    from tasks.lipsync.__main__ import source_words
+
+    segments = [Segment(0, 0.0, 2.0, "hi there", "S0", (Word(0.1, 0.4, "hi"), Word(0.9, 1.3, "there"))),
+                Segment(1, 2.5, 3.0, "yes", "S1"),
+                Segment(2, 3.2, 4.0, "ok", "S0", (Word(3.3, 3.6, "ok"),))]
+    assert source_words(segments) == {"S0": [(0.1, 0.4), (0.9, 1.3), (3.3, 3.6)], "S1": [(2.5, 3.0)]}
+
+
 @pytest.mark.parametrize("status,margin,expected", [
     ("nnnneeennn", 2, "nneeeeeeen"),   # widened into the silence on both sides, at most `margin`
     ("tneeen", 2, "teeeee"),           # never over a frame left untouched for another reason

@@ -30,6 +30,9 @@ def frames_of(path: Path, width: int, height: int) -> np.ndarray:
 
 
 def write_visemes(root: Path, probe, faces) -> None:
+    from tasks.artifacts import Segment
+    from tasks.speakers.schema import SpeakerTurn, Speakers
+    from tasks.speakers.schema import write as write_speakers
     from tasks.visemes import schema
     from tasks.visemes.calibration import ranges_from_landmarks
 
@@ -46,6 +49,9 @@ def write_visemes(root: Path, probe, faces) -> None:
                                   {k: v.round(4).tolist() for k, v in calibrated.items()}, ["AA"] * probe.frames)
     schema.write(root / "data" / "visemes" / "clip" / "es" / "visemes.json",
                  schema.Visemes("es", probe.fps, probe.frames, "test", ["jaw", "width", "round", "gap"], phones, (curves,)))
+    # the source says what the dub says, when it says it: no frame where only the source speaks
+    write_speakers(root / "data" / "speakers" / "clip" / "speakers.json",
+                   Speakers("test", 1, (SpeakerTurn(*SPEECH, "S0"),), (), (Segment(0, *SPEECH, "speech", "S0"),)))
 
 
 @pytest.fixture(scope="module")
@@ -176,12 +182,14 @@ def test_two_speakers_in_one_pass(tmp_path):
     import dataclasses
 
     from tasks import artifacts
-    from tasks.artifacts import Probe
+    from tasks.artifacts import Probe, Segment
     from tasks.face.__main__ import run as face_run
     from tasks.face.schema import read_faces, read_tracks, write_tracks
     from tasks.ingest import ingest
     from tasks.lipsync import schema as lipsync_schema
     from tasks.media import run_ffmpeg
+    from tasks.speakers.schema import SpeakerTurn, Speakers
+    from tasks.speakers.schema import write as write_speakers
     from tasks.stage import StageContext
     from tasks.visemes import schema
 
@@ -208,6 +216,10 @@ def test_two_speakers_in_one_pass(tmp_path):
                    for name, (start, end) in spans.items() for a in np.arange(start, end - 0.05, 0.1))
     curves = tuple(dataclasses.replace(one.speakers[0], speaker=name) for name in spans)
     schema.write(root / "data" / "visemes" / "pair" / "es" / "visemes.json", dataclasses.replace(one, phones=phones, speakers=curves))
+    # in the source each says what their dub says, when it says it
+    write_speakers(root / "data" / "speakers" / "pair" / "speakers.json",
+                   Speakers("test", 2, tuple(SpeakerTurn(*spans[name], name) for name in spans), (),
+                            tuple(Segment(k, *spans[name], "speech", name) for k, name in enumerate(spans))))
     (root / "params.yaml").write_text(yaml.safe_dump({"lipsync": yaml.safe_load((PROJECT / "conf" / "lipsync" / "exemplar.yaml").read_text())}))
     env = {**os.environ, "PYTHONPATH": str(PROJECT)}
     done = subprocess.run([sys.executable, "-m", "tasks.lipsync", "--video", "pair", "--lang", "es", "--root", str(root)],

@@ -1,5 +1,5 @@
 """`python -m tasks.lipsync --video V --lang L`: the source video + data/face/V/{faces.npz,tracks.json} +
-data/visemes/V/L/visemes.json -> data/lipsync/V/L/{video.mkv,report.json,grid.png}.
+data/speakers/V/speakers.json + data/visemes/V/L/visemes.json -> data/lipsync/V/L/{video.mkv,report.json,grid.png}.
 
 Frames are decoded as raw yuv420p and written back losslessly (libx264 -qp 0 or ffv1) at the
 source's size, rate and frame count; only the pixels of an edited mouth region are replaced (in Y,
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import subprocess
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -125,6 +126,7 @@ class TrackPlan:
     partly_occluded: int = 0
     tears: list = field(default_factory=list)       # per edited frame: lips opened beyond the exemplar's (inter-ocular)
     inner_lent: int = 0                             # edited frames whose inner mouth came from a wider exemplar
+    held: np.ndarray = None                         # per frame: the source speaks, the dub does not (mouth at rest)
 
 
 def speaker_tracks(tracks, visemes, present: set[int]) -> tuple[dict[str, int], list[str]]:
@@ -184,8 +186,21 @@ def presenter_track(faces: dict, tracks: list[int], during: np.ndarray | None = 
 def speaker_frames(visemes, speaker: str, fps: float, frames: int, speech: dict) -> np.ndarray:
     """The video frames in which `speaker`'s dub speaks (their phones, pauses under
     `speech.merge_gap_s` joined, `speech.pad_s` either side)."""
-    return active_frames([(p.start, p.end) for p in visemes.phones if p.speaker == speaker], fps, frames,
-                         float(speech.get("merge_gap_s", 0.4)), float(speech.get("pad_s", 0.05)))
+    return spoken_frames([(p.start, p.end) for p in visemes.phones if p.speaker == speaker], fps, frames, speech)
+
+
+def spoken_frames(intervals, fps: float, frames: int, speech: dict) -> np.ndarray:
+    return active_frames(intervals, fps, frames, float(speech.get("merge_gap_s", 0.4)), float(speech.get("pad_s", 0.05)))
+
+
+def source_words(segments) -> dict[str, list[tuple[float, float]]]:
+    """{speaker: [(start, end)]} of what each person says in the source (the speakers stage's
+    segments, word by word; a segment without words as a whole)."""
+    spans: dict[str, list[tuple[float, float]]] = {}
+    for segment in segments:
+        words = [(w.start, w.end) for w in segment.words] or [(segment.start, segment.end)]
+        spans.setdefault(segment.speaker, []).extend((float(a), float(b)) for a, b in words)
+    return spans
 
 
 def lone_faces_speak(names: list[str], taken: set[int], faces: dict, present: set[int], visemes, fps: float,
@@ -202,18 +217,27 @@ def lone_faces_speak(names: list[str], taken: set[int], faces: dict, present: se
     return found
 
 
-def plan_track(track: int, curves, faces: dict, visemes, frames: int, fps: float, config: dict) -> TrackPlan:
+def plan_track(track: int, curves, faces: dict, visemes, frames: int, fps: float, config: dict,
+               source_speech: Sequence[tuple[float, float]] = ()) -> TrackPlan:
+    """What to do with one face in every frame, and the mouth shape wanted there. The face is edited
+    while its speaker's dub speaks, and also where they speak in the source while the dub is silent
+    (`source_speech`, their words' times; `speech.hold_source_speech`): a dub that ends a phrase
+    earlier than the original would otherwise leave the original lips talking without a sound. The
+    viseme curves rest closed there."""
     limits, speech = config.get("limits") or {}, config.get("speech") or {}
     finite = np.isfinite(faces["landmarks"]).all(axis=(1, 2))
     rows = {int(f): int(i) for i, f in enumerate(faces["frame"])
             if int(faces["track"][i]) == track and int(f) < frames and finite[i]}
     ranges = {k: list(v) for k, v in curves.calibration.ranges.items()}
     speaking = speaker_frames(visemes, curves.speaker, fps, frames, speech)
+    held = np.zeros(frames, dtype=bool)
+    if speech.get("hold_source_speech", True) and len(source_speech):
+        held = spoken_frames(source_speech, fps, frames, speech) & ~speaking
     status = np.zeros(frames, dtype=int)
     covered = (faces["mouth_mask"] > 127).mean(axis=(1, 2))
     for frame, row in rows.items():
         width = float(faces["box"][row][2] - faces["box"][row][0])
-        if not speaking[frame]:
+        if not (speaking[frame] or held[frame]):
             status[frame] = STATUS.index("not_speaking")
         elif abs(float(faces["pose"][row][0])) > float(limits.get("max_yaw", 35)):
             status[frame] = STATUS.index("turned")
@@ -232,7 +256,7 @@ def plan_track(track: int, curves, faces: dict, visemes, frames: int, fps: float
     at = np.clip(np.arange(frames) + lead_frames(float((config.get("articulation") or {}).get("lead_s", 0.0)), fps), 0, count - 1)
     targets = np.stack([np.asarray(params[k], dtype=float)[at] for k in ("gap", "width", "jaw")], axis=1)
     targets = articulate(targets, speaking, config.get("articulation") or {})
-    return TrackPlan(track, curves.speaker, ranges, rows, status, targets)
+    return TrackPlan(track, curves.speaker, ranges, rows, status, targets, held=held)
 
 
 def fade_margins(status: np.ndarray, margin: int) -> np.ndarray:
@@ -405,6 +429,7 @@ def run(context: StageContext) -> None:
 
     from tasks.face.schema import read_faces, read_tracks
     from tasks.lipsync.composite import Compositor
+    from tasks.speakers.schema import read as read_speakers
     from tasks.visemes import schema as visemes_schema
 
     started = time.perf_counter()
@@ -415,6 +440,7 @@ def run(context: StageContext) -> None:
         faces = read_faces(context.input_dir("face") / "faces.npz")
         tracks = read_tracks(context.input_dir("face") / "tracks.json")
         visemes = visemes_schema.read(context.input_dir("visemes") / "visemes.json")
+        spoken = source_words(read_speakers(context.input_dir("speakers") / "speakers.json").segments)
     except artifacts.ArtifactError as error:
         raise StageError(str(error)) from None
     width, height, frames = probe.width, probe.height, probe.frames
@@ -438,7 +464,8 @@ def run(context: StageContext) -> None:
     if unmatched:
         log.warning("speakers with no face track (left as they are): %s", ", ".join(unmatched))
     curves_of = {s.speaker: s for s in visemes.speakers}
-    plans = [plan_track(track, curves_of[name], faces, visemes, frames, probe.fps, config) for name, track in pairs]
+    plans = [plan_track(track, curves_of[name], faces, visemes, frames, probe.fps, config, spoken.get(name, ()))
+             for name, track in pairs]
     plans = [plan for plan in plans if plan.rows]
 
     cuts = {int(c) for c in np.asarray(faces.get("cuts", ())).reshape(-1)} | {int(c) for c in tracks.cuts}
@@ -474,7 +501,8 @@ def run(context: StageContext) -> None:
         for first, last in runs(edit):
             plan.choice[first:last + 1] = generator.plan(plan.bank, plan.targets[first:last + 1], poses[first:last + 1])
         plan.weight = ramp(edit, int(speech.get("ramp_frames", 3)), sorted(cuts))
-        log.info("track %d (%s): bank of %d exemplars, %d frames to edit", plan.track, plan.speaker, len(plan.bank), int(edit.sum()))
+        log.info("track %d (%s): bank of %d exemplars, %d frames to edit (%d of them the source speaking while the dub "
+                 "is silent: the mouth at rest)", plan.track, plan.speaker, len(plan.bank), int(edit.sum()), int((edit & plan.held).sum()))
 
     edited_frames = sorted({f for p in plans for f in np.flatnonzero(p.choice >= 0)})
     grid_frames = set()
@@ -597,7 +625,8 @@ def run(context: StageContext) -> None:
             track_reports.append(schema.TrackReport(plan.track, plan.speaker, len(plan.bank), int(present.sum()), int(edited.sum()),
                                                     untouched, plan.partly_occluded, switches, round(error, 4),
                                                     int(np.sum(np.asarray(plan.tears) > TORN)),
-                                                    round(float(np.mean(plan.tears)) if plan.tears else 0.0, 4), plan.inner_lent))
+                                                    round(float(np.mean(plan.tears)) if plan.tears else 0.0, 4), plan.inner_lent,
+                                                    int((edited & plan.held).sum())))
         report = schema.LipsyncReport(context.video, context.lang, getattr(generator, "name", type(generator).__name__), width, height,
                                       probe.fps, written, len(edited_frames), encode.get("codec", "libx264"), tuple(track_reports),
                                       tuple(unmatched), metrics, {k: v for k, v in config.items() if k != "grid"})

@@ -25,6 +25,8 @@ class TrackReport:
                                           # 0.02 inter-ocular (a band of its stretched midline shows between them)
     mean_tear: float = 0.0                # mean opening beyond the exemplar's, inter-ocular units
     inner_mouths_lent: int = 0            # edited frames whose inner mouth (teeth, cavity) came from a wider exemplar
+    held_at_rest: int = 0                 # edited frames where the person speaks in the source and their dub is
+                                          # silent: the mouth rests closed there instead of talking without a sound
 
 
 @dataclass(frozen=True)
