@@ -214,6 +214,34 @@ def test_uniform_frames_fills_dropped_frames_and_keeps_constant_rate():
     assert rate == pytest.approx(25.0) and np.array_equal(same, values)
 
 
+@pytest.mark.parametrize("phones, frames, expected", [
+    ([P(0.2, 0.4, "AA")], 20, list(range(5, 11))),                     # frame k shows k / 25 s
+    ([P(0.2, 0.3, "AA"), P(0.5, 0.6, "PP")], 20, list(range(5, 16))),  # a pause under 0.4 s stays speech
+    ([P(0.0, 0.1, "AA"), P(0.6, 0.7, "PP")], 20, [0, 1, 2, 15, 16, 17]),  # a longer one does not
+    ([], 5, []),
+])
+def test_speech_frames(phones, frames, expected):
+    assert np.flatnonzero(ls.speech_frames(phones, FPS, frames)).tolist() == expected
+
+
+@pytest.mark.parametrize("pause_gap", [0.0, 0.02, 0.15])
+def test_the_closed_threshold_ignores_what_the_lips_do_in_pauses(pause_gap):
+    """Speech with its own range, then a pause as long again in which the lips rest shut, slack or
+    apart: the threshold read over the speech is the same, and the bilabials count the same."""
+    rng = np.random.default_rng(3)
+    speech = rng.uniform(0.1, 0.2, 100)                   # a small mouth ...
+    speech[::10] = 0.06                                   # ... ten bilabials, its lips shut to 0.06
+    opening = np.concatenate([speech, np.full(100, pause_gap)])
+    phones = [P(k / FPS, (k + 1) / FPS, "AA") for k in range(100)]
+    phones[::10] = [P(k / FPS, (k + 0.5) / FPS, "PP") for k in range(0, 100, 10)]
+    alone = ls.closed_threshold(speech, 0.2, 0.08)
+    assert ls.closed_threshold(opening, 0.2, 0.08, ls.speech_frames(phones, FPS, 200)) == pytest.approx(alone)
+    out = ls.score_arrays(opening, FPS, None, phones)
+    assert out["closure_rate"] == 1.0 and out["extra"]["closed_threshold"] == pytest.approx(alone)
+    if pause_gap < 0.06:   # over every frame, a pause shut tighter would set "closed" below the bilabials
+        assert ls.score_arrays(opening, FPS, None, phones, closed_over_speech=False)["closure_rate"] == 0.0
+
+
 # ---------------------------------------------------------------- all three together
 
 @pytest.mark.parametrize("phone_shift_s, synced", [(0.0, True), (0.5, False), (-0.5, False)])

@@ -10,7 +10,7 @@ measured and left out: docs/lipsync.md, "Face mesh"). Three numbers:
 * bilabial closure rate: share of p/b/m phones (the table's closure classes) during which the lips
   actually close, on at least one frame within +-1 frame of the phone. A frame is "closed" when its
   gap is in the bottom `closed_fraction` of this speaker's range (5th..95th percentile of the gap
-  over the clip) and under `max_closed_gap` inter-ocular distances. It comes with its chance level
+  over the frames inside the speech, not its pauses) and under `max_closed_gap` inter-ocular distances. It comes with its chance level
   (`closure_chance`: the same rate with the phones moved to unrelated times, by circular shifts of
   1 s or more), because a speaker who pauses a lot scores well by chance; `closure_excess` is
   rate - chance.
@@ -132,6 +132,9 @@ def phone_frames(start: float, end: float, fps: float, frames: int, tolerance: i
     return max(lo, 0), min(hi, frames - 1)
 
 
+MIN_SPEECH_FRAMES = 25   # fewer speech frames than this (1 s at 25 fps): the range over all frames
+
+
 def speaker_range(opening: np.ndarray, low: float = 5.0, high: float = 95.0) -> tuple[float, float]:
     """The speaker's range of mouth opening: (5th, 95th) percentile of the frames with a face."""
     values = np.asarray(opening, dtype=np.float64)
@@ -141,13 +144,35 @@ def speaker_range(opening: np.ndarray, low: float = 5.0, high: float = 95.0) -> 
     return float(np.percentile(values, low)), float(np.percentile(values, high))
 
 
-def closed_threshold(opening: np.ndarray, closed_fraction: float = 0.2, max_closed_gap: float = 0.08) -> float:
+def closed_threshold(opening: np.ndarray, closed_fraction: float = 0.2, max_closed_gap: float = 0.08,
+                     speech: np.ndarray | None = None) -> float:
     """Gap (inter-ocular units) at or under which a frame counts as lips closed: the bottom
-    `closed_fraction` of the speaker's range, never above `max_closed_gap`."""
+    `closed_fraction` of the speaker's range, never above `max_closed_gap`. The range is read over
+    the `speech` frames (a bool per frame; all frames where None or fewer than MIN_SPEECH_FRAMES):
+    how far a person's lips shut in the pauses, or how long the pauses are, says nothing of how
+    far they shut on a /p b m/."""
+    if speech is not None and int(np.isfinite(np.where(speech, opening, np.nan)).sum()) >= MIN_SPEECH_FRAMES:
+        opening = np.where(speech, opening, np.nan)
     lo, hi = speaker_range(opening)
     if not np.isfinite(lo):
         return float("nan")
     return float(min(lo + closed_fraction * (hi - lo), max_closed_gap))
+
+
+def speech_frames(phones: Sequence, fps: float, frames: int, merge_gap_s: float = 0.4) -> np.ndarray:
+    """Frames inside the speech of timed `phones` (objects with start and end, seconds): from each
+    phone's start to its end, pauses shorter than `merge_gap_s` joined; frame k shows time k / fps."""
+    spans: list[list[float]] = []
+    for start, end in sorted((float(p.start), float(p.end)) for p in phones):
+        if spans and start - spans[-1][1] <= merge_gap_s:
+            spans[-1][1] = max(spans[-1][1], end)
+        else:
+            spans.append([start, end])
+    times = np.arange(frames) / fps
+    inside = np.zeros(frames, dtype=bool)
+    for start, end in spans:
+        inside |= (times >= start) & (times <= end)
+    return inside
 
 
 def closure_rate(opening: np.ndarray, fps: float, intervals: Sequence[tuple[float, float]], threshold: float,
@@ -383,7 +408,10 @@ def release_offsets(mouth: MouthTrack, phones: Sequence, closure_visemes: Sequen
     video and its audio: on the seven real clips the measure's envelope offset reads recordings that
     are in sync within about 30 ms at up to +-200 ms; this reading needs the phones."""
     releases = bilabial_releases(phones, closure_visemes, vowel_visemes)
-    threshold = closed_threshold(mouth.opening, max_closed_gap=MAX_CLOSED_GAP[mouth.landmarker])
+    from tasks.visemes.tables import SILENCE
+
+    speech = speech_frames([p for p in phones if p.viseme != SILENCE], mouth.fps, len(mouth.opening))
+    threshold = closed_threshold(mouth.opening, max_closed_gap=MAX_CLOSED_GAP[mouth.landmarker], speech=speech)
     delays = reopening_offsets(mouth.opening, mouth.fps, releases, threshold)
     return {"releases": len(releases), "times_s": [round(t, 3) for t in releases],
             "offsets_ms": [round(1000 * float(d)) for d in delays],
@@ -525,15 +553,20 @@ def score_arrays(opening: np.ndarray, fps: float, envelope: np.ndarray | None, p
                  closure_visemes: Sequence[str] = ("PP",), open_visemes: Sequence[str] = OPEN_VISEMES,
                  tolerance: int = 1, closed_fraction: float = 0.2, max_closed_gap: float = 0.08,
                  max_offset_s: float = 0.2, null_s: float = 1.0, highpass_s: float = 0.0,
-                 window_s: float = 2.0, hop_s: float = 0.5, rate: float = SYNC_RATE, interval_level: float = 0.9) -> dict:
+                 window_s: float = 2.0, hop_s: float = 0.5, rate: float = SYNC_RATE, interval_level: float = 0.9,
+                 closed_over_speech: bool = True) -> dict:
     """All three measures from arrays: per-frame opening, the envelope on the `rate` grid (or None)
     and timed phones (objects with start, end, viseme). `extra` carries the per-phone evidence, the
     `interval_level` bootstrap intervals of closure excess and aperture contrast, and the offset
-    read from the phones (`aperture_offset`, a check on the envelope's)."""
+    read from the phones (`aperture_offset`, a check on the envelope's). The closed threshold is
+    read from the frames inside the phones' speech (`closed_over_speech`; False: all frames, as
+    before 2026-11-27 night): a dub whose mouth rests shut through a pause read the same bilabials
+    as less closed than the same dub with the source's mouth left in that pause."""
     opening = np.asarray(opening, dtype=np.float64)
     closures = [(p.start, p.end) for p in phones if p.viseme in closure_visemes]
     opens = [(p.start, p.end) for p in phones if p.viseme in open_visemes]
-    threshold = closed_threshold(opening, closed_fraction, max_closed_gap)
+    speech = speech_frames(phones, fps, len(opening)) if closed_over_speech else None
+    threshold = closed_threshold(opening, closed_fraction, max_closed_gap, speech)
     rate_c, n_c = closure_rate(opening, fps, closures, threshold, tolerance)
     chance = closure_chance(opening, fps, closures, threshold, tolerance)
     contrast, n_o = aperture_contrast(opening, fps, opens, closures)
