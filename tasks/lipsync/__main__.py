@@ -495,6 +495,11 @@ def run(context: StageContext) -> None:
             plan.weight = np.zeros(frames)
             continue
         generator.finish(plan.bank)
+        if plan.held.any() and getattr(plan.bank, "still", False):
+            # a photo's lips never moved: nothing talks without a sound, so nothing is held at rest
+            replanned = plan_track(plan.track, curves_of[plan.speaker], faces, visemes, frames, probe.fps, config)
+            plan.status, plan.targets, plan.held = replanned.status, replanned.targets, replanned.held
+            edit = plan.status == STATUS.index("edit")
         poses = np.zeros((frames, 2))
         for frame, row in plan.rows.items():
             poses[frame] = faces["pose"][row][:2]
