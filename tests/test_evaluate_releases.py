@@ -96,6 +96,7 @@ def test_release_offsets_say_none_where_the_lips_never_reopen():
 
 
 @pytest.mark.parametrize("aligner,expected", [("kokoro-durations", {"aligner": "kokoro-durations", "releases": 2}),
+                                              ("piper-durations", {"aligner": "piper-durations", "releases": 2}),
                                               ("asr-words", {"aligner": "asr-words"})])
 def test_dub_releases_only_where_the_synthesizer_timed_the_phones(tmp_path, aligner, expected):
     from tasks.evaluate.lipsync import MouthTrack, dub_releases

@@ -778,6 +778,19 @@ def test_validator_measurement_noise_recovers_landmark_jitter_and_caps_r():
     assert validate.measurement_noise(np.zeros(len(t)), measured) == {}
 
 
+@pytest.mark.parametrize("name,model", [
+    ("piper-joe-us", "joe-us"),            # the packaged voice, as PiperVoice names it
+    ("piper-en_US-lessac-medium", None),   # a voice from a path: its file is not in the name
+    ("kokoro-jm_kumo-en", None),
+    ("espeak-en", None),
+])
+def test_piper_replays_only_the_packaged_voices(name, model):
+    from tasks.visemes.align import PiperAligner, piper_model_of
+
+    assert piper_model_of(name) == model
+    assert PiperAligner.handles([type("Segment", (), {"voice": name})()]) == (model is not None)
+
+
 @pytest.mark.parametrize("name, style, language", [
     ("kokoro-jf_tebukuro-es", "jf_tebukuro", "es"),
     ("kokoro-jf_alpha+jm_kumo-pt", "jf_alpha+jm_kumo", "pt"),

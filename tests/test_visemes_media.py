@@ -46,6 +46,42 @@ def test_kokoro_durations_place_phones_on_the_dub_and_close_every_bilabial(tmp_p
     assert result["bilabials"] == 9 and result["ok"], result
 
 
+def test_piper_durations_place_phones_on_the_dub_and_close_every_bilabial(tmp_path):
+    """An English sentence voiced by the packaged Piper voice, placed 0.5 s into a track like the tts
+    stage does: the replay's phones start on its sound, every /p b m/ closes, and a replay seeded
+    otherwise than the stage (another voice name) is not taken for it."""
+    pytest.importorskip("onnx")
+    from tasks.artifacts import DubbedSegment
+    from tasks.media import SPEECH_RATE, resample, write_wav
+    from tasks.tts.voices import PiperVoice
+    from tasks.visemes.align import ENVELOPE_RATE, AutoAligner, PiperAligner, envelope
+    from tasks.visemes.curves import check, compute_curves
+    from tasks.visemes.tables import load_table
+
+    table = load_table("en")
+    text = "My mom made maple pie. Bob bought a bumpy map."
+    voice = PiperVoice("joe-us")
+    speech = resample(voice.synthesize(text, speed=1.1), voice.sample_rate, SPEECH_RATE)
+    audio = np.concatenate([np.zeros(SPEECH_RATE // 2), speech, np.zeros(SPEECH_RATE // 2)]).astype(np.float32)
+    wav = write_wav(tmp_path / "voice.wav", audio, SPEECH_RATE)
+    duration = len(speech) / SPEECH_RATE
+    segment = DubbedSegment(0, 0.5, 0.5 + duration, 0.5 + duration, voice.name, 1.1, duration, 0.0, text, voice.phonemes(text))
+    alignment = AutoAligner().align(wav, [segment], table, {0: "S0"})
+    assert alignment.method == "piper-durations"
+    spoken = [p for p in alignment.phones if p.viseme != "sil"]
+    assert [p.symbol for p in spoken][:2] == ["m", "a"]
+    assert 0.5 <= spoken[0].start < 0.62 and spoken[-1].end <= 0.5 + duration + 1e-6
+    replayed = max(p.end for p in PiperAligner().segment_phones(segment, table))
+    assert abs(replayed - duration) < 0.02     # the replay is the same speech, to the sample but for trimming
+    env = envelope(audio, SPEECH_RATE)
+    vowels = [env[int(p.start * ENVELOPE_RATE):int(p.end * ENVELOPE_RATE) + 1].mean() for p in spoken if p.viseme in ("AA", "E", "I", "O", "U")]
+    assert np.median(vowels) > 10 * env[: int(0.4 * ENVELOPE_RATE)].mean() + 1e-4
+    frames = int(len(audio) / SPEECH_RATE * 25)
+    result = check(compute_curves(alignment.phones, table, 25, frames, loudness=(env, ENVELOPE_RATE)), table)
+    assert result["bilabials"] >= 10 and result["ok"], result
+    assert not PiperAligner.handles([DubbedSegment(0, 0, 1, 1, "piper-my_own_voice", 1.0, 1.0, 0.0, "a")])
+
+
 def test_asr_alignment_of_real_spanish_speech(table_es):
     from tasks.visemes.align import AsrAligner
     from tasks.visemes.curves import check, compute_curves

@@ -421,7 +421,7 @@ def release_offsets(mouth: MouthTrack, phones: Sequence, closure_visemes: Sequen
 def dub_releases(visemes_json: Path | str, language: str, mouth: MouthTrack) -> dict:
     """`release_offsets` of `mouth` at a dub's own phones (the visemes stage's `visemes.json`), with
     the aligner that timed them (`aligner`). Only the aligner where that was not the synthesizer's
-    durations (word timings from speech recognition place no exact instants); {} without the file."""
+    (Kokoro's or Piper's) durations (word timings from speech recognition place no exact instants); {} without the file."""
     from tasks.visemes.schema import read as read_visemes
     from tasks.visemes.tables import load_table
 
@@ -429,7 +429,7 @@ def dub_releases(visemes_json: Path | str, language: str, mouth: MouthTrack) -> 
     if not path.exists():
         return {}
     visemes = read_visemes(path)
-    if not visemes.aligner.startswith("kokoro"):
+    if not visemes.aligner.endswith("-durations"):  # Kokoro's or Piper's own durations
         return {"aligner": visemes.aligner}
     table = load_table(language)
     return {"aligner": visemes.aligner, **release_offsets(mouth, visemes.phones, table.closures, table.vowels)}

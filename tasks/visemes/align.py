@@ -261,6 +261,7 @@ class KokoroAligner:
     """Durations from Kokoro's own duration predictor, replayed on the dub's timeline."""
 
     name = "kokoro"
+    method = "kokoro-durations"
     frame_samples = 600  # Kokoro decodes 600 samples (24 kHz) per duration frame
     output = "/encoder/Cast_output_0"
 
@@ -360,7 +361,84 @@ class KokoroAligner:
             phones, self.bilabial_moves = snap_bilabials(phones, samples.mean(axis=1), rate, self.bilabial_releases)
             log.info("%d of %d bilabials moved onto the dub audio's own releases", sum(m["after"] is not None for m in self.bilabial_moves),
                      len(self.bilabial_moves))
-        return Alignment(phones, speakers, "kokoro-durations")
+        return Alignment(phones, speakers, self.method)
+
+
+class PiperAligner(KokoroAligner):
+    """Durations from a Piper (VITS) voice's own duration predictor, replayed on the dub's timeline:
+    the voice's graph with its per-phoneme sample counts exposed (piper's own in-memory patch, which
+    needs `onnx`), seeded as the tts stage seeded it, so the replay speaks the same audio sample for
+    sample. Only the packaged voices (`tasks.tts.voices.PIPER_MODELS`), whose names say which model;
+    the rest (alignment, checks, bilabials onto the audio's releases) as for Kokoro."""
+
+    name = "piper"
+    method = "piper-durations"
+
+    @staticmethod
+    def handles(segments) -> bool:
+        return bool(segments) and all(piper_model_of(s.voice) is not None for s in segments)
+
+    @staticmethod
+    def _patched(original: Path) -> Path:
+        """The voice's graph with its sample counts marked as an output, written once to the model
+        cache (patching in memory on every segment took 1-2 s each)."""
+        from tasks.models import cache_dir
+
+        path = cache_dir() / "piper-alignments" / f"{original.stem}-alignments.onnx"
+        if not path.exists():
+            import onnx
+            from piper.patch_voice_with_alignment import add_alignment_output
+
+            from tasks.artifacts import atomic_path
+
+            model = onnx.load(str(original))
+            add_alignment_output(model)
+            with atomic_path(path) as tmp:
+                onnx.save(model, str(tmp))
+        return path
+
+    def segment_phones(self, segment, table: VisemeTable) -> list[TimedPhone]:
+        """Phones of one dubbed segment relative to its start, replaying PiperVoice.synthesize."""
+        import onnxruntime
+        from piper.config import SynthesisConfig
+        from piper.voice import PiperVoice as Piper
+
+        from tasks.tts.voices import PiperVoice, _espeak_lock, _piper_model_path, trim_silence
+
+        voice = PiperVoice(piper_model_of(segment.voice))
+        original = _piper_model_path(voice.model)
+        with _espeak_lock:  # the tts stage's synthesis holds it too: phonemizer and seed are global
+            onnxruntime.set_seed(int(voice.seed))  # read when the session is made, as PiperVoice does
+            model = Piper.load(self._patched(original), config_path=f"{original}.json")
+            base = model.config.length_scale or 1.0
+            chunks = list(model.synthesize(segment.text, syn_config=SynthesisConfig(length_scale=base / segment.speed),
+                                           include_alignments=True))
+        phones: list[TimedPhone] = []
+        cursor = 0.0
+        for chunk in chunks:
+            if not chunk.phoneme_alignments:
+                raise RuntimeError(f"{voice.model}: the voice gave no phoneme alignments")
+            rate = chunk.sample_rate
+            audio = chunk.audio_float_array
+            loud = np.flatnonzero(np.abs(audio) > 0.01)
+            trim_start = max(0, int(loud[0]) - int(0.03 * rate)) if loud.size else 0
+            length = len(trim_silence(audio, rate)) / rate
+            # the first alignment is the sentence-start pad, the last the end pad
+            spoken = chunk.phoneme_alignments[1:-1]
+            samples = np.array([chunk.phoneme_alignments[0].num_samples] + [a.num_samples for a in spoken], dtype=float)
+            chunk_phones = durations_to_phones("".join(a.phoneme for a in spoken), samples, table, cursor - trim_start / rate, 1.0 / rate)
+            phones.extend(TimedPhone(max(p.start, cursor), min(p.end, cursor + length), p.symbol, p.viseme, p.word)
+                          for p in chunk_phones if p.end > cursor and p.start < cursor + length)
+            cursor += length + voice.sentence_pause / segment.speed
+        return [p for p in phones if p.end > p.start]
+
+
+def piper_model_of(voice_name: str) -> str | None:
+    """The packaged Piper model a PiperVoice's name (`piper-<model>`) says, None for any other voice."""
+    from tasks.tts.voices import PIPER_MODELS
+
+    model = voice_name.removeprefix("piper-") if voice_name.startswith("piper-") else None
+    return model if model in PIPER_MODELS else None
 
 
 def retime(phones: list[TimedPhone], time_scale: float, inserted: tuple[tuple[float, float], ...]) -> list[TimedPhone]:
@@ -417,19 +495,22 @@ def match_offset(phones: list[TimedPhone], env: np.ndarray, start: float, max_sh
 
 
 class AutoAligner:
-    """The synthesizer's own durations where it exposes them (Kokoro), ASR alignment otherwise."""
+    """The synthesizer's own durations where it exposes them (Kokoro, the packaged Piper voices),
+    ASR alignment otherwise. `kokoro`: the settings of both replays (they align the same way)."""
 
     def __init__(self, asr: dict | None = None, kokoro: dict | None = None):
         self.asr = AsrAligner(**(asr or {}))
         self.kokoro = KokoroAligner(**(kokoro or {}))
+        self.piper = PiperAligner(**(kokoro or {}))
 
     def align(self, audio: Path, segments, table: VisemeTable, speaker_of: dict[int, str],
               retiming: dict[int, tuple[float, tuple]] | None = None) -> Alignment:
-        if KokoroAligner.handles(segments):
-            try:
-                return self.kokoro.align(audio, segments, table, speaker_of, retiming)
-            except Exception as error:  # a different Kokoro graph: fall back, never fail the stage
-                log.warning("Kokoro durations unavailable (%s): aligning with ASR instead", error)
+        for replay in (self.kokoro, self.piper):
+            if replay.handles(segments):
+                try:
+                    return replay.align(audio, segments, table, speaker_of, retiming)
+                except Exception as error:  # another graph, another seed: fall back, never fail the stage
+                    log.warning("%s durations unavailable (%s): aligning with ASR instead", replay.name.capitalize(), error)
         return self.asr.align(audio, segments, table, speaker_of)
 
 
