@@ -190,6 +190,7 @@ def speaker_frames(visemes, speaker: str, fps: float, frames: int, speech: dict)
 
 
 def spoken_frames(intervals, fps: float, frames: int, speech: dict) -> np.ndarray:
+    """`active_frames` of speech intervals (s) with the `speech` settings' merge gap and padding."""
     return active_frames(intervals, fps, frames, float(speech.get("merge_gap_s", 0.4)), float(speech.get("pad_s", 0.05)))
 
 

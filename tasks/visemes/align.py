@@ -366,10 +366,12 @@ class KokoroAligner:
 
 class PiperAligner(KokoroAligner):
     """Durations from a Piper (VITS) voice's own duration predictor, replayed on the dub's timeline:
-    the voice's graph with its per-phoneme sample counts exposed (piper's own in-memory patch, which
-    needs `onnx`), seeded as the tts stage seeded it, so the replay speaks the same audio sample for
-    sample. Only the packaged voices (`tasks.tts.voices.PIPER_MODELS`), whose names say which model;
-    the rest (alignment, checks, bilabials onto the audio's releases) as for Kokoro."""
+    the voice's graph with its per-phoneme sample counts exposed (piper's own patch,
+    `add_alignment_output`, which needs `onnx`), seeded as PiperVoice seeds it by default (0), so the
+    replay speaks the same audio sample for sample. VITS draws its durations at random: a voice cast
+    with another seed would be replayed with other durations (the length check below catches most).
+    Only the packaged voices (`tasks.tts.voices.PIPER_MODELS`), whose names say which model; the rest
+    (alignment, checks, bilabials onto the audio's releases) as for Kokoro."""
 
     name = "piper"
     method = "piper-durations"
