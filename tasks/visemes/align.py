@@ -189,6 +189,21 @@ def durations_to_phones(chunk: str, frames: np.ndarray, table: VisemeTable, offs
     return out
 
 
+def chunk_on_timeline(audio: np.ndarray, rate: int, chunk: str, durations: np.ndarray, frame_s: float, table: VisemeTable,
+                      cursor: float) -> tuple[list[TimedPhone], float]:
+    """The phones of one synthesized chunk (`durations_to_phones`) where the voice's `synthesize`
+    put its audio: silence trimmed as `trim_silence` trims it, the kept audio starting at `cursor`
+    (s), phones cut to it. Returns (phones, seconds of audio kept)."""
+    from tasks.tts.voices import trim_silence
+
+    loud = np.flatnonzero(np.abs(audio) > 0.01)
+    trim_start = max(0, int(loud[0]) - int(0.03 * rate)) if loud.size else 0
+    length = len(trim_silence(audio, rate)) / rate
+    phones = durations_to_phones(chunk, durations, table, cursor - trim_start / rate, frame_s)
+    return [TimedPhone(max(p.start, cursor), min(p.end, cursor + length), p.symbol, p.viseme, p.word)
+            for p in phones if p.end > cursor and p.start < cursor + length], length
+
+
 # --------------------------------------------------------------------------- aligners
 
 @dataclass
@@ -308,7 +323,7 @@ class KokoroAligner:
 
     def segment_phones(self, segment, table: VisemeTable) -> list[TimedPhone]:
         """Phones of one dubbed segment relative to its start, replaying KokoroVoice.synthesize."""
-        from tasks.tts.voices import KokoroVoice, trim_silence
+        from tasks.tts.voices import KokoroVoice
 
         style, language = kokoro_style_of(segment.voice)
         voice = KokoroVoice(language, style)
@@ -318,15 +333,9 @@ class KokoroAligner:
         cursor = 0.0
         for chunk, inputs, ends_sentence in voice.chunk_inputs(segment.text, segment.speed):
             audio, frames = session.run(["audio", self.output], inputs)
-            audio = np.asarray(audio, np.float32).ravel()
-            trimmed = trim_silence(audio, rate)
-            loud = np.flatnonzero(np.abs(audio) > 0.01)
-            trim_start = max(0, int(loud[0]) - int(0.03 * rate)) if loud.size else 0
-            frame_s = self.frame_samples / rate
-            chunk_phones = durations_to_phones(chunk, np.asarray(frames).ravel(), table, cursor - trim_start / rate, frame_s)
-            length = len(trimmed) / rate
-            phones.extend(TimedPhone(max(p.start, cursor), min(p.end, cursor + length), p.symbol, p.viseme, p.word)
-                          for p in chunk_phones if p.end > cursor and p.start < cursor + length)
+            placed, length = chunk_on_timeline(np.asarray(audio, np.float32).ravel(), rate, chunk, np.asarray(frames).ravel(),
+                                               self.frame_samples / rate, table, cursor)
+            phones.extend(placed)
             cursor += length + voice.pause_after(ends_sentence, segment.speed)
         return [p for p in phones if p.end > p.start]
 
@@ -405,7 +414,7 @@ class PiperAligner(KokoroAligner):
         from piper.config import SynthesisConfig
         from piper.voice import PiperVoice as Piper
 
-        from tasks.tts.voices import PiperVoice, _espeak_lock, _piper_model_path, trim_silence
+        from tasks.tts.voices import PiperVoice, _espeak_lock, _piper_model_path
 
         voice = PiperVoice(piper_model_of(segment.voice))
         original = _piper_model_path(voice.model)
@@ -420,17 +429,12 @@ class PiperAligner(KokoroAligner):
         for chunk in chunks:
             if not chunk.phoneme_alignments:
                 raise RuntimeError(f"{voice.model}: the voice gave no phoneme alignments")
-            rate = chunk.sample_rate
-            audio = chunk.audio_float_array
-            loud = np.flatnonzero(np.abs(audio) > 0.01)
-            trim_start = max(0, int(loud[0]) - int(0.03 * rate)) if loud.size else 0
-            length = len(trim_silence(audio, rate)) / rate
             # the first alignment is the sentence-start pad, the last the end pad
-            spoken = chunk.phoneme_alignments[1:-1]
-            samples = np.array([chunk.phoneme_alignments[0].num_samples] + [a.num_samples for a in spoken], dtype=float)
-            chunk_phones = durations_to_phones("".join(a.phoneme for a in spoken), samples, table, cursor - trim_start / rate, 1.0 / rate)
-            phones.extend(TimedPhone(max(p.start, cursor), min(p.end, cursor + length), p.symbol, p.viseme, p.word)
-                          for p in chunk_phones if p.end > cursor and p.start < cursor + length)
+            first, *spoken, _ = chunk.phoneme_alignments
+            samples = np.array([first.num_samples] + [a.num_samples for a in spoken], dtype=float)
+            placed, length = chunk_on_timeline(chunk.audio_float_array, chunk.sample_rate, "".join(a.phoneme for a in spoken),
+                                               samples, 1.0 / chunk.sample_rate, table, cursor)
+            phones.extend(placed)
             cursor += length + voice.sentence_pause / segment.speed
         return [p for p in phones if p.end > p.start]
 
