@@ -778,6 +778,27 @@ def test_validator_measurement_noise_recovers_landmark_jitter_and_caps_r():
     assert validate.measurement_noise(np.zeros(len(t)), measured) == {}
 
 
+def test_a_dub_voiced_by_kokoro_and_piper_is_replayed_segment_by_segment(tmp_path, tone, monkeypatch):
+    from tasks.artifacts import DubbedSegment
+    from tasks.media import write_wav
+    from tasks.visemes.align import AutoAligner, KokoroAligner, PiperAligner
+
+    wav = write_wav(tmp_path / "voice.wav", tone(3.0), 16000)
+    segments = [DubbedSegment(0, 0.2, 1.2, 1.2, "kokoro-jm_kumo-en", 1.0, 1.0, 0.0, "a", "a"),
+                DubbedSegment(1, 1.6, 2.6, 2.6, "piper-joe-us", 1.0, 1.0, 0.0, "o", "o")]
+    aligner = AutoAligner()
+    monkeypatch.setattr(aligner.asr, "align", lambda *a: Alignment([], [], "asr"))
+    monkeypatch.setattr(KokoroAligner, "segment_phones", lambda self, s, t: [TimedPhone(0.0, 0.98, "a", "AA")])
+    monkeypatch.setattr(PiperAligner, "segment_phones", lambda self, s, t: [TimedPhone(0.0, 0.98, "o", "O")])
+    alignment = aligner.align(wav, segments, load_table("en"), {0: "S0", 1: "S1"})
+    assert alignment.method == "kokoro+piper-durations"
+    assert [(p.symbol, s) for p, s in zip(alignment.phones, alignment.speakers)] == [("a", "S0"), ("o", "S1")]
+    assert aligner.align(wav, segments[:1], load_table("en"), {}).method == "kokoro-durations"
+    assert aligner.align(wav, segments[1:], load_table("en"), {}).method == "piper-durations"
+    other = DubbedSegment(2, 2.7, 2.9, 2.9, "espeak-en", 1.0, 0.2, 0.0, "e", "e")
+    assert aligner.align(wav, segments + [other], load_table("en"), {}).method == "asr"
+
+
 @pytest.mark.parametrize("name,model", [
     ("piper-joe-us", "joe-us"),            # the packaged voice, as PiperVoice names it
     ("piper-en_US-lessac-medium", None),   # a voice from a path: its file is not in the name

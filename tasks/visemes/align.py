@@ -439,6 +439,24 @@ class PiperAligner(KokoroAligner):
         return [p for p in phones if p.end > p.start]
 
 
+class MixedReplay(PiperAligner):
+    """Kokoro's and Piper's durations in one dub (speakers voiced by different synthesizers): each
+    segment replayed by its own voice's aligner, the rest as for either."""
+
+    name = "kokoro+piper"
+    method = "kokoro+piper-durations"
+
+    @staticmethod
+    def handles(segments) -> bool:
+        kokoro = [KokoroAligner.handles([s]) for s in segments]
+        piper = [PiperAligner.handles([s]) for s in segments]
+        return any(kokoro) and any(piper) and all(k or p for k, p in zip(kokoro, piper))
+
+    def segment_phones(self, segment, table: VisemeTable) -> list[TimedPhone]:
+        replay = KokoroAligner if KokoroAligner.handles([segment]) else PiperAligner
+        return replay.segment_phones(self, segment, table)
+
+
 def piper_model_of(voice_name: str) -> str | None:
     """The packaged Piper model a PiperVoice's name (`piper-<model>`) says, None for any other voice."""
     from tasks.tts.voices import PIPER_MODELS
@@ -501,17 +519,19 @@ def match_offset(phones: list[TimedPhone], env: np.ndarray, start: float, max_sh
 
 
 class AutoAligner:
-    """The synthesizer's own durations where it exposes them (Kokoro, the packaged Piper voices),
-    ASR alignment otherwise. `kokoro`: the settings of both replays (they align the same way)."""
+    """The synthesizer's own durations where it exposes them (Kokoro, the packaged Piper voices, or
+    both, each segment by its own voice), ASR alignment otherwise. `kokoro`: the settings of every
+    replay (they align the same way)."""
 
     def __init__(self, asr: dict | None = None, kokoro: dict | None = None):
         self.asr = AsrAligner(**(asr or {}))
         self.kokoro = KokoroAligner(**(kokoro or {}))
         self.piper = PiperAligner(**(kokoro or {}))
+        self.mixed = MixedReplay(**(kokoro or {}))
 
     def align(self, audio: Path, segments, table: VisemeTable, speaker_of: dict[int, str],
               retiming: dict[int, tuple[float, tuple]] | None = None) -> Alignment:
-        for replay in (self.kokoro, self.piper):
+        for replay in (self.kokoro, self.piper, self.mixed):
             if replay.handles(segments):
                 try:
                     return replay.align(audio, segments, table, speaker_of, retiming)
