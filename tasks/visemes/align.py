@@ -378,7 +378,7 @@ class PiperAligner(KokoroAligner):
     the voice's graph with its per-phoneme sample counts exposed (piper's own patch,
     `add_alignment_output`, which needs `onnx`), seeded as PiperVoice seeds it by default (0), so the
     replay speaks the same audio sample for sample. VITS draws its durations at random: a voice cast
-    with another seed would be replayed with other durations (the length check below catches most).
+    with another seed would be replayed with other durations (the length check below may catch them).
     Only the packaged voices (`tasks.tts.voices.PIPER_MODELS`), whose names say which model; the rest
     (alignment, checks, bilabials onto the audio's releases) as for Kokoro."""
 
