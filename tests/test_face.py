@@ -1,6 +1,8 @@
 """Unit tests of the face stage's pure logic: pose, tracking, shot cuts, smoothing, jitter, speakers."""
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -502,3 +504,137 @@ def test_the_only_face_that_moves_through_a_speakers_speech_is_claimed(kinds, ex
     openings = _faces_over_speech(kinds)
     speaking = {"S0": np.ones(100, bool), "S1": np.zeros(100, bool)}   # S1 never speaks: no claim
     assert sole_moving_faces(openings, speaking, min_coverage=0.8, min_motion=0.02) == expected
+
+
+@pytest.mark.parametrize("kinds, expected", [
+    ({0: "still", 1: "still"}, True),     # a photo of two people
+    ({0: "still"}, True),                 # a portrait
+    ({0: "still", 1: "talks"}, False),    # one mouth moves: the sync evidence and the sole face decide
+    ({0: "talks"}, False),
+    ({}, False),                          # no face on screen: nothing to place
+])
+def test_a_picture_where_no_mouth_moves_through_the_speech_is_still(kinds, expected):
+    from tasks.face.speaking import still_faces
+
+    speaking = {"S0": np.r_[np.ones(50, bool), np.zeros(50, bool)], "S1": np.r_[np.zeros(50, bool), np.ones(50, bool)]}
+    assert still_faces(_faces_over_speech(kinds), speaking, min_motion=0.02) is expected
+    assert still_faces(_faces_over_speech(kinds), {"S0": np.zeros(100, bool)}) is False  # nobody speaks
+
+
+def test_speakers_are_placed_in_the_stereo_image_from_their_channels():
+    from tasks.face.speaking import speaker_pans
+
+    rate = 1000
+    rng = np.random.default_rng(0)
+    stereo = np.zeros((3 * rate, 2))
+    stereo[:rate, 0] = rng.normal(0, 0.1, rate)            # S0 on the left channel
+    stereo[:rate, 1] = rng.normal(0, 0.01, rate)           # ... heard 20 dB lower on the right
+    stereo[2 * rate:] = rng.normal(0, 0.1, (rate, 2))      # S1 in the middle
+    pans = speaker_pans(stereo, rate, [(0, 0.0, 1.0, "S0"), (1, 2.0, 3.0, "S1")])
+    assert pans["S0"] == pytest.approx(20.0, abs=1.0) and abs(pans["S1"]) < 1.0
+
+
+FACES_X = {4: 900.0, 7: 300.0}   # track 7 on the left, 4 on the right
+
+
+@pytest.mark.parametrize("speakers, pans, expected, basis", [
+    (["S1", "S0"], None, {"S1": 7, "S0": 4}, "order"),                            # first to speak: the left face
+    (["S1", "S0"], {"S0": 8.0, "S1": -6.0}, {"S0": 7, "S1": 4}, "stereo"),        # S0 louder on the left
+    (["S1", "S0"], {"S0": 1.0, "S1": -1.0}, {"S1": 7, "S0": 4}, "order"),         # 2 dB apart: a mono mix, no cue
+    (["S0", "S1", "S2"], None, {"S0": 7, "S1": 4, "S2": None}, "order"),          # more voices than faces
+    (["S0"], None, {"S0": 7}, "order"),
+])
+def test_still_faces_take_speakers_left_to_right(speakers, pans, expected, basis):
+    from tasks.face.speaking import placed_by_layout
+
+    assert placed_by_layout(speakers, FACES_X, pans) == (expected, basis)
+    assert placed_by_layout(speakers, {}, pans)[0] == {s: None for s in speakers}   # no face at all
+
+
+@pytest.mark.parametrize("chosen, expected", [
+    ({"S1": 0}, {"S0": None, "S1": 0}),            # a face chosen for S1 is taken from S0
+    ({"S0": 1, "S1": 0}, {"S0": 1, "S1": 0}),      # swapped
+    ({"S0": None}, {"S0": None, "S1": None}),      # a voice with no face (off screen)
+    ({}, {"S0": 0, "S1": None}),
+])
+def test_the_users_choice_of_faces_goes_over_the_association(chosen, expected):
+    from tasks.face.speaking import with_chosen_faces
+
+    assert with_chosen_faces({"S0": 0, "S1": None}, chosen, [0, 1]) == expected
+
+
+@pytest.mark.parametrize("chosen, message", [
+    ({"S7": 0}, "S7, not a speaker here (speakers: S0, S1)"),
+    ({"S0": 3}, "face track 3, not a track here (tracks: 0, 1; see contact_sheet.png)"),
+])
+def test_a_choice_of_faces_naming_what_is_not_there_is_refused(chosen, message):
+    from tasks.face.speaking import with_chosen_faces
+
+    with pytest.raises(ValueError, match=re.escape(message)):
+        with_chosen_faces({"S0": 0, "S1": None}, chosen, [0, 1])
+
+
+def _analysis_of(openings: dict[int, np.ndarray], centres_x: dict[int, float], fps: float = 25.0):
+    """A FaceAnalysis with one face row per track per frame: its mouth opening and a box at `centres_x`."""
+    from tasks.face.pipeline import FaceAnalysis
+
+    frames = len(next(iter(openings.values())))
+    tracks = sorted(openings)
+    n = frames * len(tracks)
+    track = np.repeat(tracks, frames).astype(np.int32)
+    box = np.stack([[centres_x[t] - 50, 100, centres_x[t] + 50, 200] for t in track]).astype(np.float32)
+    zeros = lambda *shape, dtype=np.float32: np.zeros((n, *shape), dtype)  # noqa: E731
+    return FaceAnalysis(640 * 2, 360, fps, frames, np.arange(frames) / fps, [], np.tile(np.arange(frames), len(tracks)),
+                        track.copy(), track, box, zeros(68, 2), zeros(68, 2), zeros(dtype=bool), zeros(3), zeros(3), zeros(3),
+                        np.ones(n, np.float32), zeros(dtype=np.int8), zeros(4, dtype=np.int32), zeros(32, 48, dtype=np.uint8),
+                        np.concatenate([openings[t] for t in tracks]).astype(np.float32), {}, {})
+
+
+@pytest.mark.parametrize("stereo_side, expected, basis", [
+    (None, {"S0": 2, "S1": 5}, "still picture: order"),        # mono: S0 speaks first, so the left face
+    ("S1 left", {"S1": 2, "S0": 5}, "still picture: stereo"),  # S1 on the left channel: the left face
+])
+def test_a_photo_of_two_people_gives_each_voice_a_face(stereo_side, expected, basis):
+    """Two still faces (a photo): the envelope correlation of jitter is chance, so the voices are
+    placed by layout, each on its own face, and the segments follow their speakers."""
+    from tasks.face.pipeline import FaceOptions, attach_speakers
+
+    rate, seconds = 8000, 4.0
+    openings = _faces_over_speech({2: "still", 5: "still"})   # 100 frames at 25 fps
+    result = _analysis_of(openings, {2: 200.0, 5: 900.0})
+    rng = np.random.default_rng(1)
+    voice = rng.normal(0, 0.1, int(seconds * rate))
+    stereo = np.stack([voice, voice], axis=1)
+    if stereo_side:
+        stereo[int(2.0 * rate):, 1] *= 0.05                      # S1 (2-4 s) quiet on the right
+    segments = [(0, 0.1, 1.8, "S0"), (1, 2.0, 3.9, "S1")]
+    attach_speakers(result, segments, (voice, rate), FaceOptions(), (stereo, rate))
+    assert result.speakers == expected
+    assert set(result.speaker_basis.values()) == {basis}
+    assert [s["track"] for s in result.segments] == [expected["S0"], expected["S1"]]
+
+
+def test_a_talking_face_is_placed_by_its_motion_not_by_layout():
+    from tasks.face.pipeline import FaceOptions, attach_speakers
+
+    rate = 8000
+    openings = _faces_over_speech({2: "still", 5: "talks"})
+    result = _analysis_of(openings, {2: 200.0, 5: 900.0})
+    voice = np.random.default_rng(1).normal(0, 0.1, 4 * rate)
+    attach_speakers(result, [(0, 0.1, 3.9, "S0")], (voice, rate), FaceOptions())
+    assert result.speakers == {"S0": 5} and result.speaker_basis == {"S0": "sole moving face"}
+    options = FaceOptions(speaking={**FaceOptions().speaking, "sole_face_min_coverage": 0})
+    attach_speakers(result, [(0, 0.1, 3.9, "S0")], (voice, rate), options)
+    assert result.speakers["S0"] != 2   # the still face is never given by layout beside a moving one
+
+
+def test_chosen_faces_carry_to_the_segments_and_say_why():
+    from tasks.face.pipeline import choose_faces
+
+    result = _analysis_of(_faces_over_speech({0: "still", 1: "still"}), {0: 200.0, 1: 900.0})
+    result.speakers, result.speaker_basis = {"S0": 0, "S1": 1}, {"S0": "still picture: order", "S1": "still picture: order"}
+    result.segments = [{"id": 0, "speaker": "S0", "track": 0}, {"id": 1, "speaker": "S1", "track": 1}]
+    choose_faces(result, {"S0": 1})
+    assert result.speakers == {"S0": 1, "S1": None}
+    assert result.speaker_basis == {"S0": "chosen"}
+    assert [s["track"] for s in result.segments] == [1, None]

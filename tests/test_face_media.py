@@ -144,3 +144,29 @@ def test_hand_over_the_mouth_lowers_visibility_and_masks_the_mouth():
     assert np.isin(result.occluder[hidden], [vis.SKIN, vis.OBJECT]).mean() > 0.8
     assert (result.occluder[free] == vis.NONE).mean() > 0.8
     assert (result.mouth_mask[hidden] > 0).mean(axis=(1, 2)).mean() > 0.15  # the mask marks the covered mouth
+
+
+def test_a_photo_of_two_people_gives_each_channel_of_a_stereo_recording_its_face():
+    """two_people.jpg speaking two_speakers_stereo_en.wav (one man on the left channel, one on the
+    right, over each other): no mouth moves, so the voices are placed by where they sit in the
+    stereo image. The diarized turns are as the speakers stage found them: S0 where both talk, S1
+    where only the left channel does."""
+    import cv2
+    import soundfile
+
+    from tasks.face.pipeline import analyze
+
+    module = report_module()
+    backend, options = module.configured()
+    photo = cv2.imread(str(shared_media("photo/two_people.jpg")))
+    stereo, rate = soundfile.read(str(shared_media("audio/two_speakers_stereo_en.wav")), dtype="float32")
+    fps = 25.0
+    frames = ((k / fps, photo.copy()) for k in range(int(len(stereo) / rate * fps)))
+    segments = [(0, 0.0, 1.6, "S0"), (1, 1.6, 4.54, "S1")]
+    result = analyze(frames, backend, options, fps, segments=segments, audio=(stereo.mean(axis=1), rate),
+                     progress=False, stereo=(stereo, rate))
+    assert len(result.track_ids()) == 2
+    left = min(result.track_ids(), key=lambda t: result.box[result.track == t][:, 0].mean())
+    right = max(result.track_ids(), key=lambda t: result.box[result.track == t][:, 0].mean())
+    assert result.speakers == {"S1": left, "S0": right}
+    assert result.speaker_basis == {"S0": "still picture: stereo", "S1": "still picture: stereo"}

@@ -590,20 +590,35 @@ def test_each_speakers_face_is_found_among_the_measures_own_tracks():
     assert ls.match_tracks(measured, faces, {"C": 5}) == {}
 
 
-def test_speaking_faces_need_two_speakers_on_two_faces(tmp_path):
-    from tasks.face.schema import FACE_SCHEMA, FaceTracks, write_tracks
+@pytest.mark.parametrize("speakers, face_tracks, expected", [
+    ({"S0": 0, "S1": 1}, 2, {"S0": 0, "S1": 1}),   # each voice on its face
+    ({"S0": 0, "S1": None}, 2, {"S0": 0}),        # one voice placed among two faces: that face is read
+    ({"S0": 0, "S1": 0}, 2, {"S0": 0, "S1": 0}),  # one face for both voices
+    ({"S0": 0, "S1": None}, 1, None),             # the only face: the largest face is read, as ever
+    ({"S0": None, "S1": None}, 2, None),          # no voice placed: the largest face
+])
+def test_speaking_faces_say_which_face_is_whose(tmp_path, speakers, face_tracks, expected):
+    from tasks.face.schema import FACE_SCHEMA, FaceTrack, FaceTracks, write_tracks
 
-    def tracks(speakers):
-        write_tracks(tmp_path / "tracks.json", FaceTracks("v", 640, 360, 25.0, 10, "test", (), (), speakers))
-
-    spans = {"S0": [(0.0, 1.0)], "S1": [(1.5, 2.0)]}
-    tracks({"S0": 0, "S1": None})
-    assert ls.speaking_faces(tmp_path, spans) is None           # one face placed: the largest face is read
-    tracks({"S0": 0, "S1": 0})
-    assert ls.speaking_faces(tmp_path, spans) is None           # one face for both voices
-    tracks({"S0": 0, "S1": 1})
+    tracks = tuple(FaceTrack(t, 0, 2, 3, ((0, 2),), 0.12) for t in range(face_tracks))
+    write_tracks(tmp_path / "tracks.json", FaceTracks("v", 640, 360, 25.0, 10, "test", (), tracks, speakers))
     np.savez(tmp_path / "faces.npz", schema=np.int32(FACE_SCHEMA),
              frame=np.arange(3), track=np.array([0, 1, 1]), landmarks=np.zeros((3, 68, 2)))
+    spans = {"S0": [(0.0, 1.0)], "S1": [(1.5, 2.0)]}
     speaking = ls.speaking_faces(tmp_path, spans)
-    assert speaking.tracks == {"S0": 0, "S1": 1} and speaking.spans == spans
+    if expected is None:
+        assert speaking is None
+        return
+    assert speaking.tracks == expected and speaking.spans == {name: spans[name] for name in expected}
     assert speaking.faces["track"].tolist() == [0, 1, 1]
+
+
+def test_the_rows_read_follow_whose_face_speaks():
+    """The measure's own rows (two faces on four frames at 1 fps): with two voices on two faces, each
+    face while its voice is the nearest; with one voice on one face, that face on every frame."""
+    frame, track = np.array([0, 0, 1, 1, 2, 2, 3, 3]), np.array([3, 7, 3, 7, 3, 7, 3, 7])
+    times, spans = np.arange(4.0), {"A": [(0.0, 1.2)], "B": [(2.5, 3.0)]}
+    chosen, rows = ls.rows_to_read(frame, track, times, {"A": 3, "B": 7}, spans)
+    assert chosen == ls.SPEAKING_FACES and rows.tolist() == [0, 2, 5, 7]
+    chosen, rows = ls.rows_to_read(frame, track, times, {"B": 7}, spans)
+    assert chosen == 7 and rows.tolist() == [1, 3, 5, 7]

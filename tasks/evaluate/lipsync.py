@@ -730,6 +730,22 @@ def match_tracks(measured: dict[str, np.ndarray], faces: dict[str, np.ndarray], 
 MAX_CLOSED_GAP = {"dlib": 0.08, "mesh": 0.06}
 
 
+def rows_to_read(frame: np.ndarray, track: np.ndarray, times: np.ndarray, matched: dict[str, int],
+                 spans: dict[str, Sequence[tuple[float, float]]]) -> tuple[int, np.ndarray]:
+    """Which rows of the measure's face analysis (`frame`, `track` per row; `times` per frame) to read
+    when speakers' faces are known (`matched`: speaker -> the measure's track): with two or more faces,
+    each speaker's face on the frames where that speaker is the one to read (`speaking_owner`; track
+    `SPEAKING_FACES`); with one, that face throughout, not the largest (one voice on a photo of two
+    people). Returns (track, rows)."""
+    frame, track = np.asarray(frame), np.asarray(track)
+    if len(set(matched.values())) >= 2:
+        owner = np.asarray(speaking_owner({name: spans.get(name, []) for name in matched}, np.asarray(times)))
+        rows = np.flatnonzero([matched.get(who, -9) == track_id for who, track_id in zip(owner[frame], track)])
+        return SPEAKING_FACES, rows
+    face = next(iter(matched.values()))
+    return face, np.flatnonzero(track == face)
+
+
 def mouth_tracks(video_path: Path | str, landmarkers: Sequence[str] = ("dlib",), track: int | None = None, backend=None,
                  options=None, smoothed: bool = False, equalisation: dict | None = None,
                  jitter: dict | None = None, progress: bool | str = False,
@@ -771,11 +787,8 @@ def mouth_tracks(video_path: Path | str, landmarkers: Sequence[str] = ("dlib",),
     if speaking is not None and track is None:
         measured = {"frame": result.frame, "track": result.track, "landmarks": landmarks}
         matched = match_tracks(measured, speaking.faces, {k: v for k, v in speaking.tracks.items() if v is not None})
-        if len(set(matched.values())) >= 2:
-            # each speaker's face on the frames where that speaker is the one to read
-            owner = np.asarray(speaking_owner({name: speaking.spans.get(name, []) for name in matched}, times))
-            sel = np.flatnonzero([matched.get(who, -9) == track_id for who, track_id in zip(owner[result.frame], result.track)])
-            chosen = SPEAKING_FACES
+        if matched:
+            chosen, sel = rows_to_read(result.frame, result.track, times, matched, speaking.spans)
     iod = float(np.median([geo.interocular(landmarks[i].astype(np.float64)) for i in sel])) if len(sel) else 0.0
     visibility = float(np.mean(result.visibility[sel])) if len(sel) else 0.0
     face_seconds = time.perf_counter() - started
@@ -915,13 +928,13 @@ def measure_settings(config: dict) -> tuple[object, dict, dict | None]:
 
 def speaking_faces(face_dir: Path, spans: dict[str, list[tuple[float, float]]]) -> SpeakingFaces | None:
     """Who speaks when on which face, from the face stage's outputs (`face_dir`: tracks.json's
-    speaker -> track, faces.npz) and each speaker's speech `spans`; None where fewer than two
-    speakers have a face (the measure then reads the largest face, as for one speaker)."""
+    speaker -> track, faces.npz) and each speaker's speech `spans`; None where no speaker has a face
+    or the video has one face track (the measure then reads the largest face)."""
     from tasks.face.schema import read_faces, read_tracks
 
     tracks = read_tracks(Path(face_dir) / "tracks.json")
     placed = {name: int(track) for name, track in (tracks.speakers or {}).items() if track is not None and name in spans}
-    if len(set(placed.values())) < 2:
+    if not placed or len(tracks.tracks) < 2:
         return None
     faces = read_faces(Path(face_dir) / "faces.npz")
     return SpeakingFaces(spans={name: list(spans[name]) for name in placed}, tracks=placed,

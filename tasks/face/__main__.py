@@ -7,7 +7,7 @@ import time
 import numpy as np
 
 from tasks.artifacts import ArtifactError, Probe, atomic_dir, read
-from tasks.face.pipeline import FaceAnalysis, FaceOptions, analyze, continuity, read_frames
+from tasks.face.pipeline import FaceAnalysis, FaceOptions, analyze, choose_faces, continuity, read_frames
 from tasks.face.schema import FaceTrack, FaceTracks, SegmentFace, write_faces, write_tracks
 from tasks.face.tracking import spans
 from tasks.speakers.schema import read as read_speakers
@@ -62,7 +62,8 @@ def to_tracks(result: FaceAnalysis, video: str) -> FaceTracks:
     return FaceTracks(video=video, width=result.width, height=result.height, fps=result.fps, frames=result.frames,
                       backend=result.backend, cuts=tuple(result.cuts), tracks=tuple(tracks), speakers=result.speakers,
                       segments=segments, speaker_scores={s: {str(k): v for k, v in row.items()}
-                                                         for s, row in result.speaker_scores.items()}, stats=stats)
+                                                         for s, row in result.speaker_scores.items()}, stats=stats,
+                      speaker_basis=dict(result.speaker_basis))
 
 
 def to_arrays(result: FaceAnalysis) -> dict[str, np.ndarray]:
@@ -84,7 +85,7 @@ def run(context: StageContext) -> None:
     except ArtifactError as error:
         raise StageError(str(error)) from None
     segments = None
-    audio = None
+    audio = stereo = None
     if config.get("speakers", True):
         try:
             labelled = read_speakers(context.input_dir("speakers") / "speakers.json")
@@ -94,12 +95,18 @@ def run(context: StageContext) -> None:
         from tasks.media import read_wav
 
         audio = read_wav(ingest / "audio.wav")
+        soundtrack = ingest / "soundtrack.wav"
+        stereo = read_wav(soundtrack) if probe.audio_channels >= 2 and soundtrack.exists() else None
     backend = build_backend(config)
     options = options_from(config)
     result = analyze(read_frames(str(source)), backend, options, probe.fps, total=probe.frames, segments=segments,
-                     audio=audio, progress=config.get("progress", True))
+                     audio=audio, progress=config.get("progress", True), stereo=stereo)
     if result.frames == 0:
         raise StageError(f"no frames decoded from {source}")
+    try:
+        choose_faces(result, dict(config.get("speaker_faces") or {}))
+    except ValueError as error:
+        raise StageError(str(error)) from None
     log.info("%d frames in %.1f s (%.1f fps), %d faces, %d tracks, cuts at %s, speakers %s", result.frames,
              result.seconds, result.analysis_fps, len(result.frame), len(result.track_ids()), result.cuts,
              result.speakers)

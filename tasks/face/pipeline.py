@@ -89,6 +89,7 @@ class FaceAnalysis:
     thumbnails: dict[int, list[tuple[int, np.ndarray]]]  # identity -> [(frame, crop)]
     speakers: dict[str, int | None] = field(default_factory=dict)
     speaker_scores: dict[str, dict[int, float]] = field(default_factory=dict)
+    speaker_basis: dict[str, str] = field(default_factory=dict)  # speaker -> why that face (see attach_speakers)
     segments: list[dict] = field(default_factory=list)
     seconds: float = 0.0
     backend: str = ""
@@ -387,8 +388,10 @@ def _crop(frame: np.ndarray, box: np.ndarray, size: int = 112) -> np.ndarray:
 
 def analyze(frames: Iterable[tuple[float, np.ndarray]], backend, options: FaceOptions, fps: float,
             total: int | None = None, segments: list[tuple[int, float, float, str]] | None = None,
-            audio: tuple[np.ndarray, int] | None = None, progress: bool | str = True) -> FaceAnalysis:
-    """Run the face analysis over `frames` ((time, BGR) pairs); `segments` and `audio` enable speakers.
+            audio: tuple[np.ndarray, int] | None = None, progress: bool | str = True,
+            stereo: tuple[np.ndarray, int] | None = None) -> FaceAnalysis:
+    """Run the face analysis over `frames` ((time, BGR) pairs); `segments` and `audio` enable speakers
+    (`stereo`: the soundtrack's channels, see `attach_speakers`).
     `progress`: a bar over the frames (a string: the bar's label, else "face"), or none."""
     from tqdm import tqdm
 
@@ -412,7 +415,7 @@ def analyze(frames: Iterable[tuple[float, np.ndarray]], backend, options: FaceOp
     result = _finish(tracker, options, fps, np.asarray(times), backend)
     result.seconds = elapsed
     if segments and audio is not None:
-        attach_speakers(result, segments, audio, options)
+        attach_speakers(result, segments, audio, options, stereo)
     return result
 
 
@@ -520,18 +523,28 @@ def track_openings(result: FaceAnalysis) -> dict[int, np.ndarray]:
 
 
 def attach_speakers(result: FaceAnalysis, segments: list[tuple[int, float, float, str]],
-                    audio: tuple[np.ndarray, int], options: FaceOptions) -> None:
-    from tasks.face.speaking import associate, score_segments, sole_moving_faces, speech_envelope
+                    audio: tuple[np.ndarray, int], options: FaceOptions,
+                    stereo: tuple[np.ndarray, int] | None = None) -> None:
+    """Each speaker's face (`result.speakers`), the evidence for it (`speaker_scores`, `speaker_basis`)
+    and each segment's face (`result.segments`). `audio`: the speech, mono; `stereo`: the soundtrack's
+    two channels where it has them (where the picture is still, who sits where in the stereo image)."""
+    from tasks.face.speaking import (associate, placed_by_layout, score_segments, sole_moving_faces, speaker_pans,
+                                     speech_envelope, still_faces)
 
     samples, rate = audio
     envelope = speech_envelope(samples, rate, result.times + 0.5 / result.fps)
     opts = dict(options.speaking)
     min_score = opts.pop("min_score", 0.2)
-    opts.pop("sole_face_min_coverage", None)
-    opts.pop("sole_face_min_motion", None)
+    sole = opts.pop("sole_face_min_coverage", 0.8)
+    min_motion = opts.pop("sole_face_min_motion", 0.02)
+    still_layout = opts.pop("still_layout", True)
     openings = track_openings(result)
     scores = score_segments(segments, openings, envelope, result.fps, **opts)
     durations = {seg: end - start for seg, start, end, _ in segments}
+    speaking: dict[str, np.ndarray] = {}
+    for seg, start, end, speaker in segments:
+        mask = speaking.setdefault(speaker, np.zeros(result.frames, bool))
+        mask[(result.times >= start) & (result.times <= end)] = True
     # a speaker with exactly one face whose mouth moves (opening std > `sole_face_min_motion` x
     # inter-ocular distance) on screen through (nearly) all of their speech is that face, whatever
     # still faces are beside it: the envelope correlation is weak on some real footage (head turns:
@@ -539,19 +552,25 @@ def attach_speakers(result: FaceAnalysis, segments: list[tuple[int, float, float
     # glimpse at 0.86), and a frozen face's jitter correlates with speech by chance (two clips side by
     # side, each held still while the other speaks: 0.31-0.34). Where two speakers claim one face,
     # the sync evidence decides (`associate`)
-    claims: dict[str, int] = {}
-    sole = options.speaking.get("sole_face_min_coverage", 0.8)
-    if sole:
-        speaking: dict[str, np.ndarray] = {}
-        for seg, start, end, speaker in segments:
-            mask = speaking.setdefault(speaker, np.zeros(result.frames, bool))
-            mask[(result.times >= start) & (result.times <= end)] = True
-        claims = sole_moving_faces(openings, speaking, sole, options.speaking.get("sole_face_min_motion", 0.02))
+    claims = sole_moving_faces(openings, speaking, sole, min_motion) if sole else {}
     speakers, table, per_segment = associate(scores, durations, min_score, claims)
+    basis = {who: ("sole moving face" if claims.get(who) == track else "sync") for who, track in speakers.items()
+             if track is not None}
+    if still_layout and still_faces(openings, speaking, min_motion):
+        # a photo: no mouth moves, so sync says nothing; each voice gets its own face by layout
+        first = sorted(speaking, key=lambda who: min(start for _, start, _, s in segments if s == who))
+        face_x = {t: float(np.median(result.box[result.track == t][:, [0, 2]].mean(axis=1))) for t in result.track_ids()}
+        pans = speaker_pans(*stereo, segments) if stereo is not None and np.shape(stereo[0])[1:] >= (2,) else None
+        speakers, how = placed_by_layout(first, face_x, pans)
+        basis = {who: f"still picture: {how}" for who, track in speakers.items() if track is not None}
+        per_segment = {seg: speakers.get(who) for seg, _, _, who in segments}
+        log.info("no face's mouth moves through the speech (a still picture): speakers placed on faces %s, %s "
+                 "(face.speaker_faces chooses)", "by the stereo image, leftmost first" if how == "stereo"
+                 else "left to right in order of first speech", {who: t for who, t in speakers.items()})
     for seg, start, end, who in segments:
         if per_segment.get(seg) is None and speakers.get(who) is not None and claims.get(who) == speakers[who]:
             per_segment[seg] = speakers[who]
-    result.speakers, result.speaker_scores = speakers, table
+    result.speakers, result.speaker_scores, result.speaker_basis = speakers, table, basis
     by_segment: dict[int, list] = {}
     for s in scores:
         by_segment.setdefault(s.segment, []).append(s)
@@ -559,6 +578,20 @@ def attach_speakers(result: FaceAnalysis, segments: list[tuple[int, float, float
         {"id": seg, "start": start, "end": end, "speaker": speaker, "track": per_segment.get(seg),
          "scores": {int(s.track): round(s.correlation, 4) for s in by_segment.get(seg, [])}}
         for seg, start, end, speaker in segments]
+
+
+def choose_faces(result: FaceAnalysis, chosen: dict[str, int | None]) -> None:
+    """The user's speaker -> face choices (`face.speaker_faces`) over the association, segments too.
+    ValueError (one line) for a speaker or face track that is not in this video."""
+    from tasks.face.speaking import with_chosen_faces
+
+    if not chosen:
+        return
+    result.speakers = with_chosen_faces(result.speakers, chosen, result.track_ids())
+    result.speaker_basis = {**{who: how for who, how in result.speaker_basis.items() if result.speakers.get(who) is not None},
+                            **{who: "chosen" for who, track in chosen.items() if track is not None}}
+    for segment in result.segments:
+        segment["track"] = result.speakers.get(segment["speaker"])
 
 
 def continuity(result: FaceAnalysis, track: int) -> dict[str, float]:

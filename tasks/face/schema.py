@@ -65,6 +65,8 @@ class FaceTracks:
     segments: tuple[SegmentFace, ...] = ()
     speaker_scores: dict[str, dict[str, float]] = field(default_factory=dict)
     stats: dict[str, float] = field(default_factory=dict)
+    # speaker -> why that face: "sync", "sole moving face", "still picture: stereo" / "... order", "chosen"
+    speaker_basis: dict[str, str] = field(default_factory=dict)
 
 
 def write_tracks(path: Path, tracks: FaceTracks) -> Path:

@@ -164,3 +164,66 @@ def associate(scores: list[SegmentScore], durations: dict[int, float], min_score
         best = max((s for s in scores if s.segment == seg), key=lambda s: s.correlation, default=None)
         segment_track[seg] = best.track if best and best.correlation >= min_score else None
     return speaker_track, {sp: {tr: round(v, 4) for tr, v in row.items()} for sp, row in table.items()}, segment_track
+
+
+def still_faces(openings: dict[int, np.ndarray], speaking: dict[str, np.ndarray], min_motion: float = 0.02) -> bool:
+    """True where faces are on screen through the speech and not one mouth among them moves (opening
+    std over all speech under `min_motion` inter-ocular distances): a photo or a frozen frame. Their
+    envelope correlations are then jitter against speech, which reads up to 0.45 by chance (a still
+    photo of two people: 0.45 for one face, 0.10 for the other), so they say nothing of who speaks."""
+    masks = [mask for mask in speaking.values() if mask.any()]
+    if not masks:
+        return False
+    during = np.logical_or.reduce(masks)
+    present = [series[during] for series in openings.values() if np.isfinite(series[during]).any()]
+    return bool(present) and all(np.nanstd(series) < min_motion for series in present)
+
+
+def speaker_pans(stereo: np.ndarray, rate: int, segments: list[tuple[int, float, float, str]]) -> dict[str, float]:
+    """Each speaker's level on the left channel over the right (dB) through their segments: where
+    people were recorded each on their own channel (or panned), where they sit in the stereo image."""
+    stereo = np.asarray(stereo, dtype=np.float64)
+    energy: dict[str, np.ndarray] = {}
+    for _, start, end, speaker in segments:
+        chunk = stereo[int(max(0.0, start) * rate):int(end * rate)]
+        if len(chunk):
+            energy[speaker] = energy.get(speaker, np.zeros(2)) + (chunk[:, :2] ** 2).sum(axis=0)
+    return {speaker: float(10 * np.log10((e[0] + 1e-12) / (e[1] + 1e-12))) for speaker, e in energy.items()}
+
+
+def placed_by_layout(speakers: list[str], face_x: dict[int, float], pans: dict[str, float] | None = None,
+                     min_spread_db: float = 3.0) -> tuple[dict[str, int | None], str]:
+    """Speakers onto faces where the picture cannot tell who speaks (`still_faces`): faces left to
+    right (`face_x`: track -> x of its centre), speakers from the leftmost in the stereo image where
+    their `pans` (`speaker_pans`) spread over `min_spread_db`, else in the order given (of first
+    speech). Each face gets one speaker; speakers beyond the faces get none. Returns (speaker -> track
+    or None, "stereo" or "order")."""
+    basis = "order"
+    if pans and len(set(speakers) & set(pans)) >= 2:
+        levels = [pans[s] for s in speakers if s in pans]
+        if max(levels) - min(levels) >= min_spread_db:
+            speakers = sorted(speakers, key=lambda s: -pans.get(s, min(levels)))
+            basis = "stereo"
+    faces = sorted(face_x, key=lambda t: (face_x[t], t))
+    placed: dict[str, int | None] = {speaker: None for speaker in speakers}
+    for speaker, track in zip(speakers, faces):
+        placed[speaker] = track
+    return placed, basis
+
+
+def with_chosen_faces(speakers: dict[str, int | None], chosen: dict[str, int | None], tracks: list[int]) -> dict[str, int | None]:
+    """The association with the user's choices (`face.speaker_faces`, speaker -> track, or None for a
+    voice with no face) put over it: a chosen face is taken from whoever had it. ValueError for a
+    speaker or track that does not exist."""
+    unknown = sorted(set(chosen) - set(speakers))
+    if unknown:
+        raise ValueError(f"face.speaker_faces names {', '.join(map(str, unknown))}, not a speaker here "
+                         f"(speakers: {', '.join(sorted(speakers)) or 'none'})")
+    taken = {int(t) for t in chosen.values() if t is not None}
+    missing = sorted(taken - set(tracks))
+    if missing:
+        raise ValueError(f"face.speaker_faces names face track {', '.join(map(str, missing))}, not a track here "
+                         f"(tracks: {', '.join(map(str, tracks)) or 'none'}; see contact_sheet.png)")
+    out = {speaker: (None if track in taken else track) for speaker, track in speakers.items()}
+    out.update({speaker: None if track is None else int(track) for speaker, track in chosen.items()})
+    return out
