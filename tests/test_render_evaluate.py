@@ -58,6 +58,33 @@ def test_word_error_rate(reference, hypothesis, wer):
     assert word_error_rate(reference, hypothesis) == pytest.approx(wer)
 
 
+class HearsAs:
+    """A recogniser double: detects `detected` and says what each language would transcribe."""
+
+    def __init__(self, detected: str, texts: dict[str, str]):
+        self.detected, self.texts, self.calls = detected, texts, []
+
+    def transcribe(self, audio, language=None):
+        self.calls.append(language)
+        said = language or self.detected
+        return Transcript(said, 0.5, (Segment(0, 0.0, 1.0, self.texts[said]),))
+
+
+@pytest.mark.parametrize("detected, calls, wer", [
+    ("es", [None], 0.0),           # heard as the dub's language: one transcript
+    ("it", [None, "es"], 0.0),     # heard as Italian: the WER from a transcript forced to Spanish
+])
+def test_the_wer_reads_the_dub_as_its_own_language(detected, calls, wer):
+    from tasks.evaluate.__main__ import hear
+
+    reference = "contra el mago que desaparecería"
+    recognizer = HearsAs(detected, {"es": reference, "it": "contra il mago che desapareceria"})
+    heard, as_dubbed = hear(recognizer, "dub.wav", "es")
+    assert recognizer.calls == calls and heard.language == detected
+    assert word_error_rate(reference, as_dubbed.text) == wer
+    assert word_error_rate(reference, heard.text) == (0.0 if detected == "es" else 0.6)
+
+
 def test_artifacts_round_trip_and_refuse_the_wrong_kind(tmp_path):
     transcript = Transcript("en", 0.99, (Segment(0, 0.0, 1.0, "hi", words=(Word(0.0, 0.5, "hi"),)),), "m")
     path = artifacts.write(tmp_path / "t.json", transcript)
