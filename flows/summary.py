@@ -49,9 +49,29 @@ def speaker_voices(segments: dict, lang: str) -> str:
     return ", ".join(f"{speaker} {voice}" for speaker, voice in sorted(voices.items())) or "-"
 
 
-def language_row(lang: str, output: str, state: str, metrics: dict, corrected: str = "-", voices: str = "-") -> str:
+def faces_edited(report: dict, tracks: dict) -> str:
+    """'S0 face 1, 44 frames; S1 face 0, 86 frames (3 at rest); S2 no face' from the lipsync stage's
+    report.json and the face stage's tracks.json (data): which face each voice moved and on how many
+    frames, with the frames held at rest, and why that face where it was not found by its motion
+    (a still picture's layout, a choice by hand); '-' without a report."""
+    if not report:
+        return "-"
+    basis = tracks.get("speaker_basis") or {}
+    parts = []
+    for track in report.get("tracks") or []:
+        speaker = track.get("speaker", "?")
+        held = int(track.get("held_at_rest", 0))
+        why = basis.get(speaker, "sync")
+        parts.append(f"{speaker} face {track.get('track')}, {int(track.get('frames_edited', 0))} frames"
+                     + (f" ({held} at rest)" if held else "") + ("" if why in ("sync", "sole moving face") else f" [{why}]"))
+    parts += [f"{speaker} no face" for speaker in report.get("unmatched_speakers") or []]
+    return "; ".join(parts) or "-"
+
+
+def language_row(lang: str, output: str, state: str, metrics: dict, corrected: str = "-", voices: str = "-",
+                 faces: str = "-") -> str:
     return " | ".join([
-        f"| {lang}", f"`{output}`", state, voices, corrected,
+        f"| {lang}", f"`{output}`", state, voices, faces, corrected,
         _number(metrics.get("wer"), "{:.1%}"),
         "yes" if metrics.get("language_ok") == 1.0 else ("no" if "language_ok" in metrics else "-"),
         _number(metrics.get("ends_within_300ms"), "{:.0%}"),
@@ -66,15 +86,17 @@ def summary_markdown(video: str, root: Path, outputs: dict[str, str], states: di
     """Markdown for the dubs of `video`: per language its output, whether this run made it or found
     it up to date, and the evaluate stage's figures (missing ones shown as -)."""
     lines = [f"# Dubbed: {video}", "",
-             "| language | output | this run | voices | lines corrected | WER of the dub | heard as that language "
+             "| language | output | this run | voices | faces moved | lines corrected | WER of the dub | heard as that language "
              "| segments ending on time | fastest speech | bilabial closure, dub / source | open-vowel contrast, dub / source "
              "| lips reopening after the dub's /p b m/ |",
-             "|---|---|---|---|---:|---:|---|---:|---:|---|---|---|"]
+             "|---|---|---|---|---|---:|---:|---|---:|---:|---|---|---|"]
+    tracks = _json(root / "data" / "face" / video / "tracks.json")
     for lang, output in outputs.items():
-        metrics, translation, segments = (_json(root / "data" / stage / video / lang / name) for stage, name in
-                                          (("evaluate", "metrics.json"), ("mt", "translation.json"), ("tts", "segments.json")))
+        metrics, translation, segments, lipsync = (
+            _json(root / "data" / stage / video / lang / name) for stage, name in
+            (("evaluate", "metrics.json"), ("mt", "translation.json"), ("tts", "segments.json"), ("lipsync", "report.json")))
         lines.append(language_row(lang, output, states.get(lang, "-"), metrics, corrected_lines(translation),
-                                  speaker_voices(segments, lang)))
+                                  speaker_voices(segments, lang), faces_edited(lipsync, tracks)))
     lines += ["", "Lip sync drawn per language in `data/evaluate/<video>/<language>/lipsync.png`; "
               "ratios under 0.8x of the source, or lips reopening more than 40 ms from the dub's releases, are "
               "worth a look there. A wrong line, or one too long to end on time: correct it in `data/mt/<video>/<language>/edits.yaml` and run again with `--edits` that file. "

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from flows.summary import artifact_key, corrected_lines, language_row, speaker_voices, summary_markdown
+from flows.summary import artifact_key, corrected_lines, faces_edited, language_row, speaker_voices, summary_markdown
 
 METRICS = {"wer": 0.133, "language_ok": 1.0, "ends_within_300ms": 1.0, "max_speed": 1.4,
            "lipsync_closure_excess": 0.46, "source_lipsync_closure_excess": 0.59,
@@ -21,9 +21,9 @@ METRICS = {"wer": 0.133, "language_ok": 1.0, "ends_within_300ms": 1.0, "max_spee
     ({}, ["| - | - | - | - | - | - | - |"]),                 # no metrics at all
 ])
 def test_language_row(metrics, cells):
-    row = language_row("es", "data/render/v/es/v.es.mp4", "made", metrics, "1 of 3", "S0 kokoro-jm_kumo")
-    assert row.startswith("| es | `data/render/v/es/v.es.mp4` | made | S0 kokoro-jm_kumo | 1 of 3 |") and row.endswith(" |")
-    assert row.count(" | ") == 11
+    row = language_row("es", "data/render/v/es/v.es.mp4", "made", metrics, "1 of 3", "S0 kokoro-jm_kumo", "S0 face 0, 90 frames")
+    assert row.startswith("| es | `data/render/v/es/v.es.mp4` | made | S0 kokoro-jm_kumo | S0 face 0, 90 frames | 1 of 3 |")
+    assert row.endswith(" |") and row.count(" | ") == 12
     for cell in cells:
         assert cell in row
 
@@ -57,8 +57,26 @@ def test_summary_reads_each_language_metrics(tmp_path):
     text = summary_markdown("talk", tmp_path, {"es": "a.mp4", "pt": "b.mp4"}, {"es": "made", "pt": "up to date"})
     rows = [line for line in text.splitlines() if line.startswith("| es") or line.startswith("| pt")]
     assert len(rows) == 2 and "13.3%" in rows[0] and "up to date" in rows[1] and "13.3%" not in rows[1]
-    assert "| made | - | 1 of 2 |" in rows[0] and "| up to date | - | - |" in rows[1]
+    assert "| made | - | - | 1 of 2 |" in rows[0] and "| up to date | - | - | - |" in rows[1]
     assert all(row.count(" | ") == text.splitlines()[2].count(" | ") for row in rows)   # as many cells as headers
+
+
+def lipsync_track(track, speaker, edited, held=0):
+    return {"track": track, "speaker": speaker, "frames_edited": edited, "held_at_rest": held}
+
+
+@pytest.mark.parametrize("report, basis, cell", [
+    ({"tracks": [lipsync_track(0, "S0", 250, 49)]}, {"S0": "sync"}, "S0 face 0, 250 frames (49 at rest)"),
+    ({"tracks": [lipsync_track(1, "S0", 44), lipsync_track(0, "S1", 86)]},
+     {"S0": "still picture: stereo", "S1": "still picture: stereo"},
+     "S0 face 1, 44 frames [still picture: stereo]; S1 face 0, 86 frames [still picture: stereo]"),
+    ({"tracks": [lipsync_track(2, "S0", 10)], "unmatched_speakers": ["S1"]}, {"S0": "chosen"},
+     "S0 face 2, 10 frames [chosen]; S1 no face"),
+    ({"tracks": [lipsync_track(0, "S0", 12)]}, {}, "S0 face 0, 12 frames"),       # tracks.json of before the basis
+    ({}, {"S0": "sync"}, "-"),                                                   # no lipsync report
+])
+def test_faces_moved_say_which_face_each_voice_moved_and_why(report, basis, cell):
+    assert faces_edited(report, {"speaker_basis": basis}) == cell
 
 
 @pytest.mark.parametrize("video, key", [
