@@ -11,6 +11,11 @@ them, torn: lips opened beyond their exemplar's by over 0.02 inter-ocular; lent:
 shown came from a wider exemplar), and the frames left untouched by design per reason.
 
     python scripts/lipsync_validate.py --workspaces /tmp/ws_a /tmp/ws_b [--lang es] [--fresh] [--out table.json]
+    python scripts/lipsync_validate.py --workspaces /tmp/ws_a /tmp/ws_b --pooled-offset
+
+`--pooled-offset`: the envelope's audio-visual offset of each source and dub, and pooled over all the
+clips (their correlation curves averaged, weighted by length), with all audio shifted by -0.1, 0 and
++0.1 s, and with each clip left out: one 5-12 s clip reads it +-200 ms off, the clips together do not.
 
 `--fresh` measures both afresh here with the measure's forced-language ASR instead of reading the
 evaluate stage's figures (those use evaluate's re-transcription, wrong when it heard another language),
@@ -348,11 +353,56 @@ def pooled_text(summary: dict, clips: list[str]) -> str:
             f"on {dub['open_vowels']} (ratio {fmt(summary['aperture_ratio'])}). Intervals: {INTERVAL_LEVEL:.0%} bootstrap over phones.")
 
 
+POOL_SHIFTS = (-0.1, 0.0, 0.1)
+
+
+def pooled_offsets(workspaces: list[Path], lang: str) -> dict:
+    """The envelope's audio-visual offset of the sources (their own audio) and of the dubs (theirs),
+    clip by clip and pooled over all clips (`tasks.evaluate.lipsync.pooled_offset`), with every
+    clip's audio shifted by -0.1 / 0 / +0.1 s (a reading that follows the shift is reading timing),
+    and the pooled figure with each clip left out in turn. Prints a markdown table."""
+    from tasks.evaluate.lipsync import envelope_curve, load_audio, mouth_track, pooled_offset, shift_audio
+    from tasks.render import rendered_file
+    from tasks.stage import source_video
+
+    curves: dict[tuple[str, float], list] = {}
+    rows = []
+    for workspace in workspaces:
+        for folder in sorted((workspace / "data" / "lipsync").glob(f"*/{lang}")):
+            video = folder.parent.name
+            row = {"video": video}
+            for side, path in (("source", source_video(workspace, video)), ("dub", rendered_file(workspace, video, lang))):
+                mouth = mouth_track(path, equalisation=measure_equalisation(), jitter=measure_jitter(), landmarker=measure_landmarker())
+                samples = load_audio(path)
+                for shift in POOL_SHIFTS:
+                    heard = shift_audio(samples, 16_000, shift) if shift else samples
+                    lags, curve = envelope_curve(mouth.opening, mouth.fps, heard, 16_000)
+                    curves.setdefault((side, shift), []).append((lags, curve, mouth.frames / mouth.fps))
+                row[side] = pooled_offset(curves[(side, 0.0)][-1:])
+            rows.append(row)
+            print(f"{video}: envelope offset source {fmt(row['source'])}, dub {fmt(row['dub'])} ms", file=sys.stderr, flush=True)
+    result = {"clips": rows, "pooled": {}}
+    print("| clip | source offset ms | dub offset ms |\n|---|---|---|")
+    for row in rows:
+        print(f"| {row['video']} | {fmt(row['source'])} | {fmt(row['dub'])} |")
+    print("\n| audio | pooled source ms | pooled dub ms | dub, each clip left out |\n|---|---|---|---|")
+    for shift in POOL_SHIFTS:
+        pooled = {side: pooled_offset(curves[(side, shift)]) for side in ("source", "dub")}
+        left_out = [pooled_offset(curves[("dub", shift)][:k] + curves[("dub", shift)][k + 1:]) for k in range(len(rows))]
+        spread = [v for v in left_out if v is not None]
+        result["pooled"][f"{shift:+.1f}"] = {**pooled, "dub_left_out": left_out}
+        print(f"| shifted {shift:+.1f} s | {fmt(pooled['source'])} | {fmt(pooled['dub'])} | "
+              f"{fmt(min(spread)) if spread else '-'}..{fmt(max(spread)) if spread else '-'} |")
+    return result
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workspaces", nargs="*", type=Path, help="dubbed workspaces: print the per-clip dub table instead")
     parser.add_argument("--lang", default="es", help="with --workspaces: the dubbed language")
     parser.add_argument("--fresh", action="store_true", help="with --workspaces: measure lip sync here (forced-language ASR)")
+    parser.add_argument("--pooled-offset", action="store_true",
+                        help="with --workspaces: the envelope offset of sources and dubs clip by clip and pooled over the clips")
     parser.add_argument("--media", default=os.environ.get("DUB_SHARED_MEDIA", str(PROJECT.parent / "shared" / "media")) + "/video")
     parser.add_argument("--clips", nargs="*", default=DEFAULT_CLIPS)
     parser.add_argument("--shift", type=float, default=0.5)
@@ -379,6 +429,10 @@ def main() -> None:
 
         global EQUALISE_ANYWAY
         EQUALISE_ANYWAY = dataclasses.asdict(Equalisation())
+    if args.workspaces and args.pooled_offset:
+        Path(args.out).write_text(json.dumps(pooled_offsets(args.workspaces, args.lang), indent=2) + "\n")
+        print(f"\nJSON: {args.out}", file=sys.stderr)
+        return
     if args.workspaces:
         tables = dubbed_rows(args.workspaces, args.lang, args.fresh, measure_aligner(), args.landmarkers, args.stops)
         results = {}

@@ -622,3 +622,45 @@ def test_the_rows_read_follow_whose_face_speaks():
     assert chosen == ls.SPEAKING_FACES and rows.tolist() == [0, 2, 5, 7]
     chosen, rows = ls.rows_to_read(frame, track, times, {"B": 7}, spans)
     assert chosen == 7 and rows.tolist() == [1, 3, 5, 7]
+
+
+def syllables(seconds: float, seed: int) -> tuple[np.ndarray, float]:
+    """A syllable-rate loudness (3-6 Hz bursts with pauses), sampled at 1 kHz: (series, rate)."""
+    rng = np.random.default_rng(seed)
+    rate = 1000.0
+    t = np.arange(int(seconds * rate)) / rate
+    loud = np.zeros_like(t)
+    start = 0.2
+    while start < seconds - 0.3:
+        length = rng.uniform(0.12, 0.3)
+        loud += np.exp(-0.5 * ((t - start - length / 2) / (length / 4)) ** 2) * rng.uniform(0.5, 1.0)
+        start += length + rng.choice([0.02, 0.05, 0.4], p=[0.5, 0.35, 0.15])
+    return loud, rate
+
+
+@pytest.mark.parametrize("delay_s", [0.0, 0.08, -0.06])
+def test_the_pooled_envelope_offset_finds_a_delay_of_the_mouth_behind_the_sound(delay_s):
+    """Clips whose mouth opens with the loudness, `delay_s` after it: the pooled offset reads it to
+    the 10 ms step, with and without the audio shifted, and a clip's curve is weighted by its length."""
+    fps, audio_rate = 25.0, 8000
+    curves, shifted = [], []
+    for seed, seconds in enumerate((6.0, 8.0, 5.0)):
+        loud, rate = syllables(seconds, seed)
+        frames = np.arange(int(seconds * fps)) / fps
+        opening = np.interp(frames - delay_s, np.arange(len(loud)) / rate, loud)
+        noise = np.random.default_rng(seed + 10).normal(0, 1, int(seconds * audio_rate))
+        samples = noise * np.interp(np.arange(len(noise)) / audio_rate, np.arange(len(loud)) / rate, loud)
+        curves.append((*ls.envelope_curve(opening, fps, samples, audio_rate), seconds))
+        shifted.append((*ls.envelope_curve(opening, fps, ls.shift_audio(samples, audio_rate, 0.1), audio_rate), seconds))
+    assert ls.pooled_offset(curves) == pytest.approx(1000 * delay_s, abs=20)
+    assert ls.pooled_offset(shifted) == pytest.approx(1000 * delay_s - 100, abs=20)   # the sound later: the mouth leads more
+    assert ls.pooled_offset([]) is None
+
+
+def test_the_pooled_offset_weights_each_clip_by_its_length():
+    lags = np.arange(-200.0, 201.0, 10.0)
+    long_clip = (lags, np.exp(-((lags - 50) / 60) ** 2), 30.0)     # peaks at +50 ms
+    short_clip = (lags, np.exp(-((lags + 150) / 60) ** 2), 3.0)    # peaks at -150 ms
+    assert ls.pooled_offset([long_clip, short_clip]) == 50.0
+    assert ls.pooled_offset([(lags, long_clip[1], 3.0), (lags, short_clip[1], 30.0)]) == -150.0
+    assert ls.pooled_offset([long_clip], max_offset_s=0.03) == 30.0   # the peak beyond reach: the edge nearest it

@@ -526,6 +526,38 @@ def sync_offset(mouth: np.ndarray, env: np.ndarray, rate: float = SYNC_RATE, max
     return best - float(np.nanmedian(curve)), 1000.0 * best_lag / rate, best
 
 
+def envelope_curve(opening: np.ndarray, fps: float, samples: np.ndarray, rate: int, max_lag_s: float = 0.4,
+                   sync_rate: float = SYNC_RATE) -> tuple[np.ndarray, np.ndarray]:
+    """(lags in ms, correlation of the mouth with the audio's speech envelope at each lag), as
+    `score` correlates them for its envelope offset (2 s windows every 0.5 s)."""
+    from tasks.face.speaking import speech_envelope
+
+    grid = np.arange(int(round(len(opening) / fps * sync_rate))) / sync_rate
+    env = speech_envelope(np.asarray(samples, dtype=np.float64), rate, grid)
+    mouth = resample_frames(opening, fps, sync_rate, duration=len(env) / sync_rate)
+    lags = np.arange(-int(round(max_lag_s * sync_rate)), int(round(max_lag_s * sync_rate)) + 1)
+    return 1000.0 * lags / sync_rate, correlation_curve(mouth, env, lags, sync_rate)
+
+
+def pooled_offset(curves: Sequence[tuple[np.ndarray, np.ndarray, float]], max_offset_s: float = 0.2) -> float | None:
+    """The audio-visual offset (ms; > 0: the mouth follows the sound) of several clips together: the
+    peak within +-`max_offset_s` of their `envelope_curve`s averaged, each weighted by its seconds
+    (`curves`: (lags ms, curve, seconds), the same lags). One clip of 5-12 s has too few syllables
+    for a sharp peak: the seven real clips' own recordings read -200..+200 ms one by one, -80 ms
+    together, and a 0.1 s shift of all their audio moves that by 0.1 s (docs/lipsync.md)."""
+    if not curves:
+        return None
+    lags = curves[0][0]
+    weights = np.array([seconds for *_, seconds in curves], dtype=np.float64)
+    stacked = np.array([np.where(np.isfinite(curve), curve, 0.0) for _, curve, _ in curves])
+    seen = np.array([np.isfinite(curve) for _, curve, _ in curves], dtype=np.float64)
+    pooled = (stacked * weights[:, None]).sum(axis=0) / np.maximum((seen * weights[:, None]).sum(axis=0), 1e-9)
+    inside = (np.abs(lags) <= 1000.0 * max_offset_s + 1e-6) & (seen.sum(axis=0) > 0)
+    if not inside.any():
+        return None
+    return float(lags[np.flatnonzero(inside)[np.argmax(pooled[inside])]])
+
+
 def shift_audio(samples: np.ndarray, rate: int, seconds: float) -> np.ndarray:
     """The audio delayed by `seconds` (advanced when negative), same length, silence filled in."""
     samples = np.asarray(samples)
