@@ -33,6 +33,8 @@
          (conf/visemes speaker_fit) scored honestly: K contiguous blocks, each predicted by targets
          fitted on the others (a 0.5 s guard either side left out), against the table's prediction on
          the same frames; best lags of both.
+With all clips: the best lag of their r-over-lag curves averaged (weighted by the frames measured),
+and with each clip left out (`pooled_lag`).
 Writes report.json and one plot per clip (predicted curves over the waveform, measured gap dashed).
 """
 from __future__ import annotations
@@ -172,16 +174,34 @@ def measurement_noise(predicted: np.ndarray, measured: np.ndarray, window: int =
             "share_of_residual": round(noise / miss, 3), "r_ceiling": round(float(np.sqrt(max(0.0, 1.0 - noise / variance))), 3)}
 
 
-def subframe_lag(predicted: np.ndarray, measured: np.ndarray, fps: float, max_lag_s: float = 0.2, step_ms: float = 5.0) -> tuple[float, float]:
-    """Lag at `step_ms` resolution by shifting the prediction with linear interpolation."""
+def lag_curve(predicted: np.ndarray, measured: np.ndarray, fps: float, max_lag_s: float = 0.2,
+              step_ms: float = 5.0) -> tuple[np.ndarray, np.ndarray]:
+    """(lags ms, r at each): the prediction shifted by each lag (linear interpolation) against the
+    measured curve; positive: the measured mouth trails the prediction."""
     t = np.arange(len(predicted)) / fps
-    best = (0.0, -2.0)
-    for lag_ms in np.arange(-max_lag_s * 1000, max_lag_s * 1000 + step_ms / 2, step_ms):
-        shifted = np.interp(t - lag_ms / 1000.0, t, predicted, left=np.nan, right=np.nan)
-        r = pearson(shifted, measured)
-        if np.isfinite(r) and r > best[1]:
-            best = (float(lag_ms), r)
-    return best
+    lags = np.arange(-max_lag_s * 1000, max_lag_s * 1000 + step_ms / 2, step_ms)
+    return lags, np.array([pearson(np.interp(t - lag / 1000.0, t, predicted, left=np.nan, right=np.nan), measured)
+                           for lag in lags])
+
+
+def subframe_lag(predicted: np.ndarray, measured: np.ndarray, fps: float, max_lag_s: float = 0.2, step_ms: float = 5.0) -> tuple[float, float]:
+    """Lag at `step_ms` resolution by shifting the prediction with linear interpolation: (lag ms, r there)."""
+    lags, r = lag_curve(predicted, measured, fps, max_lag_s, step_ms)
+    if not np.isfinite(r).any():
+        return 0.0, -2.0
+    best = int(np.nanargmax(r))
+    return float(lags[best]), float(r[best])
+
+
+def pooled_lag(curves: list[tuple[np.ndarray, np.ndarray, float]]) -> float | None:
+    """The best lag (ms) of several clips' `lag_curve`s averaged, each weighted by its frames
+    (`curves`: (lags, r, frames)): one 5-12 s clip's r over the lag is nearly flat, so its own best
+    lag can sit anywhere within +-200 ms; together the clips have a peak."""
+    usable = [(r, w) for _, r, w in curves if np.isfinite(r).all() and w > 0]
+    if not usable:
+        return None
+    pooled = sum(r * w for r, w in usable) / sum(w for _, w in usable)
+    return float(curves[0][0][int(np.argmax(pooled))])
 
 
 def lag_interval(predicted: np.ndarray, measured: np.ndarray, fps: float, max_lag_s: float = 0.2, step_ms: float = 5.0,
@@ -449,6 +469,7 @@ def real_check(video: Path, out: Path, aligner, faces: Path, settings: dict, hel
     for param in ("gap", "jaw"):
         predicted = on_video_frames(curves.params[param], info.fps, times)
         lag_ms, r_best = subframe_lag(predicted, measured, info.fps)
+        lags, r_by_lag = lag_curve(predicted, measured, info.fps)
         by_index = on_video_frames(curves.params[param], info.fps, np.arange(info.frames) / info.fps)
         result[param] = {"r_lag0": round(pearson(predicted, measured), 3), "best_lag_ms": lag_ms, "r_best": round(r_best, 3),
                          "best_lag_interval_ms": lag_interval(predicted, measured, info.fps),
@@ -458,7 +479,9 @@ def real_check(video: Path, out: Path, aligner, faces: Path, settings: dict, hel
                          "best_lag_ms_frames_at_index": subframe_lag(by_index, measured, info.fps)[0],
                          # r over the lag is flat for smooth curves (the maximum wanders); the frame-to-
                          # frame changes peak more sharply
-                         "best_lag_ms_of_changes": subframe_lag(np.gradient(predicted), np.gradient(measured), info.fps)[0]}
+                         "best_lag_ms_of_changes": subframe_lag(np.gradient(predicted), np.gradient(measured), info.fps)[0],
+                         "r_by_lag": {"lags_ms": lags.tolist(), "r": np.round(r_by_lag, 4).tolist(),
+                                      "frames": int(np.isfinite(measured).sum())}}
     # where the prediction misses: inside speech alone, the real lips in long pauses (0..1 of the
     # clip's 5th-95th percentile gap; the prediction rests closed there), and bilabial timing
     speech, pauses = speech_and_pauses(curves.phones, times, settings["smoothing"].min_pause_s)
@@ -546,6 +569,14 @@ def main() -> None:
                   f"(r ceiling {result['gap']['measurement_noise'].get('r_ceiling', float('nan')):.2f}); "
                   f"bilabials {result['bilabials']['within_40ms']} within 40 ms; face in "
                   f"{result['frames_used']}/{result['frames']} frames (track {result['track']}, {result['track_chosen_by']})", flush=True)
+    if args.real and len(report["real"]) > 2:
+        readings = {name: r["gap"]["r_by_lag"] for name, r in report["real"].items() if isinstance(r, dict)}
+        curves = {name: (np.array(c["lags_ms"]), np.array(c["r"]), c["frames"]) for name, c in readings.items()}
+        pooled = pooled_lag(list(curves.values()))
+        left_out = [pooled_lag([c for other, c in curves.items() if other != name]) for name in curves]
+        report["real"]["pooled_best_lag_ms"] = {"all": pooled, "each_clip_left_out": dict(zip(curves, left_out))}
+        print(f"pooled over the {len(curves)} clips (r over the lag averaged by frames): best lag {pooled:+.0f} ms; "
+              f"each clip left out {min(left_out):+.0f}..{max(left_out):+.0f} ms", flush=True)
     if args.real and args.heldout:
         for name, result in report["real"].items():
             if isinstance(result, dict) and "speaker_fit" in result:

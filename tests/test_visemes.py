@@ -642,6 +642,27 @@ def test_validator_finds_how_far_each_bilabial_is_from_the_real_closure():
     assert len(offsets) == 3
 
 
+@pytest.mark.parametrize("delays_ms, expected", [
+    ((40, 40, 40), 40.0),       # the measured mouth 40 ms behind the prediction on every clip
+    ((-30, -30, -30), -30.0),
+])
+def test_validator_pools_the_clips_lags(delays_ms, expected):
+    """Three clips whose mouth trails the predicted curve by `delays_ms`, each with noise that moves
+    its own best lag: the frames-weighted mean of their r-over-lag curves peaks at the true lag."""
+    validate = _validator()
+    fps, rng = 25.0, np.random.default_rng(4)
+    curves = []
+    for k, delay in enumerate(delays_ms):
+        t = np.arange(200) / fps
+        predicted = np.abs(np.sin(2 * np.pi * (2.0 + 0.5 * k) * t)) + 0.3 * np.sin(2 * np.pi * 0.7 * t)
+        measured = np.interp(t - delay / 1000.0, t, predicted) + rng.normal(0, 0.15, len(t))
+        lags, r = validate.lag_curve(predicted, measured, fps)
+        curves.append((lags, r, 200))
+        assert validate.subframe_lag(predicted, measured, fps)[0] == float(lags[np.argmax(r)])
+    assert validate.pooled_lag(curves) == pytest.approx(expected, abs=10)
+    assert validate.pooled_lag([]) is None
+
+
 def test_validator_splits_frames_into_speech_and_long_pauses():
     validate = _validator()
     times = np.arange(0, 2.0, 0.04)

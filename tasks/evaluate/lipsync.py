@@ -151,8 +151,10 @@ def closed_threshold(opening: np.ndarray, closed_fraction: float = 0.2, max_clos
     the `speech` frames (a bool per frame; all frames where None or fewer than MIN_SPEECH_FRAMES):
     how far a person's lips shut in the pauses, or how long the pauses are, says nothing of how
     far they shut on a /p b m/."""
-    if speech is not None and int(np.isfinite(np.where(speech, opening, np.nan)).sum()) >= MIN_SPEECH_FRAMES:
-        opening = np.where(speech, opening, np.nan)
+    if speech is not None:
+        spoken = np.where(speech, opening, np.nan)
+        if int(np.isfinite(spoken).sum()) >= MIN_SPEECH_FRAMES:
+            opening = spoken
     lo, hi = speaker_range(opening)
     if not np.isfinite(lo):
         return float("nan")
