@@ -50,6 +50,13 @@ def test_overrides_reach_the_composed_config():
     assert config["tts"]["timing"]["max_speed"] == 1.2
 
 
+@pytest.mark.parametrize("face", ["dlib", "insightface"])
+def test_faces_can_be_chosen_for_speakers_from_the_command_line(face):
+    assert compose([f"face={face}"])["face"]["speaker_faces"] is None
+    chosen = compose([f"face={face}", "face.speaker_faces={S0:1,S1:null}"])["face"]["speaker_faces"]
+    assert chosen == {"S0": 1, "S1": None}
+
+
 @pytest.mark.parametrize("path,name", [
     ("talk.mp4", "talk"),
     ("/x/My Talk (final).MP4", "my_talk_final"),

@@ -566,6 +566,7 @@ def test_the_users_choice_of_faces_goes_over_the_association(chosen, expected):
 @pytest.mark.parametrize("chosen, message", [
     ({"S7": 0}, "S7, not a speaker here (speakers: S0, S1)"),
     ({"S0": 3}, "face track 3, not a track here (tracks: 0, 1; see contact_sheet.png)"),
+    ({"S0": "left"}, "a face track id (a number of contact_sheet.png) or null per speaker, not S0: 'left'"),
 ])
 def test_a_choice_of_faces_naming_what_is_not_there_is_refused(chosen, message):
     from tasks.face.speaking import with_chosen_faces

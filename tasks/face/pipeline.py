@@ -588,6 +588,7 @@ def choose_faces(result: FaceAnalysis, chosen: dict[str, int | None]) -> None:
     if not chosen:
         return
     result.speakers = with_chosen_faces(result.speakers, chosen, result.track_ids())
+    log.info("faces chosen by hand (face.speaker_faces): %s", chosen)
     result.speaker_basis = {**{who: how for who, how in result.speaker_basis.items() if result.speakers.get(who) is not None},
                             **{who: "chosen" for who, track in chosen.items() if track is not None}}
     for segment in result.segments:

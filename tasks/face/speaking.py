@@ -219,6 +219,11 @@ def with_chosen_faces(speakers: dict[str, int | None], chosen: dict[str, int | N
     if unknown:
         raise ValueError(f"face.speaker_faces names {', '.join(map(str, unknown))}, not a speaker here "
                          f"(speakers: {', '.join(sorted(speakers)) or 'none'})")
+    bad = [f"{speaker}: {track!r}" for speaker, track in chosen.items()
+           if track is not None and (isinstance(track, bool) or not str(track).lstrip("-").isdigit())]
+    if bad:
+        raise ValueError(f"face.speaker_faces takes a face track id (a number of contact_sheet.png) or null per "
+                         f"speaker, not {', '.join(bad)}")
     taken = {int(t) for t in chosen.values() if t is not None}
     missing = sorted(taken - set(tracks))
     if missing:
