@@ -12,8 +12,11 @@ def _number(value, form: str) -> str:
     return "-" if value is None else form.format(value)
 
 
-def _ratio(dub, source) -> str:
-    """dub / source, with the ratio where the source's figure is positive."""
+def _ratio(dub, source, source_still: bool = False) -> str:
+    """dub / source, with the ratio where the source's figure is positive; a still source (a photo)
+    is no reference: 'dub / still picture'."""
+    if dub is not None and source_still:
+        return f"{dub:.2f} / still picture"
     if dub is None or source is None:
         return "-"
     ratio = f" ({dub / source:.2f}x)" if source > 0 else ""
@@ -76,8 +79,9 @@ def language_row(lang: str, output: str, state: str, metrics: dict, corrected: s
         "yes" if metrics.get("language_ok") == 1.0 else ("no" if "language_ok" in metrics else "-"),
         _number(metrics.get("ends_within_300ms"), "{:.0%}"),
         _number(metrics.get("max_speed"), "{:.2f}x"),
-        _ratio(metrics.get("lipsync_closure_excess"), metrics.get("source_lipsync_closure_excess")),
-        _ratio(metrics.get("lipsync_aperture_contrast"), metrics.get("source_lipsync_aperture_contrast")),
+        _ratio(metrics.get("lipsync_closure_excess"), metrics.get("source_lipsync_closure_excess"), bool(metrics.get("source_still"))),
+        _ratio(metrics.get("lipsync_aperture_contrast"), metrics.get("source_lipsync_aperture_contrast"),
+               bool(metrics.get("source_still"))),
         release_offset(metrics),
     ]) + " |"
 

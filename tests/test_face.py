@@ -637,5 +637,8 @@ def test_chosen_faces_carry_to_the_segments_and_say_why():
     result.segments = [{"id": 0, "speaker": "S0", "track": 0}, {"id": 1, "speaker": "S1", "track": 1}]
     choose_faces(result, {"S0": 1})
     assert result.speakers == {"S0": 1, "S1": None}
-    assert result.speaker_basis == {"S0": "chosen"}
+    assert result.speaker_basis == {"S0": "chosen, still picture"}   # still a photo
     assert [s["track"] for s in result.segments] == [1, None]
+    result.speaker_basis = {"S0": "sync"}
+    choose_faces(result, {"S1": 0})
+    assert result.speaker_basis == {"S0": "sync", "S1": "chosen"}   # S0 keeps face 1

@@ -15,6 +15,8 @@ METRICS = {"wer": 0.133, "language_ok": 1.0, "ends_within_300ms": 1.0, "max_spee
 @pytest.mark.parametrize("metrics, cells", [
     (METRICS, ["13.3%", "yes", "100%", "1.40x", "0.46 / 0.59 (0.78x)", "0.52 / 0.35 (1.49x) | -"]),
     ({**METRICS, "language_ok": 0.0, "source_lipsync_closure_excess": 0.0}, ["no", "0.46 / 0.00"]),
+    ({**METRICS, "source_still": 1.0}, ["| 0.46 / still picture | 0.52 / still picture |"]),   # a photo: no reference
+    ({**METRICS, "source_still": 0.0}, ["0.46 / 0.59 (0.78x)"]),
     ({**METRICS, "lipsync_releases": 5, "lipsync_releases_seen": 4, "lipsync_release_offset_ms": 14}, ["| +14 ms (4 of 5) |"]),
     ({**METRICS, "lipsync_releases": 3, "lipsync_releases_seen": 0}, ["| - (0 of 3) |"]),   # no reopening seen
     ({"wer": 0.5}, ["50.0%", "| - |"]),                        # lip sync switched off: dashes

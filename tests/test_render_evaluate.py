@@ -280,3 +280,19 @@ def test_multitrack_carries_each_dubs_subtitles(rendered_languages, tone):
         ("video", "h264", "und"), ("audio", "aac", "spa"), ("audio", "aac", "por"),
         ("subtitle", "mov_text", "spa"), ("subtitle", "mov_text", "por")]
     assert [row[3] for row in stream_summary(out / "v.mul.mp4")][1:3] == [True, False]   # the picture's language first
+
+
+@pytest.mark.parametrize("basis, still", [
+    ({"S0": "still picture: order"}, True),                          # a portrait
+    ({"S0": "still picture: stereo", "S1": "still picture: stereo"}, True),
+    ({"S0": "sync"}, False),
+    ({"S0": "chosen"}, False),                                        # chosen by hand in a video
+    ({"S0": "chosen, still picture"}, True),                          # ... in a photo
+    ({}, False),                                                      # tracks.json of before the basis
+])
+def test_a_source_whose_mouths_never_move_is_no_lip_sync_reference(tmp_path, basis, still):
+    from tasks.evaluate.__main__ import source_is_still
+    from tasks.face.schema import FaceTracks, write_tracks
+
+    write_tracks(tmp_path / "tracks.json", FaceTracks("v", 640, 360, 25.0, 10, "test", (), (), {}, speaker_basis=basis))
+    assert source_is_still(tmp_path) is still

@@ -45,7 +45,7 @@ def lip_sync_figures(context: StageContext, reference: SourceLipSync, rendered, 
     releases = dub_release_reading(context, mouth)
     plot_lipsync(plot_path, [(f"source ({reference.language}), its own audio", source_mouth, runs["source_lipsync"]),
                              (f"dub ({context.lang})", mouth, runs["lipsync"])], releases)
-    figures = release_figures(releases)
+    figures = {**release_figures(releases), "source_still": float(source_is_still(context.input_dir("face")))}
     for prefix, scores in runs.items():
         values = scores.as_dict()
         figures.update({f"{prefix}_{name}": values[name] for name in SYNC_FIGURES if values.get(name) is not None})
@@ -55,6 +55,16 @@ def lip_sync_figures(context: StageContext, reference: SourceLipSync, rendered, 
              figures.get("lipsync_closure_excess"), figures.get("source_lipsync_closure_excess"),
              figures.get("lipsync_aperture_contrast"), figures.get("source_lipsync_aperture_contrast"), plot_path.name)
     return figures
+
+
+def source_is_still(face_dir) -> bool:
+    """Whether the face stage found no mouth moving through the source's speech (a photo: its
+    `speaker_basis` "still picture: ...", "chosen, still picture"): the source's lip-sync figures are then the jitter of a
+    still mouth against speech, no reference for the dub's."""
+    from tasks.face.schema import read_tracks
+
+    basis = read_tracks(face_dir / "tracks.json").speaker_basis
+    return any("still picture" in how for how in basis.values())
 
 
 def dub_release_reading(context: StageContext, mouth) -> dict:

@@ -589,8 +589,10 @@ def choose_faces(result: FaceAnalysis, chosen: dict[str, int | None]) -> None:
         return
     result.speakers = with_chosen_faces(result.speakers, chosen, result.track_ids())
     log.info("faces chosen by hand (face.speaker_faces): %s", chosen)
+    # a photo stays known as one (the lip-sync figures of a still source are no reference)
+    label = "chosen, still picture" if any(how.startswith("still picture") for how in result.speaker_basis.values()) else "chosen"
     result.speaker_basis = {**{who: how for who, how in result.speaker_basis.items() if result.speakers.get(who) is not None},
-                            **{who: "chosen" for who, track in chosen.items() if track is not None}}
+                            **{who: label for who, track in chosen.items() if track is not None}}
     for segment in result.segments:
         segment["track"] = result.speakers.get(segment["speaker"])
 
