@@ -549,6 +549,7 @@ def test_still_faces_take_speakers_left_to_right(speakers, pans, expected, basis
 
     assert placed_by_layout(speakers, FACES_X, pans) == (expected, basis)
     assert placed_by_layout(speakers, {}, pans)[0] == {s: None for s in speakers}   # no face at all
+    assert placed_by_layout(speakers, {3: 500.0}, pans) == ({s: 3 for s in speakers}, "one face")   # a portrait speaks every voice
 
 
 @pytest.mark.parametrize("chosen, expected", [

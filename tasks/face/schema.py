@@ -65,7 +65,7 @@ class FaceTracks:
     segments: tuple[SegmentFace, ...] = ()
     speaker_scores: dict[str, dict[str, float]] = field(default_factory=dict)
     stats: dict[str, float] = field(default_factory=dict)
-    # speaker -> why that face: "sync", "sole moving face", "still picture: stereo" / "... order", "chosen"
+    # speaker -> why that face: "sync", "sole moving face", "still picture: stereo" / "... order" / "... one face", "chosen"
     # ("chosen, still picture" in a photo)
     speaker_basis: dict[str, str] = field(default_factory=dict)
 

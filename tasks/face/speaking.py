@@ -196,8 +196,9 @@ def placed_by_layout(speakers: list[str], face_x: dict[int, float], pans: dict[s
     """Speakers onto faces where the picture cannot tell who speaks (`still_faces`): faces left to
     right (`face_x`: track -> x of its centre), speakers from the leftmost in the stereo image where
     their `pans` (`speaker_pans`) spread over `min_spread_db`, else in the order given (of first
-    speech). Each face gets one speaker; speakers beyond the faces get none. Returns (speaker -> track
-    or None, "stereo" or "order")."""
+    speech). Each face gets one speaker; speakers beyond the faces get none, but a lone face (a
+    portrait) speaks every voice: one narrator split in two by diarization must not go silent for half
+    of the speech. Returns (speaker -> track or None, "stereo", "order" or "one face")."""
     basis = "order"
     if pans and len(set(speakers) & set(pans)) >= 2:
         levels = [pans[s] for s in speakers if s in pans]
@@ -205,6 +206,8 @@ def placed_by_layout(speakers: list[str], face_x: dict[int, float], pans: dict[s
             speakers = sorted(speakers, key=lambda s: -pans.get(s, min(levels)))
             basis = "stereo"
     faces = sorted(face_x, key=lambda t: (face_x[t], t))
+    if len(faces) == 1:
+        return {speaker: faces[0] for speaker in speakers}, "one face"
     placed: dict[str, int | None] = {speaker: None for speaker in speakers}
     for speaker, track in zip(speakers, faces):
         placed[speaker] = track
