@@ -564,9 +564,9 @@ def attach_speakers(result: FaceAnalysis, segments: list[tuple[int, float, float
         speakers, how = placed_by_layout(first, face_x, pans)
         basis = {who: f"still picture: {how}" for who, track in speakers.items() if track is not None}
         per_segment = {seg: speakers.get(who) for seg, _, _, who in segments}
-        log.info("no face's mouth moves through the speech (a still picture): speakers placed on faces %s, %s "
-                 "(face.speaker_faces chooses)", {"stereo": "by the stereo image, leftmost first",
-                                                  "order": "left to right in order of first speech",
+        log.info("no face's mouth moves through the speech (a still picture): speakers placed %s, %s "
+                 "(face.speaker_faces chooses)", {"stereo": "on faces by the stereo image, leftmost first",
+                                                  "order": "on faces left to right in order of first speech",
                                                   "one face": "all on the one face"}[how], speakers)
     for seg, start, end, who in segments:
         if per_segment.get(seg) is None and speakers.get(who) is not None and claims.get(who) == speakers[who]:
