@@ -518,6 +518,10 @@ def test_a_picture_where_no_mouth_moves_through_the_speech_is_still(kinds, expec
 
     speaking = {"S0": np.r_[np.ones(50, bool), np.zeros(50, bool)], "S1": np.r_[np.zeros(50, bool), np.ones(50, bool)]}
     assert still_faces(_faces_over_speech(kinds), speaking, min_motion=0.02) is expected
+    steady = {t: np.tile([3.0, 2.0], (100, 1)) + np.random.default_rng(t).normal(0, 0.002, (100, 2)) for t in kinds}
+    assert still_faces(_faces_over_speech(kinds), speaking, heads=steady) is expected             # a photo
+    swaying = {t: np.tile([3.0, 2.0], (100, 1)) + np.random.default_rng(t).normal(0, 0.02, (100, 2)) for t in kinds}
+    assert still_faces(_faces_over_speech(kinds), speaking, heads=swaying) is False  # still people listening
     assert still_faces(_faces_over_speech(kinds), {"S0": np.zeros(100, bool)}) is False  # nobody speaks
 
 

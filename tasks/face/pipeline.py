@@ -522,6 +522,18 @@ def track_openings(result: FaceAnalysis) -> dict[int, np.ndarray]:
     return out
 
 
+def track_heads(result: FaceAnalysis) -> dict[int, np.ndarray]:
+    """Per track, its box centre in every frame in box widths (the track's median), NaN where absent."""
+    out = {}
+    for t in result.track_ids():
+        sel = result.track == t
+        boxes = result.box[sel].astype(np.float64)
+        series = np.full((result.frames, 2), np.nan)
+        series[result.frame[sel]] = (boxes[:, :2] + boxes[:, 2:]) / 2 / max(float(np.median(boxes[:, 2] - boxes[:, 0])), 1e-6)
+        out[t] = series
+    return out
+
+
 def attach_speakers(result: FaceAnalysis, segments: list[tuple[int, float, float, str]],
                     audio: tuple[np.ndarray, int], options: FaceOptions,
                     stereo: tuple[np.ndarray, int] | None = None) -> None:
@@ -556,7 +568,7 @@ def attach_speakers(result: FaceAnalysis, segments: list[tuple[int, float, float
     speakers, table, per_segment = associate(scores, durations, min_score, claims)
     basis = {who: ("sole moving face" if claims.get(who) == track else "sync") for who, track in speakers.items()
              if track is not None}
-    if still_layout and still_faces(openings, speaking, min_motion):
+    if still_layout and still_faces(openings, speaking, min_motion, track_heads(result)):
         # a photo: no mouth moves, so sync says nothing; each voice gets its own face by layout
         first = sorted(speaking, key=lambda who: min(start for _, start, _, s in segments if s == who))
         face_x = {t: float(np.median(result.box[result.track == t][:, [0, 2]].mean(axis=1))) for t in result.track_ids()}

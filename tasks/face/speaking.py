@@ -166,17 +166,23 @@ def associate(scores: list[SegmentScore], durations: dict[int, float], min_score
     return speaker_track, {sp: {tr: round(v, 4) for tr, v in row.items()} for sp, row in table.items()}, segment_track
 
 
-def still_faces(openings: dict[int, np.ndarray], speaking: dict[str, np.ndarray], min_motion: float = 0.02) -> bool:
+def still_faces(openings: dict[int, np.ndarray], speaking: dict[str, np.ndarray], min_motion: float = 0.02,
+                heads: dict[int, np.ndarray] | None = None, max_head_motion: float = 0.008) -> bool:
     """True where faces are on screen through the speech and not one mouth among them moves (opening
-    std over all speech under `min_motion` inter-ocular distances): a photo or a frozen frame. Their
-    envelope correlations are then jitter against speech, which reads up to 0.45 by chance (a still
-    photo of two people: 0.45 for one face, 0.10 for the other), so they say nothing of who speaks."""
+    std over all speech under `min_motion` inter-ocular distances), nor, where `heads` (track -> (F, 2)
+    box centres / box width, NaN where absent) are given, one head (centre std under
+    `max_head_motion` box widths: a photo 0.001-0.004, people talking on the seven clips 0.014-0.056):
+    a photo or a frozen frame, not still people listening to a narrator. The faces' envelope
+    correlations are then jitter against speech, up to 0.45 by chance (a photo of two people: 0.45 for
+    one face, 0.10 for the other), and say nothing of who speaks."""
     masks = [mask for mask in speaking.values() if mask.any()]
     if not masks:
         return False
     during = np.logical_or.reduce(masks)
-    present = [series[during] for series in openings.values() if np.isfinite(series[during]).any()]
-    return bool(present) and all(np.nanstd(series) < min_motion for series in present)
+    present = [t for t, series in openings.items() if np.isfinite(series[during]).any()]
+    if not present or any(np.nanstd(openings[t][during]) >= min_motion for t in present):
+        return False
+    return heads is None or all(np.nanmax(np.nanstd(heads[t][during], axis=0)) < max_head_motion for t in present if t in heads)
 
 
 def speaker_pans(stereo: np.ndarray, rate: int, segments: list[tuple[int, float, float, str]]) -> dict[str, float]:
