@@ -43,9 +43,11 @@ def lip_sync_figures(context: StageContext, reference: SourceLipSync, rendered, 
     runs = {"lipsync": measure(rendered, None, context.lang, mouth=mouth, aligner=aligner, words=words, stops=stops)}
     source_mouth, runs["source_lipsync"] = from_source_reading(reference)
     releases = dub_release_reading(context, mouth)
-    plot_lipsync(plot_path, [(f"source ({reference.language}), its own audio", source_mouth, runs["source_lipsync"]),
+    still = source_is_still(context.input_dir("face"))
+    source_title = f"source ({reference.language}), its own audio" + (" - a still picture, no reference" if still else "")
+    plot_lipsync(plot_path, [(source_title, source_mouth, runs["source_lipsync"]),
                              (f"dub ({context.lang})", mouth, runs["lipsync"])], releases)
-    figures = {**release_figures(releases), "source_still": float(source_is_still(context.input_dir("face")))}
+    figures = {**release_figures(releases), "source_still": float(still)}
     for prefix, scores in runs.items():
         values = scores.as_dict()
         figures.update({f"{prefix}_{name}": values[name] for name in SYNC_FIGURES if values.get(name) is not None})
