@@ -34,7 +34,7 @@
          fitted on the others (a 0.5 s guard either side left out), against the table's prediction on
          the same frames; best lags of both.
 With all clips: the best lag of their r-over-lag curves averaged (weighted by the frames measured),
-and with each clip left out (`pooled_lag`).
+and with each clip left out (`tasks.evaluate.lipsync.pooled_offset`, as the envelope's offset is pooled).
 Writes report.json and one plot per clip (predicted curves over the waveform, measured gap dashed).
 """
 from __future__ import annotations
@@ -51,6 +51,7 @@ import numpy as np
 PROJECT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT))
 
+from tasks.evaluate.lipsync import pooled_offset  # noqa: E402
 from tasks.visemes.coarticulation import Dominance  # noqa: E402
 from tasks.visemes.curves import Loudness, check, compute_curves  # noqa: E402
 from tasks.visemes.smoothing import Smoothing  # noqa: E402
@@ -191,17 +192,6 @@ def subframe_lag(predicted: np.ndarray, measured: np.ndarray, fps: float, max_la
         return 0.0, -2.0
     best = int(np.nanargmax(r))
     return float(lags[best]), float(r[best])
-
-
-def pooled_lag(curves: list[tuple[np.ndarray, np.ndarray, float]]) -> float | None:
-    """The best lag (ms) of several clips' `lag_curve`s averaged, each weighted by its frames
-    (`curves`: (lags, r, frames)): one 5-12 s clip's r over the lag is nearly flat, so its own best
-    lag can sit anywhere within +-200 ms; together the clips have a peak."""
-    usable = [(r, w) for _, r, w in curves if np.isfinite(r).all() and w > 0]
-    if not usable:
-        return None
-    pooled = sum(r * w for r, w in usable) / sum(w for _, w in usable)
-    return float(curves[0][0][int(np.argmax(pooled))])
 
 
 def lag_interval(predicted: np.ndarray, measured: np.ndarray, fps: float, max_lag_s: float = 0.2, step_ms: float = 5.0,
@@ -572,8 +562,8 @@ def main() -> None:
     if args.real and len(report["real"]) > 2:
         readings = {name: r["gap"]["r_by_lag"] for name, r in report["real"].items() if isinstance(r, dict)}
         curves = {name: (np.array(c["lags_ms"]), np.array(c["r"]), c["frames"]) for name, c in readings.items()}
-        pooled = pooled_lag(list(curves.values()))
-        left_out = [pooled_lag([c for other, c in curves.items() if other != name]) for name in curves]
+        pooled = pooled_offset(list(curves.values()))
+        left_out = [pooled_offset([c for other, c in curves.items() if other != name]) for name in curves]
         report["real"]["pooled_best_lag_ms"] = {"all": pooled, "each_clip_left_out": dict(zip(curves, left_out))}
         print(f"pooled over the {len(curves)} clips (r over the lag averaged by frames): best lag {pooled:+.0f} ms; "
               f"each clip left out {min(left_out):+.0f}..{max(left_out):+.0f} ms", flush=True)

@@ -659,8 +659,8 @@ def test_validator_pools_the_clips_lags(delays_ms, expected):
         lags, r = validate.lag_curve(predicted, measured, fps)
         curves.append((lags, r, 200))
         assert validate.subframe_lag(predicted, measured, fps)[0] == float(lags[np.argmax(r)])
-    assert validate.pooled_lag(curves) == pytest.approx(expected, abs=10)
-    assert validate.pooled_lag([]) is None
+    assert validate.pooled_offset(curves) == pytest.approx(expected, abs=10)
+    assert validate.pooled_offset([]) is None
 
 
 def test_validator_splits_frames_into_speech_and_long_pauses():
